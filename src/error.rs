@@ -1,0 +1,100 @@
+//! The one error type of the core.
+//!
+//! Each variant names the PKCS#11 return value it stands for; the mapping to `CK_RV` lives in exactly
+//! one place, [`crate::ffi::rv`]. Variants carry no secrets: a message, where there is one, describes
+//! what failed (a file, a setting), never a PIN, a key or data.
+
+use std::fmt;
+
+/// Result of the core.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything the core can fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    ActionProhibited,
+    ArgumentsBad,
+    AttributeReadOnly,
+    AttributeSensitive,
+    AttributeTypeInvalid,
+    AttributeValueInvalid,
+    BufferTooSmall,
+    CryptokiAlreadyInitialized,
+    CryptokiNotInitialized,
+    CantLock,
+    DataInvalid,
+    DataLenRange,
+    DomainParamsInvalid,
+    EncryptedDataInvalid,
+    EncryptedDataLenRange,
+    FunctionNotSupported,
+    FunctionFailed,
+    FunctionNotParallel,
+    GeneralError,
+    HostMemory,
+    KeyFunctionNotPermitted,
+    KeyHandleInvalid,
+    KeySizeRange,
+    KeyTypeInconsistent,
+    MechanismInvalid,
+    MechanismParamInvalid,
+    NoEvent,
+    ObjectHandleInvalid,
+    OperationActive,
+    OperationNotInitialized,
+    PinIncorrect,
+    PinInvalid,
+    PinLenRange,
+    PinLocked,
+    RandomSeedNotSupported,
+    SessionCount,
+    SessionExists,
+    SessionHandleInvalid,
+    SessionParallelNotSupported,
+    SessionReadOnly,
+    SessionReadOnlyExists,
+    SessionReadWriteSoExists,
+    SignatureInvalid,
+    SignatureLenRange,
+    SlotIdInvalid,
+    TemplateIncomplete,
+    TemplateInconsistent,
+    TokenNotPresent,
+    TokenNotRecognized,
+    TokenWriteProtected,
+    UserAlreadyLoggedIn,
+    UserAnotherAlreadyLoggedIn,
+    UserNotLoggedIn,
+    UserPinNotInitialized,
+    UserTooManyTypes,
+    UserTypeInvalid,
+    /// The token's files could not be read or written, or failed their integrity check.
+    Storage(String),
+    /// The configuration is unusable; the text says what to fix.
+    Config(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Storage(m) => write!(f, "token storage: {m}"),
+            Error::Config(m) => write!(f, "configuration: {m}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}

@@ -1,0 +1,27 @@
+//! ferrohsm: a software HSM, as a PKCS#11 module.
+//!
+//! The crate builds `libferrohsm.so`, which any PKCS#11 application loads. The tree reads like the
+//! architecture:
+//! - [`ffi`]: the C boundary, the only `unsafe` code; function tables and interfaces.
+//! - [`module`]: slots, tokens and sessions, the safe core the C functions call.
+//! - [`token`], [`session`]: login state, PINs, objects; operations in progress.
+//! - [`object`]: objects, and the attribute rules of the spec as data tables.
+//! - [`store`]: persistent storage behind a trait (SQLite).
+//! - [`vault`]: encryption at rest (Argon2id, AES-256-GCM).
+//! - [`config`], [`log`]: configuration and logging.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(clippy::missing_safety_doc)]
+
+pub mod config;
+pub mod error;
+pub mod ffi;
+pub mod log;
+pub mod module;
+pub mod object;
+pub mod session;
+pub mod store;
+pub mod token;
+pub mod vault;
+
+pub use error::{Error, Result};

@@ -1,0 +1,457 @@
+//! The module: configuration, slots and tokens, sessions; the safe core the C functions call.
+//!
+//! Lock order (outermost first): `STATE` (only to clone the `Arc<Module>`) → `Module::slots` →
+//! `Module::sessions` → `Token::inner` → `Token::store` → `Session::ops`.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::object::{Attribute, Object, Origin};
+use crate::session::{Find, Session};
+use crate::store::{sqlite::SqliteBackend, Backend, PinKind};
+use crate::token::{self, Login, Token};
+use cryptoki_sys::*;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+static STATE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// The module, once `C_Initialize` has run.
+pub fn get() -> Result<Arc<Module>> {
+    STATE.read().clone().ok_or(Error::CryptokiNotInitialized)
+}
+
+/// Reads the configuration and opens the token directory.
+pub fn initialize() -> Result<()> {
+    install_fork_handler();
+    let mut st = STATE.write();
+    if st.is_some() {
+        return Err(Error::CryptokiAlreadyInitialized);
+    }
+    let config = Config::discover().inspect_err(|e| report_config_error(e))?;
+    if let Err(e) = crate::log::setup(config.log_level, config.log_file.as_deref()) {
+        let e = Error::Config(format!("cannot open log.file: {e}"));
+        report_config_error(&e);
+        return Err(e);
+    }
+    for w in &config.warnings {
+        crate::log_warn!("{w}");
+    }
+    let m = Module::new(config).inspect_err(|e| report_config_error(e))?;
+    *st = Some(Arc::new(m));
+    Ok(())
+}
+
+fn report_config_error(e: &Error) {
+    // Always said, whatever log.level: the caller only sees CKR_GENERAL_ERROR.
+    crate::log::write(
+        crate::log::Level::Error,
+        format_args!("C_Initialize failed: {e}"),
+    );
+}
+
+pub fn finalize() -> Result<()> {
+    let m = STATE.write().take().ok_or(Error::CryptokiNotInitialized)?;
+    m.close_everything();
+    Ok(())
+}
+
+/// After `fork()` the child starts uninitialized: it must not share the parent's sessions or login,
+/// nor touch the parent's database connections. The handlers hold `STATE` across the fork so the
+/// child never inherits it half-changed.
+fn install_fork_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn prepare() {
+        std::mem::forget(STATE.write());
+    }
+    extern "C" fn parent() {
+        // SAFETY: `prepare` took the write lock in this thread and forgot the guard.
+        unsafe { STATE.force_unlock_write() };
+    }
+    extern "C" fn child() {
+        // SAFETY: as in `parent`; the child has only this thread.
+        unsafe { STATE.force_unlock_write() };
+        // The parent's module is leaked, not dropped: its connections and locks are the parent's.
+        std::mem::forget(STATE.write().take());
+    }
+    ONCE.call_once(|| {
+        // SAFETY: the handlers are `extern "C"` functions that live as long as the library.
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+    });
+}
+
+/// What is in a slot.
+pub enum Slot {
+    Token(Arc<Token>),
+    /// The free slot, with an uninitialized token.
+    Free,
+}
+
+struct Slots {
+    tokens: BTreeMap<CK_SLOT_ID, Arc<Token>>,
+    free_id: CK_SLOT_ID,
+}
+
+pub struct Module {
+    pub config: Config,
+    backend: Box<dyn Backend>,
+    slots: RwLock<Slots>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+}
+
+/// Session information for C_GetSessionInfo.
+pub struct SessionInfo {
+    pub slot_id: CK_SLOT_ID,
+    pub state: CK_STATE,
+    pub flags: CK_FLAGS,
+}
+
+/// Token information for C_GetTokenInfo.
+pub struct TokenInfo {
+    pub label: [u8; 32],
+    pub serial: String,
+    pub flags: CK_FLAGS,
+    pub sessions: usize,
+    pub rw_sessions: usize,
+}
+
+impl Module {
+    pub fn new(config: Config) -> Result<Module> {
+        let backend = SqliteBackend::new(&config.token_dir, config.umask)?;
+        let m = Module {
+            config,
+            backend: Box::new(backend),
+            slots: RwLock::new(Slots {
+                tokens: BTreeMap::new(),
+                free_id: 0,
+            }),
+            sessions: RwLock::new(HashMap::new()),
+        };
+        m.scan()?;
+        Ok(m)
+    }
+
+    /// Picks up tokens created or deleted by other processes.
+    fn scan(&self) -> Result<()> {
+        let serials = self.backend.list()?;
+        let mut slots = self.slots.write();
+        slots.tokens.retain(|_, t| serials.contains(&t.serial));
+        for s in serials {
+            let id = token::slot_id_for_serial(&s);
+            if slots.tokens.get(&id).is_some_and(|t| t.serial == s) {
+                continue;
+            }
+            match self
+                .backend
+                .open(&s)
+                .and_then(|st| Token::open(st, &self.config))
+            {
+                Ok(t) => {
+                    slots.tokens.insert(id, t);
+                }
+                Err(e) => crate::log_error!("token {s} cannot be opened and is not listed: {e}"),
+            }
+        }
+        let mut free = slots.tokens.len() as CK_SLOT_ID;
+        while slots.tokens.contains_key(&free) {
+            free += 1;
+        }
+        slots.free_id = free;
+        Ok(())
+    }
+
+    fn close_everything(&self) {
+        let sessions: Vec<Arc<Session>> = self.sessions.write().drain().map(|(_, s)| s).collect();
+        for s in sessions {
+            s.token.close_session(s.handle);
+            s.token.logout_silently();
+        }
+    }
+
+    // ---- slots and tokens ----------------------------------------------------------------------
+
+    pub fn slot_list(&self) -> Result<Vec<CK_SLOT_ID>> {
+        self.scan()?;
+        let slots = self.slots.read();
+        Ok(slots
+            .tokens
+            .keys()
+            .copied()
+            .chain(std::iter::once(slots.free_id))
+            .collect())
+    }
+
+    pub fn slot(&self, id: CK_SLOT_ID) -> Result<Slot> {
+        let slots = self.slots.read();
+        if let Some(t) = slots.tokens.get(&id) {
+            return Ok(Slot::Token(t.clone()));
+        }
+        if id == slots.free_id {
+            return Ok(Slot::Free);
+        }
+        Err(Error::SlotIdInvalid)
+    }
+
+    fn token(&self, slot: CK_SLOT_ID) -> Result<Arc<Token>> {
+        match self.slot(slot)? {
+            Slot::Token(t) => Ok(t),
+            Slot::Free => Err(Error::TokenNotRecognized),
+        }
+    }
+
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<Option<TokenInfo>> {
+        let t = match self.slot(slot)? {
+            Slot::Token(t) => t,
+            Slot::Free => return Ok(None),
+        };
+        let (mut n, mut rw) = (0, 0);
+        for s in self.sessions.read().values() {
+            if Arc::ptr_eq(&s.token, &t) {
+                n += 1;
+                rw += s.rw as usize;
+            }
+        }
+        Ok(Some(TokenInfo {
+            label: t.label()?,
+            serial: t.serial.clone(),
+            flags: t.flags()?,
+            sessions: n,
+            rw_sessions: rw,
+        }))
+    }
+
+    fn sessions_on(&self, t: &Arc<Token>) -> Vec<Arc<Session>> {
+        self.sessions
+            .read()
+            .values()
+            .filter(|s| Arc::ptr_eq(&s.token, t))
+            .cloned()
+            .collect()
+    }
+
+    /// C_InitToken. Returns the slot the token is in afterwards.
+    pub fn init_token(
+        &self,
+        slot: CK_SLOT_ID,
+        so_pin: &[u8],
+        label: &[u8; 32],
+    ) -> Result<CK_SLOT_ID> {
+        token::check_pin_len(so_pin)?;
+        match self.slot(slot)? {
+            Slot::Token(t) => {
+                if !self.sessions_on(&t).is_empty() {
+                    return Err(Error::SessionExists);
+                }
+                t.reinitialize(so_pin, label)?;
+                Ok(t.slot_id)
+            }
+            Slot::Free => {
+                let serial = {
+                    let slots = self.slots.read();
+                    loop {
+                        let mut b = [0u8; 8];
+                        crate::vault::random(&mut b)?;
+                        let s = hex::encode(b);
+                        let id = token::slot_id_for_serial(&s);
+                        if !slots.tokens.contains_key(&id) && id >= 64 {
+                            break s;
+                        }
+                    }
+                };
+                let t = Token::create(self.backend.as_ref(), &self.config, serial, label, so_pin)?;
+                let id = t.slot_id;
+                crate::log_info!("token {} initialized in slot {id}", t.serial);
+                self.scan()?;
+                Ok(id)
+            }
+        }
+    }
+
+    // ---- sessions ------------------------------------------------------------------------------
+
+    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        let token = self.token(slot)?;
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(Error::SessionParallelNotSupported);
+        }
+        let rw = flags & CKF_RW_SESSION != 0;
+        if !rw && token.login_state() == Login::So {
+            return Err(Error::SessionReadWriteSoExists);
+        }
+        let handle = NEXT_SESSION.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
+        let s = Arc::new(Session {
+            handle,
+            slot_id: token.slot_id,
+            token,
+            rw,
+            ops: Default::default(),
+        });
+        self.sessions.write().insert(handle, s);
+        Ok(handle)
+    }
+
+    pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
+        self.sessions
+            .read()
+            .get(&h)
+            .cloned()
+            .ok_or(Error::SessionHandleInvalid)
+    }
+
+    pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = {
+            let mut sessions = self.sessions.write();
+            let s = sessions.remove(&h).ok_or(Error::SessionHandleInvalid)?;
+            let last = !sessions.values().any(|o| Arc::ptr_eq(&o.token, &s.token));
+            if last {
+                s.token.logout_silently();
+            }
+            s
+        };
+        s.token.close_session(h);
+        Ok(())
+    }
+
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
+        let t = self.token(slot)?;
+        let mine: Vec<CK_SESSION_HANDLE> = self.sessions_on(&t).iter().map(|s| s.handle).collect();
+        for h in mine {
+            // A concurrent close of the same session is not an error here.
+            let _ = self.close_session(h);
+        }
+        t.logout_silently();
+        Ok(())
+    }
+
+    pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<SessionInfo> {
+        let s = self.session(h)?;
+        let mut flags = CKF_SERIAL_SESSION;
+        if s.rw {
+            flags |= CKF_RW_SESSION;
+        }
+        Ok(SessionInfo {
+            slot_id: s.slot_id,
+            state: s.state(),
+            flags,
+        })
+    }
+
+    pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        match user {
+            CKU_SO => {
+                let ro = self.sessions_on(&s.token).iter().any(|o| !o.rw);
+                s.token.login(PinKind::So, pin, ro)
+            }
+            CKU_USER => s.token.login(PinKind::User, pin, false),
+            CKU_CONTEXT_SPECIFIC => {
+                if s.token.login_state() != Login::User {
+                    return Err(Error::UserNotLoggedIn);
+                }
+                // No operation needs a context-specific login until a key with
+                // CKA_ALWAYS_AUTHENTICATE is in use.
+                Err(Error::OperationNotInitialized)
+            }
+            _ => Err(Error::UserTypeInvalid),
+        }
+    }
+
+    pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.session(h)?.token.logout()
+    }
+
+    pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        if !s.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        s.token.init_pin(pin)
+    }
+
+    pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        if !s.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        s.token.set_pin(old, new)
+    }
+
+    // ---- objects -------------------------------------------------------------------------------
+
+    pub fn create_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let obj = Object::build(template, Origin::Create, &[])?;
+        s.token.add(s.caller(), obj)
+    }
+
+    pub fn copy_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        s.token.copy(s.caller(), o, template)
+    }
+
+    pub fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        s.token.destroy(s.caller(), o)
+    }
+
+    pub fn object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+    ) -> Result<Arc<crate::token::Entry>> {
+        self.session(h)?.token.object(o)
+    }
+
+    pub fn set_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        o: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<()> {
+        let s = self.session(h)?;
+        s.token.set_attributes(s.caller(), o, template)
+    }
+
+    pub fn find_init(&self, h: CK_SESSION_HANDLE, template: &[Attribute]) -> Result<()> {
+        let s = self.session(h)?;
+        if s.ops.lock().find.is_some() {
+            return Err(Error::OperationActive);
+        }
+        let results = s.token.find(template)?;
+        let mut ops = s.ops.lock();
+        if ops.find.is_some() {
+            return Err(Error::OperationActive);
+        }
+        ops.find = Some(Find { results, pos: 0 });
+        Ok(())
+    }
+
+    pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let f = ops.find.as_mut().ok_or(Error::OperationNotInitialized)?;
+        let end = (f.pos + max).min(f.results.len());
+        let out = f.results[f.pos..end].to_vec();
+        f.pos = end;
+        Ok(out)
+    }
+
+    pub fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        let taken = s.ops.lock().find.take();
+        taken.map(drop).ok_or(Error::OperationNotInitialized)
+    }
+}

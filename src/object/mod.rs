@@ -1,0 +1,507 @@
+//! Objects and the one engine that applies the attribute rules of [`rules`].
+
+pub mod rules;
+
+use crate::error::{Error, Result};
+use cryptoki_sys::*;
+use rules::{flag, Kind, Rule};
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
+
+/// One attribute of a template or an object. Values are zeroized on drop and never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub ty: CK_ATTRIBUTE_TYPE,
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Attribute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Attribute({:#x}, {} bytes)", self.ty, self.value.len())
+    }
+}
+
+impl Attribute {
+    pub fn new(ty: CK_ATTRIBUTE_TYPE, value: Vec<u8>) -> Attribute {
+        Attribute {
+            ty,
+            value: Zeroizing::new(value),
+        }
+    }
+    pub fn bool(ty: CK_ATTRIBUTE_TYPE, v: bool) -> Attribute {
+        Attribute::new(ty, vec![v as u8])
+    }
+    pub fn ulong(ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Attribute {
+        Attribute::new(ty, v.to_ne_bytes().to_vec())
+    }
+}
+
+/// How an object comes to be; it decides which footnote flags apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Create,
+    Generate,
+}
+
+/// What reading one attribute gives.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read<'a> {
+    Value(&'a [u8]),
+    Sensitive,
+    Invalid,
+}
+
+/// A PKCS#11 object: its attributes, checked against the rules.
+#[derive(Clone)]
+pub struct Object {
+    class: CK_OBJECT_CLASS,
+    sub: Option<&'static [Rule]>,
+    attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("class", &self.class)
+            .field("attributes", &self.attrs.len())
+            .finish()
+    }
+}
+
+fn ulong_of(v: &[u8]) -> Option<CK_ULONG> {
+    Some(CK_ULONG::from_ne_bytes(v.try_into().ok()?))
+}
+
+/// Checks a value against its type's encoding and normalises it (booleans become 0 or 1).
+fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let kind = rules::kind(ty).ok_or(Error::AttributeTypeInvalid)?;
+    let ok = match kind {
+        Kind::Bool => v.len() == 1,
+        Kind::Ulong => v.len() == std::mem::size_of::<CK_ULONG>(),
+        Kind::Bytes => true,
+        Kind::Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
+        Kind::MechList => v.len() % std::mem::size_of::<CK_ULONG>() == 0,
+        // Wrap, unwrap and derive templates are not supported yet beyond the empty template.
+        Kind::AttrList => v.is_empty(),
+    };
+    if !ok {
+        return Err(Error::AttributeValueInvalid);
+    }
+    Ok(Zeroizing::new(if kind == Kind::Bool {
+        vec![(v[0] != 0) as u8]
+    } else {
+        v.to_vec()
+    }))
+}
+
+/// Parses a template into a map, rejecting unknown types, malformed values and contradictions.
+fn parse_template(
+    template: &[Attribute],
+) -> Result<BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>> {
+    let mut m = BTreeMap::new();
+    for a in template {
+        let v = check_value(a.ty, &a.value)?;
+        if let Some(prev) = m.insert(a.ty, v) {
+            if prev != m[&a.ty] {
+                return Err(Error::TemplateInconsistent);
+            }
+        }
+    }
+    Ok(m)
+}
+
+impl Object {
+    /// Builds an object from a template, applying the spec's rules for `origin`. `internal` holds
+    /// attributes a mechanism computed (key values, CKA_LOCAL, ...): they bypass the template checks.
+    pub fn build(template: &[Attribute], origin: Origin, internal: &[Attribute]) -> Result<Object> {
+        let mut attrs = parse_template(template)?;
+        let class = attrs
+            .get(&CKA_CLASS)
+            .map(|v| ulong_of(v).expect("checked"))
+            .ok_or(Error::TemplateIncomplete)?;
+        let groups = rules::class_rules(class).ok_or(Error::AttributeValueInvalid)?;
+        let _ = groups;
+        let sub = Self::sub_rules(class, &attrs)?;
+        // Every template attribute must be valid for this object and settable on this origin.
+        for &ty in attrs.keys() {
+            let rule = rules::find_rule(class, sub, ty).ok_or(Error::TemplateInconsistent)?;
+            let forbidden = match origin {
+                Origin::Create => flag::NO_CREATE,
+                Origin::Generate => flag::NO_GEN,
+            };
+            if rule.flags & (forbidden | flag::DERIVED) != 0 {
+                return Err(Error::AttributeReadOnly);
+            }
+        }
+        for a in internal {
+            attrs.insert(a.ty, a.value.clone());
+        }
+        let required = match origin {
+            Origin::Create => flag::REQ_CREATE,
+            Origin::Generate => flag::REQ_GEN,
+        };
+        for rule in rules::rules_for(class, sub).expect("class checked") {
+            if attrs.contains_key(&rule.ty) {
+                continue;
+            }
+            if rule.flags & required != 0 && rule.flags & flag::DERIVED == 0 {
+                return Err(Error::TemplateIncomplete);
+            }
+            let v = match rule.default {
+                rules::Default::Bool(b) => vec![b as u8],
+                rules::Default::Ulong(u) => u.to_ne_bytes().to_vec(),
+                rules::Default::Empty => Vec::new(),
+                rules::Default::None if rule.ty == CKA_PRIVATE => {
+                    vec![rules::private_default(class) as u8]
+                }
+                rules::Default::None => continue,
+            };
+            attrs.insert(rule.ty, Zeroizing::new(v));
+        }
+        let mut obj = Object { class, sub, attrs };
+        obj.derive(origin)?;
+        Ok(obj)
+    }
+
+    fn sub_rules(
+        class: CK_OBJECT_CLASS,
+        attrs: &BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>,
+    ) -> Result<Option<&'static [Rule]>> {
+        Ok(match class {
+            CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
+                let kt = attrs
+                    .get(&CKA_KEY_TYPE)
+                    .map(|v| ulong_of(v).expect("checked"))
+                    .ok_or(Error::TemplateIncomplete)?;
+                Some(
+                    rules::key_type_rules(class, kt).ok_or(if rules::is_known_key_type(kt) {
+                        Error::TemplateInconsistent
+                    } else {
+                        Error::AttributeValueInvalid
+                    })?,
+                )
+            }
+            CKO_CERTIFICATE => {
+                let ct = attrs
+                    .get(&CKA_CERTIFICATE_TYPE)
+                    .map(|v| ulong_of(v).expect("checked"))
+                    .ok_or(Error::TemplateIncomplete)?;
+                Some(rules::certificate_rules(ct).ok_or(Error::AttributeValueInvalid)?)
+            }
+            _ => None,
+        })
+    }
+
+    /// Computes the attributes that follow from others.
+    fn derive(&mut self, origin: Origin) -> Result<()> {
+        let mut uid = [0u8; 16];
+        crate::vault::random(&mut uid)?;
+        self.attrs
+            .insert(CKA_UNIQUE_ID, Zeroizing::new(hex::encode(uid).into_bytes()));
+        if matches!(self.class, CKO_PRIVATE_KEY | CKO_SECRET_KEY) && origin == Origin::Create {
+            self.attrs
+                .insert(CKA_ALWAYS_SENSITIVE, Zeroizing::new(vec![0]));
+            self.attrs
+                .insert(CKA_NEVER_EXTRACTABLE, Zeroizing::new(vec![0]));
+        }
+        if self.class == CKO_SECRET_KEY {
+            if let Some(v) = self.attrs.get(&CKA_VALUE) {
+                let len = v.len() as CK_ULONG;
+                self.attrs
+                    .insert(CKA_VALUE_LEN, Zeroizing::new(len.to_ne_bytes().to_vec()));
+            }
+        }
+        if self.class == CKO_PUBLIC_KEY && self.key_type() == Some(CKK_RSA) {
+            if let Some(m) = self.attrs.get(&CKA_MODULUS) {
+                let bits = bit_length(m);
+                if bits == 0 {
+                    return Err(Error::AttributeValueInvalid);
+                }
+                self.attrs.insert(
+                    CKA_MODULUS_BITS,
+                    Zeroizing::new((bits as CK_ULONG).to_ne_bytes().to_vec()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds an object from stored attributes (already validated when written).
+    pub fn from_stored(attrs: Vec<Attribute>) -> Result<Object> {
+        let map: BTreeMap<_, _> = attrs.into_iter().map(|a| (a.ty, a.value)).collect();
+        let class = map
+            .get(&CKA_CLASS)
+            .and_then(|v| ulong_of(v))
+            .ok_or_else(|| Error::Storage("stored object has no class".into()))?;
+        rules::class_rules(class)
+            .ok_or_else(|| Error::Storage("stored object has an unknown class".into()))?;
+        let sub = Self::sub_rules(class, &map)
+            .map_err(|_| Error::Storage("stored object has an unknown type".into()))?;
+        Ok(Object {
+            class,
+            sub,
+            attrs: map,
+        })
+    }
+
+    pub fn class(&self) -> CK_OBJECT_CLASS {
+        self.class
+    }
+
+    pub fn key_type(&self) -> Option<CK_KEY_TYPE> {
+        self.ulong(CKA_KEY_TYPE)
+    }
+
+    pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+        self.attrs.get(&ty).map(|v| &v[..])
+    }
+
+    pub fn bool(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        self.get(ty).is_some_and(|v| v == [1])
+    }
+
+    pub fn ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
+        self.get(ty).and_then(ulong_of)
+    }
+
+    pub fn is_token(&self) -> bool {
+        self.bool(CKA_TOKEN)
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.bool(CKA_PRIVATE)
+    }
+
+    pub fn unique_id(&self) -> &str {
+        std::str::from_utf8(self.get(CKA_UNIQUE_ID).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// All attributes, for storage.
+    pub fn attributes(&self) -> impl Iterator<Item = (CK_ATTRIBUTE_TYPE, &[u8])> {
+        self.attrs.iter().map(|(k, v)| (*k, &v[..]))
+    }
+
+    /// Whether an attribute's value must never be stored in clear.
+    pub fn is_secret_attribute(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        rules::find_rule(self.class, self.sub, ty).is_some_and(|r| r.flags & flag::SECRET != 0)
+    }
+
+    /// Whether an attribute's value may be revealed (footnote 7).
+    fn hidden(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        self.is_secret_attribute(ty) && (self.bool(CKA_SENSITIVE) || !self.bool(CKA_EXTRACTABLE))
+    }
+
+    /// Reads one attribute as C_GetAttributeValue does.
+    pub fn read(&self, ty: CK_ATTRIBUTE_TYPE) -> Read<'_> {
+        match self.attrs.get(&ty) {
+            None => Read::Invalid,
+            Some(_) if self.hidden(ty) => Read::Sensitive,
+            Some(v) => Read::Value(v),
+        }
+    }
+
+    /// Approximate size in bytes, for C_GetObjectSize.
+    pub fn size(&self) -> usize {
+        self.attrs
+            .values()
+            .map(|v| v.len() + 2 * std::mem::size_of::<CK_ULONG>())
+            .sum()
+    }
+
+    /// Whether every attribute of a search template matches. Hidden values never match.
+    pub fn matches(&self, template: &[Attribute]) -> bool {
+        template.iter().all(|a| match self.attrs.get(&a.ty) {
+            Some(_) if self.hidden(a.ty) => false,
+            Some(v) => match rules::kind(a.ty) {
+                Some(Kind::Bool) => a.value.len() == 1 && v[0] == (a.value[0] != 0) as u8,
+                _ => v[..] == a.value[..],
+            },
+            None => false,
+        })
+    }
+
+    /// Applies C_SetAttributeValue (or, with `copy`, C_CopyObject's template) and returns the new
+    /// object; `self` is unchanged on error, so a failed update changes nothing.
+    pub fn updated(&self, template: &[Attribute], is_so: bool, copy: bool) -> Result<Object> {
+        if !copy && !self.bool(CKA_MODIFIABLE) {
+            return Err(Error::ActionProhibited);
+        }
+        if copy && !self.bool(CKA_COPYABLE) {
+            return Err(Error::ActionProhibited);
+        }
+        let changes = parse_template(template)?;
+        let mut new = self.clone();
+        for (ty, v) in changes {
+            let rule =
+                rules::find_rule(self.class, self.sub, ty).ok_or(Error::TemplateInconsistent)?;
+            let old = self.get(ty);
+            if old == Some(&v[..]) {
+                continue;
+            }
+            let settable = rule.flags & flag::MODIFY != 0 || (copy && rule.flags & flag::COPY != 0);
+            if !settable {
+                return Err(Error::AttributeReadOnly);
+            }
+            let now_true = old == Some(&[1][..]);
+            if rule.flags & flag::LATCH_TRUE != 0 && now_true {
+                return Err(Error::AttributeReadOnly);
+            }
+            if rule.flags & flag::LATCH_FALSE != 0 && old == Some(&[0][..]) {
+                return Err(Error::AttributeReadOnly);
+            }
+            if rule.flags & flag::SO_TRUE != 0 && v[..] == [1] && !is_so {
+                return Err(Error::AttributeReadOnly);
+            }
+            new.attrs.insert(ty, v);
+        }
+        if copy {
+            let mut uid = [0u8; 16];
+            crate::vault::random(&mut uid)?;
+            new.attrs
+                .insert(CKA_UNIQUE_ID, Zeroizing::new(hex::encode(uid).into_bytes()));
+            // A key whose extractability was just removed was once extractable.
+            if self.bool(CKA_EXTRACTABLE) && !new.bool(CKA_EXTRACTABLE) {
+                new.attrs
+                    .insert(CKA_NEVER_EXTRACTABLE, Zeroizing::new(vec![0]));
+            }
+        }
+        Ok(new)
+    }
+}
+
+/// Bit length of a big-endian unsigned integer.
+pub fn bit_length(be: &[u8]) -> usize {
+    match be.iter().position(|&b| b != 0) {
+        Some(i) => (be.len() - i) * 8 - be[i].leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(label: &str) -> Vec<Attribute> {
+        vec![
+            Attribute::ulong(CKA_CLASS, CKO_DATA),
+            Attribute::new(CKA_LABEL, label.as_bytes().to_vec()),
+        ]
+    }
+
+    #[test]
+    fn defaults_and_derived() {
+        let o = Object::build(&data("x"), Origin::Create, &[]).unwrap();
+        assert!(!o.is_token());
+        assert!(o.is_private());
+        assert!(o.bool(CKA_MODIFIABLE) && o.bool(CKA_COPYABLE) && o.bool(CKA_DESTROYABLE));
+        assert_eq!(o.unique_id().len(), 32);
+        let k = Object::build(
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                Attribute::new(CKA_VALUE, vec![7; 20]),
+            ],
+            Origin::Create,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(k.ulong(CKA_VALUE_LEN), Some(20));
+        assert_eq!(
+            k.read(CKA_VALUE),
+            Read::Sensitive,
+            "not extractable by default"
+        );
+        assert!(!k.bool(CKA_LOCAL));
+    }
+
+    #[test]
+    fn template_errors() {
+        assert_eq!(
+            Object::build(&[], Origin::Create, &[]).unwrap_err(),
+            Error::TemplateIncomplete
+        );
+        let mut t = data("x");
+        t.push(Attribute::bool(CKA_LOCAL, true));
+        assert_eq!(
+            Object::build(&t, Origin::Create, &[]).unwrap_err(),
+            Error::TemplateInconsistent
+        );
+        let mut t = data("x");
+        t.push(Attribute::new(0x0fff, vec![]));
+        assert_eq!(
+            Object::build(&t, Origin::Create, &[]).unwrap_err(),
+            Error::AttributeTypeInvalid
+        );
+        let mut t = data("x");
+        t.push(Attribute::new(CKA_TOKEN, vec![1, 0]));
+        assert_eq!(
+            Object::build(&t, Origin::Create, &[]).unwrap_err(),
+            Error::AttributeValueInvalid
+        );
+        let t = vec![
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+        ];
+        assert_eq!(
+            Object::build(&t, Origin::Create, &[]).unwrap_err(),
+            Error::TemplateIncomplete
+        );
+        let t = vec![
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+            Attribute::new(CKA_VALUE, vec![0; 16]),
+            Attribute::bool(CKA_ALWAYS_SENSITIVE, true),
+        ];
+        assert_eq!(
+            Object::build(&t, Origin::Create, &[]).unwrap_err(),
+            Error::AttributeReadOnly
+        );
+    }
+
+    #[test]
+    fn latches() {
+        let k = Object::build(
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attribute::new(CKA_VALUE, vec![0; 16]),
+                Attribute::bool(CKA_EXTRACTABLE, true),
+            ],
+            Origin::Create,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(k.read(CKA_VALUE), Read::Value(&[0; 16]));
+        let k2 = k
+            .updated(&[Attribute::bool(CKA_SENSITIVE, true)], false, false)
+            .unwrap();
+        assert_eq!(k2.read(CKA_VALUE), Read::Sensitive);
+        assert_eq!(
+            k2.updated(&[Attribute::bool(CKA_SENSITIVE, false)], false, false)
+                .unwrap_err(),
+            Error::AttributeReadOnly
+        );
+        let k3 = k
+            .updated(&[Attribute::bool(CKA_EXTRACTABLE, false)], false, false)
+            .unwrap();
+        assert_eq!(
+            k3.updated(&[Attribute::bool(CKA_EXTRACTABLE, true)], false, false)
+                .unwrap_err(),
+            Error::AttributeReadOnly
+        );
+        assert_eq!(
+            k.updated(&[Attribute::bool(CKA_TOKEN, true)], false, false)
+                .unwrap_err(),
+            Error::AttributeReadOnly
+        );
+        assert!(k
+            .updated(&[Attribute::bool(CKA_TOKEN, true)], false, true)
+            .unwrap()
+            .is_token());
+        assert_eq!(
+            k.updated(&[Attribute::bool(CKA_TRUSTED, true)], false, false)
+                .unwrap_err(),
+            Error::AttributeReadOnly
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The attribute rules of the PKCS#11 specification, as data.
+//!
+//! Each object class and key type has a table of the attributes valid for it, with the spec's footnote
+//! flags (required on create, read-only, sensitive, modifiable, one-way latches) and the default value.
+//! [`super`] reads these tables; no other code decides attribute rules.
+
+use cryptoki_sys::*;
+
+/// How an attribute's value is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Ulong,
+    Bytes,
+    /// UTF-8 or opaque text (labels, IDs): stored as bytes.
+    Date,
+    /// An array of CK_MECHANISM_TYPE.
+    MechList,
+    /// An array of CK_ATTRIBUTE (wrap/unwrap/derive templates).
+    AttrList,
+}
+
+/// The spec's footnotes, as bits.
+pub mod flag {
+    /// 1: must be specified when the object is created with C_CreateObject.
+    pub const REQ_CREATE: u16 = 1 << 0;
+    /// 2: must not be specified when the object is created with C_CreateObject.
+    pub const NO_CREATE: u16 = 1 << 1;
+    /// 3: must be specified when the object is generated.
+    pub const REQ_GEN: u16 = 1 << 2;
+    /// 4: must not be specified when the object is generated.
+    pub const NO_GEN: u16 = 1 << 3;
+    /// 7: cannot be revealed if the object is sensitive or not extractable; never stored in clear.
+    pub const SECRET: u16 = 1 << 4;
+    /// 8: may be modified with C_SetAttributeValue or during C_CopyObject.
+    pub const MODIFY: u16 = 1 << 5;
+    /// 10: can only be set to true by the SO.
+    pub const SO_TRUE: u16 = 1 << 6;
+    /// 11: cannot be changed once true.
+    pub const LATCH_TRUE: u16 = 1 << 7;
+    /// 12: cannot be changed once false.
+    pub const LATCH_FALSE: u16 = 1 << 8;
+    /// May be given a new value in C_CopyObject only (CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE).
+    pub const COPY: u16 = 1 << 9;
+    /// Computed by the module from other attributes (never from the template).
+    pub const DERIVED: u16 = 1 << 10;
+}
+use flag::*;
+
+/// Default value when the template does not give one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    None,
+    Bool(bool),
+    Ulong(CK_ULONG),
+    Empty,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub ty: CK_ATTRIBUTE_TYPE,
+    pub flags: u16,
+    pub default: Default,
+}
+
+const fn r(ty: CK_ATTRIBUTE_TYPE, flags: u16, default: Default) -> Rule {
+    Rule { ty, flags, default }
+}
+use self::Default::{Bool as B, Empty as E, None as N, Ulong as U};
+
+/// Value encoding of every attribute type the module knows; `None` is an invalid type.
+pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
+    Some(match ty {
+        CKA_TOKEN
+        | CKA_PRIVATE
+        | CKA_MODIFIABLE
+        | CKA_COPYABLE
+        | CKA_DESTROYABLE
+        | CKA_TRUSTED
+        | CKA_SENSITIVE
+        | CKA_ENCRYPT
+        | CKA_DECRYPT
+        | CKA_WRAP
+        | CKA_UNWRAP
+        | CKA_SIGN
+        | CKA_SIGN_RECOVER
+        | CKA_VERIFY
+        | CKA_VERIFY_RECOVER
+        | CKA_DERIVE
+        | CKA_EXTRACTABLE
+        | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE
+        | CKA_ALWAYS_SENSITIVE
+        | CKA_WRAP_WITH_TRUSTED
+        | CKA_ALWAYS_AUTHENTICATE => Kind::Bool,
+        CKA_CLASS
+        | CKA_KEY_TYPE
+        | CKA_CERTIFICATE_TYPE
+        | CKA_CERTIFICATE_CATEGORY
+        | CKA_JAVA_MIDP_SECURITY_DOMAIN
+        | CKA_MODULUS_BITS
+        | CKA_VALUE_LEN
+        | CKA_KEY_GEN_MECHANISM
+        | CKA_NAME_HASH_ALGORITHM => Kind::Ulong,
+        CKA_LABEL
+        | CKA_APPLICATION
+        | CKA_VALUE
+        | CKA_OBJECT_ID
+        | CKA_ISSUER
+        | CKA_SERIAL_NUMBER
+        | CKA_SUBJECT
+        | CKA_ID
+        | CKA_CHECK_VALUE
+        | CKA_URL
+        | CKA_HASH_OF_SUBJECT_PUBLIC_KEY
+        | CKA_HASH_OF_ISSUER_PUBLIC_KEY
+        | CKA_PUBLIC_KEY_INFO
+        | CKA_MODULUS
+        | CKA_PUBLIC_EXPONENT
+        | CKA_PRIVATE_EXPONENT
+        | CKA_PRIME_1
+        | CKA_PRIME_2
+        | CKA_EXPONENT_1
+        | CKA_EXPONENT_2
+        | CKA_COEFFICIENT
+        | CKA_EC_PARAMS
+        | CKA_EC_POINT
+        | CKA_UNIQUE_ID => Kind::Bytes,
+        CKA_START_DATE | CKA_END_DATE => Kind::Date,
+        CKA_ALLOWED_MECHANISMS => Kind::MechList,
+        CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Kind::AttrList,
+        _ => return None,
+    })
+}
+
+const COMMON: &[Rule] = &[r(CKA_CLASS, REQ_CREATE, N)];
+
+const STORAGE: &[Rule] = &[
+    r(CKA_TOKEN, COPY, B(false)),
+    // CKA_PRIVATE's default depends on the class: see `private_default`.
+    r(CKA_PRIVATE, COPY, N),
+    r(CKA_MODIFIABLE, COPY | LATCH_FALSE, B(true)),
+    r(CKA_LABEL, MODIFY, E),
+    r(CKA_COPYABLE, MODIFY | LATCH_FALSE, B(true)),
+    r(CKA_DESTROYABLE, MODIFY, B(true)),
+    r(CKA_UNIQUE_ID, NO_CREATE | NO_GEN | DERIVED, N),
+];
+
+const DATA: &[Rule] = &[
+    r(CKA_APPLICATION, MODIFY, E),
+    r(CKA_OBJECT_ID, MODIFY, E),
+    r(CKA_VALUE, MODIFY, E),
+];
+
+const CERTIFICATE: &[Rule] = &[
+    r(CKA_CERTIFICATE_TYPE, REQ_CREATE, N),
+    r(CKA_TRUSTED, SO_TRUE, B(false)),
+    r(
+        CKA_CERTIFICATE_CATEGORY,
+        MODIFY,
+        U(CK_CERTIFICATE_CATEGORY_UNSPECIFIED),
+    ),
+    r(CKA_START_DATE, MODIFY, E),
+    r(CKA_END_DATE, MODIFY, E),
+    r(CKA_PUBLIC_KEY_INFO, 0, E),
+];
+
+const X509: &[Rule] = &[
+    r(CKA_SUBJECT, REQ_CREATE | MODIFY, N),
+    r(CKA_ID, MODIFY, E),
+    r(CKA_ISSUER, MODIFY, E),
+    r(CKA_SERIAL_NUMBER, MODIFY, E),
+    r(CKA_VALUE, REQ_CREATE, N),
+    r(CKA_URL, 0, E),
+    r(CKA_HASH_OF_SUBJECT_PUBLIC_KEY, 0, E),
+    r(CKA_HASH_OF_ISSUER_PUBLIC_KEY, 0, E),
+    r(CKA_JAVA_MIDP_SECURITY_DOMAIN, 0, U(0)),
+    r(CKA_NAME_HASH_ALGORITHM, 0, U(CKM_SHA_1)),
+];
+
+const KEY: &[Rule] = &[
+    r(CKA_KEY_TYPE, REQ_CREATE, N),
+    r(CKA_ID, MODIFY, E),
+    r(CKA_START_DATE, MODIFY, E),
+    r(CKA_END_DATE, MODIFY, E),
+    r(CKA_DERIVE, MODIFY, B(false)),
+    r(CKA_LOCAL, NO_CREATE | NO_GEN | DERIVED, B(false)),
+    r(
+        CKA_KEY_GEN_MECHANISM,
+        NO_CREATE | NO_GEN | DERIVED,
+        U(CK_UNAVAILABLE_INFORMATION),
+    ),
+    r(CKA_ALLOWED_MECHANISMS, MODIFY, E),
+];
+
+const PUBLIC_KEY: &[Rule] = &[
+    r(CKA_SUBJECT, MODIFY, E),
+    r(CKA_ENCRYPT, MODIFY, B(true)),
+    r(CKA_VERIFY, MODIFY, B(true)),
+    r(CKA_VERIFY_RECOVER, MODIFY, B(true)),
+    r(CKA_WRAP, MODIFY, B(true)),
+    r(CKA_TRUSTED, SO_TRUE, B(false)),
+    r(CKA_WRAP_TEMPLATE, 0, E),
+    r(CKA_PUBLIC_KEY_INFO, 0, E),
+];
+
+const PRIVATE_KEY: &[Rule] = &[
+    r(CKA_SUBJECT, MODIFY, E),
+    r(CKA_SENSITIVE, MODIFY | LATCH_TRUE, B(false)),
+    r(CKA_DECRYPT, MODIFY, B(true)),
+    r(CKA_SIGN, MODIFY, B(true)),
+    r(CKA_SIGN_RECOVER, MODIFY, B(true)),
+    r(CKA_UNWRAP, MODIFY, B(true)),
+    r(CKA_EXTRACTABLE, MODIFY | LATCH_FALSE, B(false)),
+    r(CKA_ALWAYS_SENSITIVE, NO_CREATE | NO_GEN | DERIVED, B(false)),
+    r(
+        CKA_NEVER_EXTRACTABLE,
+        NO_CREATE | NO_GEN | DERIVED,
+        B(false),
+    ),
+    r(CKA_WRAP_WITH_TRUSTED, MODIFY | LATCH_TRUE, B(false)),
+    r(CKA_UNWRAP_TEMPLATE, 0, E),
+    r(CKA_ALWAYS_AUTHENTICATE, MODIFY, B(false)),
+    r(CKA_PUBLIC_KEY_INFO, 0, E),
+];
+
+const SECRET_KEY: &[Rule] = &[
+    r(CKA_SENSITIVE, MODIFY | LATCH_TRUE, B(false)),
+    r(CKA_ENCRYPT, MODIFY, B(true)),
+    r(CKA_DECRYPT, MODIFY, B(true)),
+    r(CKA_SIGN, MODIFY, B(true)),
+    r(CKA_VERIFY, MODIFY, B(true)),
+    r(CKA_WRAP, MODIFY, B(true)),
+    r(CKA_UNWRAP, MODIFY, B(true)),
+    r(CKA_EXTRACTABLE, MODIFY | LATCH_FALSE, B(false)),
+    r(CKA_ALWAYS_SENSITIVE, NO_CREATE | NO_GEN | DERIVED, B(false)),
+    r(
+        CKA_NEVER_EXTRACTABLE,
+        NO_CREATE | NO_GEN | DERIVED,
+        B(false),
+    ),
+    r(CKA_WRAP_WITH_TRUSTED, MODIFY | LATCH_TRUE, B(false)),
+    r(CKA_TRUSTED, SO_TRUE, B(false)),
+    r(CKA_WRAP_TEMPLATE, 0, E),
+    r(CKA_UNWRAP_TEMPLATE, 0, E),
+];
+
+const RSA_PUBLIC: &[Rule] = &[
+    r(CKA_MODULUS, REQ_CREATE | NO_GEN, N),
+    r(CKA_MODULUS_BITS, NO_CREATE | REQ_GEN, N),
+    r(CKA_PUBLIC_EXPONENT, REQ_CREATE, N),
+];
+
+const RSA_PRIVATE: &[Rule] = &[
+    r(CKA_MODULUS, REQ_CREATE | NO_GEN, N),
+    r(CKA_PUBLIC_EXPONENT, NO_GEN, E),
+    r(CKA_PRIVATE_EXPONENT, REQ_CREATE | NO_GEN | SECRET, N),
+    r(CKA_PRIME_1, NO_GEN | SECRET, E),
+    r(CKA_PRIME_2, NO_GEN | SECRET, E),
+    r(CKA_EXPONENT_1, NO_GEN | SECRET, E),
+    r(CKA_EXPONENT_2, NO_GEN | SECRET, E),
+    r(CKA_COEFFICIENT, NO_GEN | SECRET, E),
+];
+
+const EC_PUBLIC: &[Rule] = &[
+    r(CKA_EC_PARAMS, REQ_CREATE | REQ_GEN, N),
+    r(CKA_EC_POINT, REQ_CREATE | NO_GEN, N),
+];
+
+const EC_PRIVATE: &[Rule] = &[
+    r(CKA_EC_PARAMS, REQ_CREATE | NO_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
+];
+
+const SECRET_VALUE: &[Rule] = &[
+    r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
+    r(CKA_VALUE_LEN, NO_CREATE, N),
+];
+
+/// Key types with a table of their own, by class.
+pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&'static [Rule]> {
+    Some(match (class, key_type) {
+        (CKO_PUBLIC_KEY, CKK_RSA) => RSA_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_RSA) => RSA_PRIVATE,
+        (CKO_PUBLIC_KEY, CKK_EC) => EC_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_EC) => EC_PRIVATE,
+        (CKO_SECRET_KEY, k) if is_secret_key_type(k) => SECRET_VALUE,
+        _ => return None,
+    })
+}
+
+/// Secret key types the module stores.
+pub fn is_secret_key_type(k: CK_KEY_TYPE) -> bool {
+    matches!(
+        k,
+        CKK_GENERIC_SECRET
+            | CKK_AES
+            | CKK_SHA_1_HMAC
+            | CKK_SHA224_HMAC
+            | CKK_SHA256_HMAC
+            | CKK_SHA384_HMAC
+            | CKK_SHA512_HMAC
+    )
+}
+
+/// Whether a key type exists for any class (to tell an invalid value from an inconsistent one).
+pub fn is_known_key_type(k: CK_KEY_TYPE) -> bool {
+    k == CKK_RSA || k == CKK_EC || is_secret_key_type(k)
+}
+
+/// The groups of rules that apply to an object: common, storage, class, then type.
+pub fn class_rules(class: CK_OBJECT_CLASS) -> Option<&'static [&'static [Rule]]> {
+    Some(match class {
+        CKO_DATA => &[COMMON, STORAGE, DATA],
+        CKO_CERTIFICATE => &[COMMON, STORAGE, CERTIFICATE],
+        CKO_PUBLIC_KEY => &[COMMON, STORAGE, KEY, PUBLIC_KEY],
+        CKO_PRIVATE_KEY => &[COMMON, STORAGE, KEY, PRIVATE_KEY],
+        CKO_SECRET_KEY => &[COMMON, STORAGE, KEY, SECRET_KEY],
+        _ => return None,
+    })
+}
+
+/// Certificate types with a table of their own.
+pub fn certificate_rules(cert_type: CK_CERTIFICATE_TYPE) -> Option<&'static [Rule]> {
+    match cert_type {
+        CKC_X_509 => Some(X509),
+        _ => None,
+    }
+}
+
+/// `CKA_PRIVATE` defaults to true except for certificates and public keys (as SoftHSM does).
+pub fn private_default(class: CK_OBJECT_CLASS) -> bool {
+    !matches!(class, CKO_CERTIFICATE | CKO_PUBLIC_KEY)
+}
+
+/// Every rule for an object, later groups overriding earlier ones for the same type.
+pub fn rules_for(
+    class: CK_OBJECT_CLASS,
+    sub: Option<&'static [Rule]>,
+) -> Option<impl Iterator<Item = &'static Rule> + Clone> {
+    let groups = class_rules(class)?;
+    Some(groups.iter().copied().chain(sub).flat_map(|g| g.iter()))
+}
+
+/// The rule for `ty`, the most specific group winning.
+pub fn find_rule(
+    class: CK_OBJECT_CLASS,
+    sub: Option<&'static [Rule]>,
+    ty: CK_ATTRIBUTE_TYPE,
+) -> Option<Rule> {
+    rules_for(class, sub)?
+        .filter(|r| r.ty == ty)
+        .last()
+        .copied()
+}

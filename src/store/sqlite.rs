@@ -1,0 +1,385 @@
+//! The SQLite engine: one database per token, in its own directory, WAL mode, `synchronous=FULL`.
+//!
+//! Why SQLite: its journal makes every committed transaction durable and every interrupted one vanish
+//! (a `kill -9` at any instant leaves the last committed state), its file locks let several processes
+//! share a token, and an index makes a lookup or a write cost the same among 10 or 10,000 objects.
+//!
+//! Layout: `<tokendir>/<serial>/token.db`. A token directory is created under a temporary name and
+//! renamed into place once its database holds the token, so a crash never leaves half a token.
+
+use super::{Backend, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
+use crate::error::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const DB_FILE: &str = "token.db";
+const SCHEMA_VERSION: i64 = 1;
+
+pub struct SqliteBackend {
+    dir: PathBuf,
+    umask: u32,
+}
+
+impl SqliteBackend {
+    /// Opens (creating it if needed) the token directory.
+    pub fn new(dir: &Path, umask: u32) -> Result<SqliteBackend> {
+        if !dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o777 & !umask & 0o700).create(dir).map_err(|e| {
+                Error::Config(format!(
+                    "cannot create the token directory {}: {e}; set directories.tokendir to a writable path",
+                    dir.display()
+                ))
+            })?;
+        }
+        let md = std::fs::metadata(dir)
+            .map_err(|e| Error::Config(format!("token directory {}: {e}", dir.display())))?;
+        if !md.is_dir() {
+            return Err(Error::Config(format!(
+                "token directory {} is not a directory; set directories.tokendir to a directory",
+                dir.display()
+            )));
+        }
+        let probe = dir.join(format!(".probe-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(|e| {
+            Error::Config(format!(
+                "token directory {} is not writable: {e}; fix its permissions or set directories.tokendir",
+                dir.display()
+            ))
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(SqliteBackend {
+            dir: dir.to_path_buf(),
+            umask,
+        })
+    }
+
+    fn token_dir(&self, serial: &str) -> Result<PathBuf> {
+        if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Storage(format!("invalid token serial {serial:?}")));
+        }
+        Ok(self.dir.join(serial))
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn list(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() == 16
+                && name.bytes().all(|b| b.is_ascii_hexdigit())
+                && entry.path().join(DB_FILE).is_file()
+            {
+                out.push(name.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn create(&self, meta: &TokenMeta) -> Result<Box<dyn TokenStore>> {
+        let final_dir = self.token_dir(&meta.serial)?;
+        let tmp = self
+            .dir
+            .join(format!(".new-{}-{}", meta.serial, std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::DirBuilder::new()
+            .mode(0o700 & !self.umask)
+            .create(&tmp)?;
+        {
+            let mut conn = open_db(&tmp.join(DB_FILE), self.umask, true)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut put = tx.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")?;
+                put.execute(params!["schema", SCHEMA_VERSION])?;
+                put.execute(params!["serial", meta.serial])?;
+                put.execute(params!["label", &meta.label[..]])?;
+                put.execute(params!["so_wrap", meta.so_wrap])?;
+                put.execute(params!["user_wrap", meta.user_wrap])?;
+                put.execute(params!["so_failures", 0])?;
+                put.execute(params!["user_failures", 0])?;
+                put.execute(params!["seq", 0])?;
+                put.execute(params!["epoch", 1])?;
+            }
+            tx.commit()?;
+            conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").ok();
+        }
+        std::fs::rename(&tmp, &final_dir)?;
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.open(&meta.serial)
+    }
+
+    fn open(&self, serial: &str) -> Result<Box<dyn TokenStore>> {
+        let path = self.token_dir(serial)?.join(DB_FILE);
+        if !path.is_file() {
+            return Err(Error::TokenNotPresent);
+        }
+        let conn = open_db(&path, self.umask, false)?;
+        let mut s = SqliteToken {
+            conn,
+            data_version: 0,
+        };
+        let v: Option<i64> = s.get_meta("schema")?;
+        if v != Some(SCHEMA_VERSION) {
+            return Err(Error::Storage(format!(
+                "{}: unknown schema version {v:?}",
+                path.display()
+            )));
+        }
+        s.data_version = s
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        Ok(Box::new(s))
+    }
+
+    fn delete(&self, serial: &str) -> Result<()> {
+        let dir = self.token_dir(serial)?;
+        if !dir.exists() {
+            return Err(Error::TokenNotPresent);
+        }
+        // Rename first so other processes stop listing it at once, then remove.
+        let trash = self
+            .dir
+            .join(format!(".del-{serial}-{}", std::process::id()));
+        std::fs::rename(&dir, &trash)?;
+        std::fs::remove_dir_all(&trash)?;
+        Ok(())
+    }
+}
+
+fn open_db(path: &Path, umask: u32, create: bool) -> Result<Connection> {
+    if create {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600 & !umask)
+            .open(path)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v);
+         CREATE TABLE IF NOT EXISTS objects (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             uid TEXT NOT NULL UNIQUE,
+             seq INTEGER NOT NULL,
+             private INTEGER NOT NULL,
+             attrs BLOB NOT NULL);
+         CREATE INDEX IF NOT EXISTS objects_seq ON objects(seq);
+         CREATE TABLE IF NOT EXISTS deleted (seq INTEGER NOT NULL, id INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS deleted_seq ON deleted(seq);",
+    )?;
+    Ok(conn)
+}
+
+struct SqliteToken {
+    conn: Connection,
+    data_version: i64,
+}
+
+fn failures_key(kind: PinKind) -> &'static str {
+    match kind {
+        PinKind::So => "so_failures",
+        PinKind::User => "user_failures",
+    }
+}
+
+fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
+    let seq: i64 = tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
+    tx.execute("UPDATE meta SET v = ?1 WHERE k = 'seq'", params![seq + 1])?;
+    Ok(seq + 1)
+}
+
+impl SqliteToken {
+    fn get_meta<T: rusqlite::types::FromSql>(&self, k: &str) -> Result<Option<T>> {
+        let v: Option<Option<T>> = self
+            .conn
+            .query_row("SELECT v FROM meta WHERE k = ?1", params![k], |r| r.get(0))
+            .optional()?;
+        Ok(v.flatten())
+    }
+
+    fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let v = f(&tx)?;
+        tx.commit()?;
+        Ok(v)
+    }
+}
+
+fn row_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, bool, Vec<u8>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+impl TokenStore for SqliteToken {
+    fn meta(&mut self) -> Result<TokenMeta> {
+        let label: Vec<u8> = self.get_meta("label")?.unwrap_or_default();
+        let mut l = [b' '; 32];
+        if label.len() == 32 {
+            l.copy_from_slice(&label);
+        }
+        Ok(TokenMeta {
+            serial: self.get_meta("serial")?.unwrap_or_default(),
+            label: l,
+            so_wrap: self.get_meta("so_wrap")?,
+            user_wrap: self.get_meta("user_wrap")?,
+            so_failures: self.get_meta::<i64>("so_failures")?.unwrap_or(0) as u32,
+            user_failures: self.get_meta::<i64>("user_failures")?.unwrap_or(0) as u32,
+        })
+    }
+
+    fn has_changed(&mut self) -> Result<bool> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        let changed = v != self.data_version;
+        self.data_version = v;
+        Ok(changed)
+    }
+
+    fn changes_since(&mut self, seq: u64, epoch: u64) -> Result<Changes> {
+        let tx = self.conn.transaction()?;
+        let cur_epoch: i64 =
+            tx.query_row("SELECT v FROM meta WHERE k = 'epoch'", [], |r| r.get(0))?;
+        let cur_seq: i64 = tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
+        let reset = cur_epoch as u64 != epoch;
+        let since = if reset { -1 } else { seq as i64 };
+        let mut ch = Changes {
+            reset,
+            seq: cur_seq as u64,
+            epoch: cur_epoch as u64,
+            ..Changes::default()
+        };
+        {
+            let mut st =
+                tx.prepare_cached("SELECT id, uid, private, attrs FROM objects WHERE seq > ?1")?;
+            let rows = st.query_map(params![since], row_object)?;
+            for row in rows {
+                let (id, uid, private, blob) = row?;
+                ch.upserts.push(StoredObject {
+                    id,
+                    uid,
+                    private,
+                    attrs: super::decode_attrs(&blob)?,
+                });
+            }
+            if !reset {
+                let mut st = tx.prepare_cached("SELECT id FROM deleted WHERE seq > ?1")?;
+                for id in st.query_map(params![since], |r| r.get(0))? {
+                    ch.deleted.push(id?);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(ch)
+    }
+
+    fn insert_object(&mut self, uid: &str, private: bool, attrs: &[StoredAttr]) -> Result<i64> {
+        let blob = super::encode_attrs(attrs);
+        self.write(|tx| {
+            let seq = next_seq(tx)?;
+            tx.execute(
+                "INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, ?2, ?3, ?4)",
+                params![uid, seq, private, blob],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    fn update_object(&mut self, id: i64, private: bool, attrs: &[StoredAttr]) -> Result<()> {
+        let blob = super::encode_attrs(attrs);
+        self.write(|tx| {
+            let seq = next_seq(tx)?;
+            let n = tx.execute(
+                "UPDATE objects SET seq = ?1, private = ?2, attrs = ?3 WHERE id = ?4",
+                params![seq, private, blob, id],
+            )?;
+            if n == 0 {
+                return Err(Error::ObjectHandleInvalid);
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_object(&mut self, id: i64) -> Result<()> {
+        self.write(|tx| {
+            let seq = next_seq(tx)?;
+            let n = tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
+            if n == 0 {
+                return Err(Error::ObjectHandleInvalid);
+            }
+            tx.execute(
+                "INSERT INTO deleted (seq, id) VALUES (?1, ?2)",
+                params![seq, id],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_wrap(&mut self, kind: PinKind, wrap: Option<&[u8]>) -> Result<()> {
+        let k = match kind {
+            PinKind::So => "so_wrap",
+            PinKind::User => "user_wrap",
+        };
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+                params![k, wrap],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, 0)",
+                params![failures_key(kind)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_failure(&mut self, kind: PinKind) -> Result<u32> {
+        self.write(|tx| {
+            let k = failures_key(kind);
+            let n: i64 = tx
+                .query_row("SELECT v FROM meta WHERE k = ?1", params![k], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+                params![k, n + 1],
+            )?;
+            Ok((n + 1) as u32)
+        })
+    }
+
+    fn reset_failures(&mut self, kind: PinKind) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, 0)",
+                params![failures_key(kind)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM objects", [])?;
+            tx.execute("DELETE FROM deleted", [])?;
+            tx.execute("UPDATE meta SET v = v + 1 WHERE k = 'epoch'", [])?;
+            let mut put = tx.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")?;
+            put.execute(params!["label", &label[..]])?;
+            put.execute(params!["so_wrap", so_wrap])?;
+            put.execute(params!["user_wrap", Option::<Vec<u8>>::None])?;
+            put.execute(params!["so_failures", 0])?;
+            put.execute(params!["user_failures", 0])?;
+            Ok(())
+        })
+    }
+}

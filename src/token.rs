@@ -1,0 +1,633 @@
+//! A token: its PINs and login state, and its objects, cached in memory and kept in step with the store.
+//!
+//! Lock order (outermost first): `Module::slots` → `Module::sessions` → `Token::inner` → `Token::store`
+//! → `Session::ops`. The store lock is only held for one store call; the KDF never runs under a lock.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::object::{Attribute, Object};
+use crate::store::{PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
+use crate::vault::MasterKey;
+use cryptoki_sys::*;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Object handles are never reused in a process.
+static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
+
+fn new_handle() -> CK_OBJECT_HANDLE {
+    NEXT_OBJECT.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE
+}
+
+pub const MIN_PIN: usize = 4;
+pub const MAX_PIN: usize = 255;
+
+/// Who is logged in to a token, for this application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    Public,
+    User,
+    So,
+}
+
+/// An object as the token holds it.
+#[derive(Debug)]
+pub struct Entry {
+    pub handle: CK_OBJECT_HANDLE,
+    /// Row of a token object in the store.
+    pub db_id: Option<i64>,
+    /// Session that owns a session object.
+    pub session: Option<CK_SESSION_HANDLE>,
+    pub obj: Object,
+}
+
+/// What an operation knows of the calling session.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub session: CK_SESSION_HANDLE,
+    pub rw: bool,
+}
+
+pub struct Token {
+    pub serial: String,
+    pub slot_id: CK_SLOT_ID,
+    max_attempts: u32,
+    kdf: crate::config::KdfCost,
+    inner: RwLock<Inner>,
+    store: Mutex<Box<dyn TokenStore>>,
+}
+
+struct Inner {
+    meta: TokenMeta,
+    login: Login,
+    mk: Option<MasterKey>,
+    objects: HashMap<CK_OBJECT_HANDLE, Arc<Entry>>,
+    by_db: HashMap<i64, CK_OBJECT_HANDLE>,
+    seq: u64,
+    epoch: u64,
+}
+
+/// The slot ID SoftHSM and ferrohsm give a token: the low 31 bits of the serial's low 32 bits.
+pub fn slot_id_for_serial(serial: &str) -> CK_SLOT_ID {
+    let v = u64::from_str_radix(serial, 16).unwrap_or(0);
+    (v & 0x7fff_ffff) as CK_SLOT_ID
+}
+
+fn wrap_context(serial: &str, kind: PinKind) -> Vec<u8> {
+    format!("ferrohsm master key:{serial}:{kind:?}").into_bytes()
+}
+
+fn seal_context(serial: &str, uid: &str, ty: CK_ATTRIBUTE_TYPE) -> Vec<u8> {
+    let mut v = format!("ferrohsm attribute:{serial}:{uid}:").into_bytes();
+    v.extend_from_slice(&(ty as u64).to_le_bytes());
+    v
+}
+
+/// Pads a label to 32 bytes with spaces.
+pub fn pad32(label: &[u8]) -> [u8; 32] {
+    let mut l = [b' '; 32];
+    let n = label.len().min(32);
+    l[..n].copy_from_slice(&label[..n]);
+    l
+}
+
+pub fn check_pin_len(pin: &[u8]) -> Result<()> {
+    if (MIN_PIN..=MAX_PIN).contains(&pin.len()) {
+        Ok(())
+    } else {
+        Err(Error::PinLenRange)
+    }
+}
+
+impl Token {
+    pub fn open(mut store: Box<dyn TokenStore>, config: &Config) -> Result<Arc<Token>> {
+        let meta = store.meta()?;
+        let t = Token {
+            serial: meta.serial.clone(),
+            slot_id: slot_id_for_serial(&meta.serial),
+            max_attempts: config.max_pin_attempts,
+            kdf: config.kdf,
+            inner: RwLock::new(Inner {
+                meta,
+                login: Login::Public,
+                mk: None,
+                objects: HashMap::new(),
+                by_db: HashMap::new(),
+                seq: 0,
+                epoch: 0,
+            }),
+            store: Mutex::new(store),
+        };
+        {
+            let mut inner = t.inner.write();
+            t.sync(&mut inner)?;
+        }
+        Ok(Arc::new(t))
+    }
+
+    /// Creates a token in `backend` under `so_pin`.
+    pub fn create(
+        backend: &dyn crate::store::Backend,
+        config: &Config,
+        serial: String,
+        label: &[u8; 32],
+        so_pin: &[u8],
+    ) -> Result<Arc<Token>> {
+        let mk = MasterKey::generate()?;
+        let so_wrap = mk.wrap(so_pin, config.kdf, &wrap_context(&serial, PinKind::So))?;
+        let meta = TokenMeta {
+            serial,
+            label: *label,
+            so_wrap: Some(so_wrap),
+            ..TokenMeta::default()
+        };
+        let store = backend.create(&meta)?;
+        Token::open(store, config)
+    }
+
+    /// Brings the cache up to date with the store: a cheap check, then only what changed.
+    fn refresh(&self) -> Result<()> {
+        let changed = self.store.lock().has_changed()?;
+        if changed {
+            let mut inner = self.inner.write();
+            self.sync(&mut inner)?;
+        }
+        Ok(())
+    }
+
+    /// A read view of the token, fresh with respect to other processes.
+    fn view(&self) -> Result<RwLockReadGuard<'_, Inner>> {
+        self.refresh()?;
+        Ok(self.inner.read())
+    }
+
+    fn sync(&self, inner: &mut Inner) -> Result<()> {
+        let (ch, meta) = {
+            let mut st = self.store.lock();
+            (st.changes_since(inner.seq, inner.epoch)?, st.meta()?)
+        };
+        if ch.reset {
+            let gone: Vec<i64> = inner.by_db.keys().copied().collect();
+            for id in gone {
+                if let Some(h) = inner.by_db.remove(&id) {
+                    inner.objects.remove(&h);
+                }
+            }
+        }
+        for id in &ch.deleted {
+            if let Some(h) = inner.by_db.remove(id) {
+                inner.objects.remove(&h);
+            }
+        }
+        for so in ch.upserts {
+            self.load_object(inner, so);
+        }
+        if inner.meta.user_wrap.is_some() && meta.user_wrap.is_none() && inner.login == Login::User
+        {
+            // Another process re-initialized the token: the login is gone with the user PIN.
+            self.drop_login(inner);
+        }
+        inner.meta = meta;
+        inner.seq = ch.seq;
+        inner.epoch = ch.epoch;
+        Ok(())
+    }
+
+    /// Decodes a stored object into the cache when the master key allows it.
+    fn load_object(&self, inner: &mut Inner, so: StoredObject) {
+        let handle = *inner.by_db.entry(so.id).or_insert_with(new_handle);
+        let needs_key = so.attrs.iter().any(|a| a.sealed);
+        if needs_key && inner.mk.is_none() {
+            inner.objects.remove(&handle);
+            return;
+        }
+        match self.decode(inner.mk.as_ref(), &so) {
+            Ok(obj) => {
+                inner.objects.insert(
+                    handle,
+                    Arc::new(Entry {
+                        handle,
+                        db_id: Some(so.id),
+                        session: None,
+                        obj,
+                    }),
+                );
+            }
+            Err(e) => {
+                crate::log_error!(
+                    "token {}: object {} cannot be read and is skipped: {e}",
+                    self.serial,
+                    so.id
+                );
+                inner.objects.remove(&handle);
+            }
+        }
+    }
+
+    fn decode(&self, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
+        let mut attrs = Vec::with_capacity(so.attrs.len());
+        for a in &so.attrs {
+            let value = if a.sealed {
+                let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+                mk.open(&seal_context(&self.serial, &so.uid, a.ty), &a.value)?
+            } else {
+                zeroize::Zeroizing::new(a.value.clone())
+            };
+            attrs.push(Attribute { ty: a.ty, value });
+        }
+        let obj = Object::from_stored(attrs)?;
+        if obj.unique_id() != so.uid || obj.is_private() != so.private {
+            return Err(Error::Storage(
+                "object record does not match its row".into(),
+            ));
+        }
+        Ok(obj)
+    }
+
+    fn encode(&self, mk: Option<&MasterKey>, obj: &Object) -> Result<Vec<StoredAttr>> {
+        let private = obj.is_private();
+        let uid = obj.unique_id();
+        obj.attributes()
+            .map(|(ty, v)| {
+                if private || obj.is_secret_attribute(ty) {
+                    let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+                    Ok(StoredAttr {
+                        ty,
+                        sealed: true,
+                        value: mk.seal(&seal_context(&self.serial, uid, ty), v)?,
+                    })
+                } else {
+                    Ok(StoredAttr {
+                        ty,
+                        sealed: false,
+                        value: v.to_vec(),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    // ---- information -------------------------------------------------------------------------
+
+    pub fn label(&self) -> Result<[u8; 32]> {
+        Ok(self.view()?.meta.label)
+    }
+
+    pub fn login_state(&self) -> Login {
+        self.inner.read().login
+    }
+
+    /// Token flags, with the PIN counters shared by all processes.
+    pub fn flags(&self) -> Result<CK_FLAGS> {
+        let meta = self.store.lock().meta()?;
+        let mut f =
+            CKF_RNG | CKF_LOGIN_REQUIRED | CKF_RESTORE_KEY_NOT_NEEDED | CKF_TOKEN_INITIALIZED;
+        if meta.user_wrap.is_some() {
+            f |= CKF_USER_PIN_INITIALIZED;
+        }
+        let counter = |n: u32, low, last, locked| match n {
+            0 => 0,
+            n if n >= self.max_attempts => locked,
+            n if n + 1 == self.max_attempts => low | last,
+            _ => low,
+        };
+        if meta.user_wrap.is_some() {
+            f |= counter(
+                meta.user_failures,
+                CKF_USER_PIN_COUNT_LOW,
+                CKF_USER_PIN_FINAL_TRY,
+                CKF_USER_PIN_LOCKED,
+            );
+        }
+        f |= counter(
+            meta.so_failures,
+            CKF_SO_PIN_COUNT_LOW,
+            CKF_SO_PIN_FINAL_TRY,
+            CKF_SO_PIN_LOCKED,
+        );
+        Ok(f)
+    }
+
+    // ---- PINs and login ----------------------------------------------------------------------
+
+    /// Verifies a PIN against its wrapped master key. The failure is counted durably before the
+    /// check, so killing the process mid-check cannot buy a free guess.
+    fn verify_pin(&self, kind: PinKind, pin: &[u8]) -> Result<MasterKey> {
+        let meta = self.store.lock().meta()?;
+        let (wrap, failures) = match kind {
+            PinKind::So => (meta.so_wrap, meta.so_failures),
+            PinKind::User => (
+                Some(meta.user_wrap.ok_or(Error::UserPinNotInitialized)?),
+                meta.user_failures,
+            ),
+        };
+        let wrap = wrap.ok_or(Error::TokenNotRecognized)?;
+        if failures >= self.max_attempts {
+            return Err(Error::PinLocked);
+        }
+        self.store.lock().record_failure(kind)?;
+        match MasterKey::unwrap(&wrap, pin, &wrap_context(&self.serial, kind)) {
+            Ok(mk) => {
+                self.store.lock().reset_failures(kind)?;
+                Ok(mk)
+            }
+            Err(Error::PinIncorrect) => {
+                crate::log_info!(
+                    "token {}: wrong {kind:?} PIN ({} of {})",
+                    self.serial,
+                    failures + 1,
+                    self.max_attempts
+                );
+                Err(Error::PinIncorrect)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// C_Login for SO or user. `ro_session_exists` tells whether the application has a R/O session.
+    pub fn login(&self, kind: PinKind, pin: &[u8], ro_session_exists: bool) -> Result<()> {
+        self.refresh()?;
+        let want = match kind {
+            PinKind::So => Login::So,
+            PinKind::User => Login::User,
+        };
+        let check = |inner: &Inner| -> Result<()> {
+            match inner.login {
+                Login::Public => {}
+                l if l == want => return Err(Error::UserAlreadyLoggedIn),
+                _ => return Err(Error::UserAnotherAlreadyLoggedIn),
+            }
+            if kind == PinKind::So && ro_session_exists {
+                return Err(Error::SessionReadOnlyExists);
+            }
+            if kind == PinKind::User && inner.meta.user_wrap.is_none() {
+                return Err(Error::UserPinNotInitialized);
+            }
+            Ok(())
+        };
+        check(&self.inner.read())?;
+        let mk = self.verify_pin(kind, pin)?;
+        let mut inner = self.inner.write();
+        check(&inner)?;
+        inner.login = want;
+        inner.mk = Some(mk);
+        // Objects that need the master key become readable: read them all once.
+        let all = self.store.lock().changes_since(0, inner.epoch)?;
+        for so in all.upserts {
+            if so.attrs.iter().any(|a| a.sealed) {
+                self.load_object(&mut inner, so);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the user PIN again for a context-specific login.
+    pub fn verify_user_pin(&self, pin: &[u8]) -> Result<()> {
+        if self.inner.read().login != Login::User {
+            return Err(Error::UserNotLoggedIn);
+        }
+        self.verify_pin(PinKind::User, pin).map(drop)
+    }
+
+    fn drop_login(&self, inner: &mut Inner) {
+        inner.login = Login::Public;
+        inner.mk = None;
+        // Decoded token objects that needed the key leave memory (their values are zeroized on drop).
+        let sealed: Vec<CK_OBJECT_HANDLE> = inner
+            .objects
+            .values()
+            .filter(|e| {
+                e.db_id.is_some()
+                    && (e.obj.is_private()
+                        || e.obj
+                            .attributes()
+                            .any(|(t, _)| e.obj.is_secret_attribute(t)))
+            })
+            .map(|e| e.handle)
+            .collect();
+        for h in sealed {
+            inner.objects.remove(&h);
+        }
+    }
+
+    pub fn logout(&self) -> Result<()> {
+        let mut inner = self.inner.write();
+        if inner.login == Login::Public {
+            return Err(Error::UserNotLoggedIn);
+        }
+        self.drop_login(&mut inner);
+        Ok(())
+    }
+
+    /// Forgets the login (when the application's last session on the token closes).
+    pub fn logout_silently(&self) {
+        let mut inner = self.inner.write();
+        if inner.login != Login::Public {
+            self.drop_login(&mut inner);
+        }
+    }
+
+    /// C_InitToken on an initialized token: the SO PIN, then every object and the user PIN are wiped.
+    pub fn reinitialize(&self, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        self.verify_pin(PinKind::So, so_pin)?;
+        let mk = MasterKey::generate()?;
+        let so_wrap = mk.wrap(so_pin, self.kdf, &wrap_context(&self.serial, PinKind::So))?;
+        let mut inner = self.inner.write();
+        self.store.lock().reinitialize(label, &so_wrap)?;
+        self.drop_login(&mut inner);
+        inner.objects.clear();
+        self.sync(&mut inner)
+    }
+
+    /// C_InitPIN: the SO sets the user PIN (and so unlocks it).
+    pub fn init_pin(&self, pin: &[u8]) -> Result<()> {
+        check_pin_len(pin)?;
+        let inner = self.inner.read();
+        if inner.login != Login::So {
+            return Err(Error::UserNotLoggedIn);
+        }
+        let mk = inner.mk.clone().ok_or(Error::UserNotLoggedIn)?;
+        drop(inner);
+        let wrap = mk.wrap(pin, self.kdf, &wrap_context(&self.serial, PinKind::User))?;
+        self.store.lock().set_wrap(PinKind::User, Some(&wrap))?;
+        self.inner.write().meta.user_wrap = Some(wrap);
+        Ok(())
+    }
+
+    /// C_SetPIN: changes the PIN of whoever is logged in (the user's when nobody is).
+    pub fn set_pin(&self, old: &[u8], new: &[u8]) -> Result<()> {
+        let kind = match self.inner.read().login {
+            Login::So => PinKind::So,
+            _ => PinKind::User,
+        };
+        check_pin_len(new)?;
+        let mk = self.verify_pin(kind, old)?;
+        let wrap = mk.wrap(new, self.kdf, &wrap_context(&self.serial, kind))?;
+        self.store.lock().set_wrap(kind, Some(&wrap))?;
+        Ok(())
+    }
+
+    // ---- objects -----------------------------------------------------------------------------
+
+    fn visible(inner: &Inner, e: &Entry) -> bool {
+        !e.obj.is_private() || inner.login == Login::User
+    }
+
+    /// The object behind a handle, if the caller can see it.
+    pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Entry>> {
+        let inner = self.view()?;
+        match inner.objects.get(&handle) {
+            Some(e) if Self::visible(&inner, e) => Ok(e.clone()),
+            _ => Err(Error::ObjectHandleInvalid),
+        }
+    }
+
+    /// Checks that the caller may hold `obj` (on create, copy or change).
+    fn may_hold(inner: &Inner, caller: Caller, obj: &Object) -> Result<()> {
+        if obj.is_token() && !caller.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        if obj.is_private() && inner.login != Login::User {
+            return Err(Error::UserNotLoggedIn);
+        }
+        Ok(())
+    }
+
+    /// Adds a new object (from C_CreateObject, C_CopyObject or a key generation).
+    pub fn add(&self, caller: Caller, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        self.refresh()?;
+        let mut inner = self.inner.write();
+        Self::may_hold(&inner, caller, &obj)?;
+        if obj.is_token() {
+            let stored = self.encode(inner.mk.as_ref(), &obj)?;
+            let id = self
+                .store
+                .lock()
+                .insert_object(obj.unique_id(), obj.is_private(), &stored)?;
+            self.sync(&mut inner)?;
+            inner
+                .by_db
+                .get(&id)
+                .copied()
+                .ok_or_else(|| Error::Storage("created object vanished".into()))
+        } else {
+            let handle = new_handle();
+            inner.objects.insert(
+                handle,
+                Arc::new(Entry {
+                    handle,
+                    db_id: None,
+                    session: Some(caller.session),
+                    obj,
+                }),
+            );
+            Ok(handle)
+        }
+    }
+
+    pub fn destroy(&self, caller: Caller, handle: CK_OBJECT_HANDLE) -> Result<()> {
+        self.refresh()?;
+        let mut inner = self.inner.write();
+        let e = match inner.objects.get(&handle) {
+            Some(e) if Self::visible(&inner, e) => e.clone(),
+            _ => return Err(Error::ObjectHandleInvalid),
+        };
+        if e.obj.is_token() && !caller.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        if !e.obj.bool(CKA_DESTROYABLE) {
+            return Err(Error::ActionProhibited);
+        }
+        if let Some(id) = e.db_id {
+            match self.store.lock().delete_object(id) {
+                Ok(()) | Err(Error::ObjectHandleInvalid) => {}
+                Err(err) => return Err(err),
+            }
+            self.sync(&mut inner)?;
+        }
+        inner.objects.remove(&handle);
+        Ok(())
+    }
+
+    /// C_SetAttributeValue.
+    pub fn set_attributes(
+        &self,
+        caller: Caller,
+        handle: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<()> {
+        self.refresh()?;
+        let mut inner = self.inner.write();
+        let e = match inner.objects.get(&handle) {
+            Some(e) if Self::visible(&inner, e) => e.clone(),
+            _ => return Err(Error::ObjectHandleInvalid),
+        };
+        if e.obj.is_token() && !caller.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        let obj = e.obj.updated(template, inner.login == Login::So, false)?;
+        if let Some(id) = e.db_id {
+            let stored = self.encode(inner.mk.as_ref(), &obj)?;
+            self.store
+                .lock()
+                .update_object(id, obj.is_private(), &stored)?;
+            self.sync(&mut inner)?;
+        } else {
+            inner.objects.insert(
+                handle,
+                Arc::new(Entry {
+                    handle,
+                    db_id: None,
+                    session: e.session,
+                    obj,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// C_CopyObject.
+    pub fn copy(
+        &self,
+        caller: Caller,
+        handle: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let e = self.object(handle)?;
+        let obj = e
+            .obj
+            .updated(template, self.login_state() == Login::So, true)?;
+        self.add(caller, obj)
+    }
+
+    /// Handles of the visible objects matching a template, in handle order.
+    pub fn find(&self, template: &[Attribute]) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let inner = self.view()?;
+        let mut v: Vec<CK_OBJECT_HANDLE> = inner
+            .objects
+            .values()
+            .filter(|e| Self::visible(&inner, e) && e.obj.matches(template))
+            .map(|e| e.handle)
+            .collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// Removes the session objects of a closed session.
+    pub fn close_session(&self, session: CK_SESSION_HANDLE) {
+        self.inner
+            .write()
+            .objects
+            .retain(|_, e| e.session != Some(session));
+    }
+
+    /// Forgets every session object (C_CloseAllSessions / C_Finalize).
+    pub fn drop_session_objects(&self) {
+        self.inner
+            .write()
+            .objects
+            .retain(|_, e| e.session.is_none());
+    }
+}
