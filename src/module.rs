@@ -455,3 +455,23 @@ impl Module {
         taken.map(drop).ok_or(Error::OperationNotInitialized)
     }
 }
+
+impl Module {
+    /// Deletes a token and everything in it; returns the directory it was in.
+    pub fn delete_token(&self, serial: &str) -> Result<std::path::PathBuf> {
+        if let Some(t) = self
+            .slots
+            .read()
+            .tokens
+            .values()
+            .find(|t| t.serial == serial)
+        {
+            if !self.sessions_on(t).is_empty() {
+                return Err(Error::SessionExists);
+            }
+        }
+        self.backend.delete(serial)?;
+        self.scan()?;
+        Ok(self.config.token_dir.join(serial))
+    }
+}
