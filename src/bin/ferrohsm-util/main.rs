@@ -128,6 +128,8 @@ enum Cmd {
         #[arg(long)]
         no_public_key: bool,
     },
+    /// Show the configuration in effect (file, token directory, PIN and KDF settings)
+    ShowConfig,
     /// List the objects of a token (private ones after login)
     ListObjects {
         #[command(flatten)]
@@ -188,6 +190,7 @@ fn run(cli: Cli) -> R<()> {
         return match cmd {
             Cmd::InitToken { label, sel, pins } => init_token(&sel, &pins, &label),
             Cmd::ShowSlots => show_slots(),
+            Cmd::ShowConfig => show_config(),
             Cmd::DeleteToken { sel } => delete_token(&sel),
             Cmd::Import {
                 file,
@@ -384,6 +387,26 @@ fn print_next_steps(slot: CK_SLOT_ID, label: &str) {
     eprintln!("    name = ferrohsm");
     eprintln!("    library = {module}");
     eprintln!("    slot = {slot}");
+}
+
+fn show_config() -> R<()> {
+    let c = Config::discover()?;
+    match &c.source {
+        Some(p) => println!("config file:      {}", p.display()),
+        None => println!("config file:      (none; built-in defaults)"),
+    }
+    println!("token directory:  {}", c.token_dir.display());
+    println!("umask:            {:04o}", c.umask);
+    println!("log level:        {:?}", c.log_level);
+    println!("pin.max_attempts: {}", c.max_pin_attempts);
+    println!(
+        "kdf:              argon2id m={} KiB t={} p={}",
+        c.kdf.memory_kib, c.kdf.iterations, c.kdf.lanes
+    );
+    for w in &c.warnings {
+        println!("warning:          {w}");
+    }
+    Ok(())
 }
 
 fn show_slots() -> R<()> {
