@@ -168,7 +168,9 @@ pub fn run(
             let found = m.find_next(s, 1)?;
             m.find_final(s)?;
             if !found.is_empty() {
-                return Err(Fail("The ID is already assigned to another object. Use --force to override this message.".into()));
+                return Err(Fail(
+                    "The ID is already assigned to another object. Use --force to override this message.".into(),
+                ));
             }
         }
         let common = |class: CK_OBJECT_CLASS, private: bool| {

@@ -225,7 +225,9 @@ fn run(cli: Cli) -> R<()> {
     .filter(|&&b| b)
     .count();
     if chosen != 1 {
-        return Err(Fail("Choose one of --init-token, --show-slots, --delete-token, --import, --version (see --help).".into()));
+        return Err(Fail(
+            "Choose one of --init-token, --show-slots, --delete-token, --import, --version (see --help).".into(),
+        ));
     }
     if c.version {
         println!("{}", env!("CARGO_PKG_VERSION"));
@@ -291,7 +293,9 @@ pub(crate) fn find_slot(m: &Module, sel: &Select) -> R<CK_SLOT_ID> {
         return Ok(id as CK_SLOT_ID);
     }
     if sel.token.is_none() && sel.serial.is_none() {
-        return Err(Fail("A slot/token must be supplied. Use --slot <number>, --token <label>, --serial <serial> or --free".into()));
+        return Err(Fail(
+            "A slot/token must be supplied. Use --slot <number>, --token <label>, --serial <serial> or --free".into(),
+        ));
     }
     let mut found = Vec::new();
     for id in slots {
