@@ -101,6 +101,8 @@ pub struct Module {
     backend: Box<dyn Backend>,
     slots: RwLock<Slots>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    /// Tokens that failed to open, reported once each.
+    unreadable: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Session information for C_GetSessionInfo.
@@ -130,6 +132,7 @@ impl Module {
                 free_id: 0,
             }),
             sessions: RwLock::new(HashMap::new()),
+            unreadable: Default::default(),
         };
         m.scan()?;
         Ok(m)
@@ -153,7 +156,11 @@ impl Module {
                 Ok(t) => {
                     slots.tokens.insert(id, t);
                 }
-                Err(e) => crate::log_error!("token {s} cannot be opened and is not listed: {e}"),
+                Err(e) => {
+                    if self.unreadable.lock().insert(s.clone()) {
+                        crate::log_error!("token {s} cannot be opened and is not listed: {e}");
+                    }
+                }
             }
         }
         let mut free = slots.tokens.len() as CK_SLOT_ID;
