@@ -16,6 +16,19 @@ pub struct KdfCost {
     pub lanes: u32,
 }
 
+/// Bounds on the KDF cost, for the configuration and for what is read back from a token.
+pub const KDF_MEMORY_KIB: std::ops::RangeInclusive<u32> = 64..=1024 * 1024;
+pub const KDF_ITERATIONS: std::ops::RangeInclusive<u32> = 1..=100;
+pub const KDF_LANES: std::ops::RangeInclusive<u32> = 1..=16;
+
+impl KdfCost {
+    pub fn is_sane(&self) -> bool {
+        KDF_MEMORY_KIB.contains(&self.memory_kib)
+            && KDF_ITERATIONS.contains(&self.iterations)
+            && KDF_LANES.contains(&self.lanes)
+    }
+}
+
 impl Default for KdfCost {
     /// OWASP's recommended Argon2id setting (19 MiB, 2 passes, 1 lane).
     fn default() -> Self {
@@ -193,21 +206,21 @@ impl Config {
                     c.kdf.memory_kib = value
                         .parse()
                         .ok()
-                        .filter(|v| (64..=4 * 1024 * 1024).contains(v))
-                        .ok_or_else(|| bad("needs a number of KiB from 64 to 4194304"))?
+                        .filter(|v| KDF_MEMORY_KIB.contains(v))
+                        .ok_or_else(|| bad("needs a number of KiB from 64 to 1048576"))?
                 }
                 "kdf.argon2.iterations" => {
                     c.kdf.iterations = value
                         .parse()
                         .ok()
-                        .filter(|v| (1..=100).contains(v))
+                        .filter(|v| KDF_ITERATIONS.contains(v))
                         .ok_or_else(|| bad("needs a number from 1 to 100"))?
                 }
                 "kdf.argon2.lanes" => {
                     c.kdf.lanes = value
                         .parse()
                         .ok()
-                        .filter(|v| (1..=16).contains(v))
+                        .filter(|v| KDF_LANES.contains(v))
                         .ok_or_else(|| bad("needs a number from 1 to 16"))?
                 }
                 _ => c

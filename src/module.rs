@@ -30,7 +30,7 @@ pub fn initialize() -> Result<()> {
     if st.is_some() {
         return Err(Error::CryptokiAlreadyInitialized);
     }
-    let config = Config::discover().inspect_err(|e| report_config_error(e))?;
+    let config = Config::discover().inspect_err(report_config_error)?;
     if let Err(e) = crate::log::setup(config.log_level, config.log_file.as_deref()) {
         let e = Error::Config(format!("cannot open log.file: {e}"));
         report_config_error(&e);
@@ -39,7 +39,7 @@ pub fn initialize() -> Result<()> {
     for w in &config.warnings {
         crate::log_warn!("{w}");
     }
-    let m = Module::new(config).inspect_err(|e| report_config_error(e))?;
+    let m = Module::new(config).inspect_err(report_config_error)?;
     *st = Some(Arc::new(m));
     Ok(())
 }
@@ -373,6 +373,11 @@ impl Module {
 
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
         let s = self.session(h)?;
+        // Only the "R/W SO Functions" state may set the user PIN; an SO is never logged in with a
+        // R/O session open, so the login decides.
+        if s.token.login_state() != Login::So {
+            return Err(Error::UserNotLoggedIn);
+        }
         if !s.rw {
             return Err(Error::SessionReadOnly);
         }

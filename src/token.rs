@@ -132,7 +132,7 @@ fn wrap_context(serial: &str, kind: PinKind) -> Vec<u8> {
 
 fn seal_context(serial: &str, uid: &str, ty: CK_ATTRIBUTE_TYPE) -> Vec<u8> {
     let mut v = format!("ferrohsm attribute:{serial}:{uid}:").into_bytes();
-    v.extend_from_slice(&(ty as u64).to_le_bytes());
+    v.extend_from_slice(&ty.to_le_bytes());
     v
 }
 
@@ -232,7 +232,9 @@ impl Token {
         for so in ch.upserts {
             self.load_object(inner, so);
         }
-        if inner.meta.user_wrap.is_some() && meta.user_wrap.is_none() && inner.login == Login::User
+        let reinitialized = ch.epoch != inner.epoch && inner.epoch != 0;
+        if (reinitialized || (inner.meta.user_wrap.is_some() && meta.user_wrap.is_none()))
+            && inner.login != Login::Public
         {
             // Another process re-initialized the token: the login is gone with the user PIN.
             self.drop_login(inner);
@@ -281,6 +283,13 @@ impl Token {
             attrs.push(Attribute { ty: a.ty, value });
         }
         let obj = Object::from_stored(attrs)?;
+        // Everything of an object that holds a secret or is private was written sealed: a clear value
+        // there was put in by someone without the key, and is refused.
+        if obj.needs_sealing() && so.attrs.iter().any(|a| !a.sealed) {
+            return Err(Error::Storage(
+                "object record has unsealed values where sealed ones belong".into(),
+            ));
+        }
         if obj.unique_id() != so.uid || obj.is_private() != so.private {
             return Err(Error::Storage(
                 "object record does not match its row".into(),
@@ -290,11 +299,13 @@ impl Token {
     }
 
     fn encode(&self, mk: Option<&MasterKey>, obj: &Object) -> Result<Vec<StoredAttr>> {
-        let private = obj.is_private();
+        // Objects with a secret are sealed whole, so their policy attributes (CKA_SENSITIVE,
+        // CKA_EXTRACTABLE, ...) are authenticated along with the secret.
+        let seal = obj.needs_sealing();
         let uid = obj.unique_id();
         obj.attributes()
             .map(|(ty, v)| {
-                if private || obj.is_secret_attribute(ty) {
+                if seal {
                     let mk = mk.ok_or(Error::UserNotLoggedIn)?;
                     Ok(StoredAttr {
                         ty,
@@ -358,6 +369,12 @@ impl Token {
     /// Verifies a PIN against its wrapped master key. The failure is counted durably before the
     /// check, so killing the process mid-check cannot buy a free guess.
     fn verify_pin(&self, kind: PinKind, pin: &[u8]) -> Result<MasterKey> {
+        // One check at a time per token, across processes: an attempt in flight is counted as a
+        // failure until it succeeds, so overlapping correct attempts must not see each other's count.
+        let lock_file = self.store.lock().pin_lock_file()?;
+        // An exclusive flock, taken without holding the store mutex: held by one open file at a
+        // time, whichever thread or process has it; released when `lock_file` is dropped.
+        lock_file.lock()?;
         let meta = self.store.lock().meta()?;
         let (wrap, failures) = match kind {
             PinKind::So => (meta.so_wrap, meta.so_failures),
@@ -416,8 +433,15 @@ impl Token {
         check(&inner)?;
         inner.login = want;
         inner.mk = Some(mk);
-        // Objects that need the master key become readable: read them all once.
-        let all = self.store.lock().changes_since(0, inner.epoch)?;
+        // Objects that need the master key become readable: read them all once. If that fails, the
+        // login fails whole: no half-logged-in token.
+        let all = match self.store.lock().changes_since(0, inner.epoch) {
+            Ok(all) => all,
+            Err(e) => {
+                self.drop_login(&mut inner);
+                return Err(e);
+            }
+        };
         for so in all.upserts {
             if so.attrs.iter().any(|a| a.sealed) {
                 self.load_object(&mut inner, so);
@@ -437,14 +461,21 @@ impl Token {
     fn drop_login(&self, inner: &mut Inner) {
         inner.login = Login::Public;
         inner.mk = None;
-        // Decoded token objects that needed the key leave memory (their values are zeroized on drop).
-        inner.take_where(|e| {
-            e.db_id.is_some()
-                && (e.obj.is_private()
-                    || e.obj
-                        .attributes()
-                        .any(|(t, _)| e.obj.is_secret_attribute(t)))
-        });
+        // Token objects that needed the key leave memory (their values are zeroized on drop), and
+        // their handles die with the login: a later login gives them new ones, as the spec requires.
+        let needs_key = |e: &Entry| e.obj.needs_sealing();
+        let gone: Vec<i64> = inner
+            .objects
+            .values()
+            .filter(|e| needs_key(e))
+            .filter_map(|e| e.db_id)
+            .collect();
+        for id in gone {
+            inner.by_db.remove(&id);
+        }
+        inner.take_where(|e| e.db_id.is_some() && needs_key(e));
+        // Private session objects are destroyed on logout.
+        inner.take_where(|e| e.session.is_some() && e.obj.is_private());
     }
 
     pub fn logout(&self) -> Result<()> {

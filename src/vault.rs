@@ -88,6 +88,13 @@ impl MasterKey {
             iterations: word(1),
             lanes: word(2),
         };
+        // The header is authenticated, but only after the KDF has run: bound it first, so a damaged
+        // record cannot make the KDF allocate gigabytes or run for hours.
+        if !cost.is_sane() {
+            return Err(Error::Storage(
+                "wrapped master key record has out-of-range KDF parameters".into(),
+            ));
+        }
         let salt = &blob[13..13 + SALT_LEN];
         let nonce = &blob[13 + SALT_LEN..hl];
         let kek = derive_kek(pin, salt, cost)?;

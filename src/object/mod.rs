@@ -80,7 +80,7 @@ fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         Kind::Ulong => v.len() == std::mem::size_of::<CK_ULONG>(),
         Kind::Bytes => true,
         Kind::Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
-        Kind::MechList => v.len() % std::mem::size_of::<CK_ULONG>() == 0,
+        Kind::MechList => v.len().is_multiple_of(std::mem::size_of::<CK_ULONG>()),
         // Wrap, unwrap and derive templates are not supported yet beyond the empty template.
         Kind::AttrList => v.is_empty(),
     };
@@ -228,7 +228,14 @@ impl Object {
 
     /// Rebuilds an object from stored attributes (already validated when written).
     pub fn from_stored(attrs: Vec<Attribute>) -> Result<Object> {
-        let map: BTreeMap<_, _> = attrs.into_iter().map(|a| (a.ty, a.value)).collect();
+        // Stored values are checked like a template's: a damaged record is an error, never a panic.
+        let mut map = BTreeMap::new();
+        for a in attrs {
+            let v = check_value(a.ty, &a.value).map_err(|_| {
+                Error::Storage(format!("stored attribute {:#x} is malformed", a.ty))
+            })?;
+            map.insert(a.ty, v);
+        }
         let class = map
             .get(&CKA_CLASS)
             .and_then(|v| ulong_of(v))
@@ -284,6 +291,11 @@ impl Object {
     /// Whether an attribute's value must never be stored in clear.
     pub fn is_secret_attribute(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
         rules::find_rule(self.class, self.sub, ty).is_some_and(|r| r.flags & flag::SECRET != 0)
+    }
+
+    /// Whether the object must be stored sealed: it is private, or it holds a secret value.
+    pub fn needs_sealing(&self) -> bool {
+        self.is_private() || self.attrs.keys().any(|&t| self.is_secret_attribute(t))
     }
 
     /// Whether an attribute's value may be revealed (footnote 7).

@@ -95,6 +95,10 @@ pub trait TokenStore: Send {
     /// Counts one more failed attempt, durably, and returns the new count.
     fn record_failure(&mut self, kind: PinKind) -> Result<u32>;
     fn reset_failures(&mut self, kind: PinKind) -> Result<()>;
+    /// The lock file that serializes PIN checks across threads and processes (locked by the caller
+    /// with `File::lock`, outside any other lock), so attempts in flight are never mistaken for
+    /// failures by a concurrent check.
+    fn pin_lock_file(&mut self) -> Result<std::fs::File>;
     /// Wipes every object and the user PIN, sets a new label and SO wrap; keeps the serial.
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()>;
 }

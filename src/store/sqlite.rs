@@ -48,6 +48,7 @@ impl SqliteBackend {
             ))
         })?;
         let _ = std::fs::remove_file(&probe);
+        remove_leftovers(dir);
         Ok(SqliteBackend {
             dir: dir.to_path_buf(),
             umask,
@@ -123,6 +124,8 @@ impl Backend for SqliteBackend {
         let mut s = SqliteToken {
             conn,
             data_version: 0,
+            dir: self.token_dir(serial)?,
+            umask: self.umask,
         };
         let v: Option<i64> = s.get_meta("schema")?;
         if v != Some(SCHEMA_VERSION) {
@@ -149,6 +152,29 @@ impl Backend for SqliteBackend {
         std::fs::rename(&dir, &trash)?;
         std::fs::remove_dir_all(&trash)?;
         Ok(())
+    }
+}
+
+/// Removes what a process killed while creating or deleting a token left behind (`.new-*` and
+/// `.del-*` directories whose process is gone).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(".new-") || name.starts_with(".del-")) {
+            continue;
+        }
+        let alive = name
+            .rsplit('-')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -182,6 +208,8 @@ fn open_db(path: &Path, umask: u32, create: bool) -> Result<Connection> {
 struct SqliteToken {
     conn: Connection,
     data_version: i64,
+    dir: PathBuf,
+    umask: u32,
 }
 
 fn failures_key(kind: PinKind) -> &'static str {
@@ -267,12 +295,20 @@ impl TokenStore for SqliteToken {
             let rows = st.query_map(params![since], row_object)?;
             for row in rows {
                 let (id, uid, private, blob) = row?;
-                ch.upserts.push(StoredObject {
-                    id,
-                    uid,
-                    private,
-                    attrs: super::decode_attrs(&blob)?,
-                });
+                // One damaged record makes one object unreadable (dropped from view), never the whole
+                // token.
+                match super::decode_attrs(&blob) {
+                    Ok(attrs) => ch.upserts.push(StoredObject {
+                        id,
+                        uid,
+                        private,
+                        attrs,
+                    }),
+                    Err(e) => {
+                        crate::log_error!("object {id} cannot be read and is skipped: {e}");
+                        ch.deleted.push(id);
+                    }
+                }
             }
             if !reset {
                 let mut st = tx.prepare_cached("SELECT id FROM deleted WHERE seq > ?1")?;
@@ -368,6 +404,16 @@ impl TokenStore for SqliteToken {
             )?;
             Ok(())
         })
+    }
+
+    fn pin_lock_file(&mut self) -> Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600 & !self.umask)
+            .open(self.dir.join("pin.lock"))?;
+        Ok(f)
     }
 
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()> {

@@ -29,7 +29,7 @@ fn parse(data: &[u8]) -> R<Item> {
             let text =
                 std::str::from_utf8(data).map_err(|_| Fail("The PEM file is not text.".into()))?;
             let start = text.find("-----BEGIN").expect("checked");
-            let (label, doc) = pkcs8::der::pem::decode_vec(text[start..].as_bytes())
+            let (label, doc) = pkcs8::der::pem::decode_vec(&text.as_bytes()[start..])
                 .map_err(|e| Fail(format!("Could not read the PEM file: {e}")))?;
             (label.to_string(), doc)
         } else {

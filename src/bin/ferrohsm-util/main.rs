@@ -6,6 +6,7 @@
 
 mod import;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use cryptoki_sys::*;
 use ferrohsm::config::Config;
@@ -165,7 +166,21 @@ fn describe(e: &Error) -> String {
 type R<T> = std::result::Result<T, Fail>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Argument errors follow the softhsm2-util convention too: `ERROR: ...` and exit status 1.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("ERROR: {}", first.trim_start_matches("error: "));
+            eprintln!("Use --help for the options.");
+            return ExitCode::from(1);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(m)) => {

@@ -1,0 +1,327 @@
+//! C_InitPIN, C_SetPIN, C_Login PIN checks and PIN lockout (pin.max_attempts).
+mod common;
+
+use common::*;
+use cryptoki::error::RvError;
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki_sys::*;
+
+fn login_user(s: &Session, p: &str) -> cryptoki::error::Result<()> {
+    s.login(UserType::User, Some(&pin(p)))
+}
+
+fn login_so(s: &Session, p: &str) -> cryptoki::error::Result<()> {
+    s.login(UserType::So, Some(&pin(p)))
+}
+
+const USER_COUNTER: CK_FLAGS =
+    CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED;
+const SO_COUNTER: CK_FLAGS = CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY | CKF_SO_PIN_LOCKED;
+
+fn user_counter_flags(f: &Fixture, tok: Slot) -> CK_FLAGS {
+    f.token_flags(tok) & USER_COUNTER
+}
+
+/// The attempt that reaches the limit may report CKR_PIN_INCORRECT or CKR_PIN_LOCKED.
+#[track_caller]
+fn assert_incorrect_or_locked(r: cryptoki::error::Result<()>) {
+    match rv_of(&r) {
+        Some(RvError::PinIncorrect) | Some(RvError::PinLocked) => {}
+        other => panic!("expected CKR_PIN_INCORRECT or CKR_PIN_LOCKED, got {other:?}"),
+    }
+}
+
+#[test]
+fn init_pin_requires_so_in_rw_session() {
+    let f = Fixture::new();
+    let tok = f.new_token("initpin");
+    {
+        let ro = f.ro(tok);
+        assert_rv!(ro.init_pin(&pin(USER_PIN)), UserNotLoggedIn);
+        let rw = f.rw(tok);
+        assert_rv!(rw.init_pin(&pin(USER_PIN)), UserNotLoggedIn);
+    }
+    assert!(!f.get_token_info(tok).unwrap().user_pin_initialized());
+    let so = f.so_session(tok);
+    so.init_pin(&pin(USER_PIN)).expect("C_InitPIN as SO");
+    assert!(f.get_token_info(tok).unwrap().user_pin_initialized());
+    so.logout().unwrap();
+    login_user(&so, USER_PIN).unwrap();
+    // user logged in: not the R/W SO state either
+    assert_rv!(so.init_pin(&pin("9999")), UserNotLoggedIn);
+    so.logout().unwrap();
+    assert_rv!(login_user(&so, "9999"), PinIncorrect);
+}
+
+#[test]
+fn init_pin_length_range() {
+    let f = Fixture::new();
+    let tok = f.new_token("len");
+    let so = f.so_session(tok);
+    assert_rv!(so.init_pin(&pin("123")), PinLenRange);
+    assert_rv!(so.init_pin(&pin(&"z".repeat(256))), PinLenRange);
+    assert!(!f.get_token_info(tok).unwrap().user_pin_initialized());
+    so.init_pin(&pin("4321")).expect("4-byte user PIN");
+    let long = "q".repeat(255);
+    so.init_pin(&pin(&long)).expect("255-byte user PIN");
+    so.logout().unwrap();
+    assert_rv!(login_user(&so, "4321"), PinIncorrect);
+    login_user(&so, &long).expect("login with the 255-byte PIN");
+}
+
+#[test]
+fn set_user_pin_while_logged_in() {
+    let f = Fixture::new();
+    let tok = f.user_token("setpin");
+    let s = f.user_session(tok);
+    s.set_pin(&pin(USER_PIN), &pin("5678"))
+        .expect("C_SetPIN as user");
+    s.logout().unwrap();
+    assert_rv!(login_user(&s, USER_PIN), PinIncorrect);
+    login_user(&s, "5678").expect("new user PIN");
+}
+
+#[test]
+fn set_user_pin_in_rw_public_session() {
+    let f = Fixture::new();
+    let tok = f.user_token("setpin-pub");
+    let s = f.rw(tok);
+    s.set_pin(&pin(USER_PIN), &pin("abcdef"))
+        .expect("C_SetPIN in R/W public session");
+    assert_rv!(login_user(&s, USER_PIN), PinIncorrect);
+    login_user(&s, "abcdef").expect("new user PIN");
+    // the SO PIN is untouched
+    s.logout().unwrap();
+    login_so(&s, SO_PIN).expect("SO PIN unchanged");
+}
+
+#[test]
+fn set_pin_in_read_only_session_fails() {
+    let f = Fixture::new();
+    let tok = f.user_token("ro");
+    let ro = f.ro(tok);
+    assert_rv!(ro.set_pin(&pin(USER_PIN), &pin("5678")), SessionReadOnly);
+    login_user(&ro, USER_PIN).unwrap();
+    assert_rv!(ro.set_pin(&pin(USER_PIN), &pin("5678")), SessionReadOnly);
+    ro.logout().unwrap();
+    login_user(&ro, USER_PIN).expect("PIN unchanged");
+}
+
+#[test]
+fn set_pin_with_wrong_old_pin_fails() {
+    let f = Fixture::new();
+    let tok = f.user_token("wrongold");
+    let s = f.user_session(tok);
+    assert_rv!(s.set_pin(&pin("0000"), &pin("5678")), PinIncorrect);
+    s.logout().unwrap();
+    login_user(&s, USER_PIN).expect("PIN unchanged");
+    s.logout().unwrap();
+    let so = f.so_session(tok);
+    assert_rv!(so.set_pin(&pin("00000000"), &pin("87654321")), PinIncorrect);
+}
+
+#[test]
+fn set_pin_new_pin_length_range() {
+    let f = Fixture::new();
+    let tok = f.user_token("newlen");
+    let s = f.user_session(tok);
+    assert_rv!(s.set_pin(&pin(USER_PIN), &pin("123")), PinLenRange);
+    assert_rv!(
+        s.set_pin(&pin(USER_PIN), &pin(&"1".repeat(256))),
+        PinLenRange
+    );
+    s.logout().unwrap();
+    login_user(&s, USER_PIN).expect("PIN unchanged");
+}
+
+#[test]
+fn set_so_pin() {
+    let f = Fixture::new();
+    let tok = f.user_token("setso");
+    {
+        let so = f.so_session(tok);
+        so.set_pin(&pin(SO_PIN), &pin("87654321"))
+            .expect("C_SetPIN as SO");
+        so.logout().unwrap();
+        assert_rv!(login_so(&so, SO_PIN), PinIncorrect);
+        login_so(&so, "87654321").expect("new SO PIN");
+        so.logout().unwrap();
+        login_user(&so, USER_PIN).expect("user PIN unchanged");
+    }
+    // C_InitToken checks the new SO PIN too
+    assert_rv!(f.init_token(tok, &pin(SO_PIN), "reinit"), PinIncorrect);
+    f.init_token(tok, &pin("87654321"), "reinit")
+        .expect("C_InitToken with new SO PIN");
+}
+
+#[test]
+fn login_with_wrong_or_malformed_pin() {
+    let f = Fixture::new();
+    let tok = f.user_token("login");
+    let s = f.rw(tok);
+    assert_rv!(login_user(&s, "4321"), PinIncorrect);
+    assert_rv!(login_user(&s, "123"), PinIncorrect);
+    assert_rv!(login_user(&s, &"9".repeat(256)), PinIncorrect);
+    assert_rv!(login_user(&s, "12345"), PinIncorrect); // correct PIN as prefix
+    assert_rv!(login_so(&s, "1234567"), PinIncorrect);
+    login_user(&s, USER_PIN).unwrap();
+}
+
+#[test]
+fn user_pin_lockout_flags_and_lock() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("lock");
+    let s = f.rw(tok);
+    assert_eq!(user_counter_flags(&f, tok), 0);
+
+    assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW,
+        "after 1 wrong PIN",
+    );
+
+    assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY,
+        "after 2 wrong PINs (one try left)",
+    );
+
+    assert_incorrect_or_locked(login_user(&s, "0000"));
+    let flags = f.token_flags(tok);
+    assert!(
+        flags & CKF_USER_PIN_LOCKED != 0,
+        "CKF_USER_PIN_LOCKED: {}",
+        flag_names(flags)
+    );
+    assert_eq!(
+        flags & SO_COUNTER,
+        0,
+        "SO counter untouched: {}",
+        flag_names(flags)
+    );
+
+    assert_rv!(login_user(&s, USER_PIN), PinLocked);
+    assert_rv!(login_user(&s, "0000"), PinLocked);
+    assert_eq!(
+        s.get_session_info().unwrap().session_state(),
+        cryptoki::session::SessionState::RwPublic
+    );
+    // the SO is not affected
+    login_so(&s, SO_PIN).expect("SO login while user PIN locked");
+}
+
+#[test]
+fn correct_pin_resets_counter() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("reset");
+    let s = f.rw(tok);
+    assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    assert_ne!(user_counter_flags(&f, tok) & CKF_USER_PIN_FINAL_TRY, 0);
+    login_user(&s, USER_PIN).expect("correct PIN before the limit");
+    assert_eq!(
+        user_counter_flags(&f, tok),
+        0,
+        "counter flags cleared: {}",
+        flag_names(f.token_flags(tok))
+    );
+    s.logout().unwrap();
+    // two more wrong attempts do not lock (counter was reset)
+    assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    login_user(&s, USER_PIN).expect("still not locked");
+    assert_eq!(user_counter_flags(&f, tok), 0);
+}
+
+#[test]
+fn so_init_pin_unlocks_user_pin() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("unlock");
+    let s = f.rw(tok);
+    for _ in 0..3 {
+        let _ = login_user(&s, "0000");
+    }
+    assert_rv!(login_user(&s, USER_PIN), PinLocked);
+    login_so(&s, SO_PIN).unwrap();
+    s.init_pin(&pin("4321"))
+        .expect("C_InitPIN on a locked user PIN");
+    s.logout().unwrap();
+    assert_eq!(
+        user_counter_flags(&f, tok),
+        0,
+        "{}",
+        flag_names(f.token_flags(tok))
+    );
+    assert_rv!(login_user(&s, USER_PIN), PinIncorrect);
+    login_user(&s, "4321").expect("login with the new PIN");
+}
+
+#[test]
+fn lockout_counter_survives_reinitialize() {
+    let mut f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("survive");
+    {
+        let s = f.rw(tok);
+        assert_rv!(login_user(&s, "0000"), PinIncorrect);
+        assert_rv!(login_user(&s, "0000"), PinIncorrect);
+    }
+    f.reinit();
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY,
+        "counter after re-initialize",
+    );
+    {
+        let s = f.rw(tok);
+        assert_incorrect_or_locked(login_user(&s, "0000"));
+    }
+    f.reinit();
+    let flags = f.token_flags(tok);
+    assert!(
+        flags & CKF_USER_PIN_LOCKED != 0,
+        "lock persisted: {}",
+        flag_names(flags)
+    );
+    let s = f.rw(tok);
+    assert_rv!(login_user(&s, USER_PIN), PinLocked);
+}
+
+#[test]
+fn so_pin_lockout() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("solock");
+    {
+        let s = f.rw(tok);
+        assert_rv!(login_so(&s, "00000000"), PinIncorrect);
+        assert_flags(
+            f.token_flags(tok) & SO_COUNTER,
+            CKF_SO_PIN_COUNT_LOW,
+            "after 1 wrong SO PIN",
+        );
+        assert_rv!(login_so(&s, "00000000"), PinIncorrect);
+        assert_flags(
+            f.token_flags(tok) & SO_COUNTER,
+            CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY,
+            "after 2 wrong SO PINs",
+        );
+        assert_incorrect_or_locked(login_so(&s, "00000000"));
+        let flags = f.token_flags(tok);
+        assert!(
+            flags & CKF_SO_PIN_LOCKED != 0,
+            "CKF_SO_PIN_LOCKED: {}",
+            flag_names(flags)
+        );
+        assert_eq!(
+            flags & USER_COUNTER,
+            0,
+            "user counter untouched: {}",
+            flag_names(flags)
+        );
+        assert_rv!(login_so(&s, SO_PIN), PinLocked);
+        login_user(&s, USER_PIN).expect("user unaffected by SO lock");
+    }
+    assert_rv!(f.init_token(tok, &pin(SO_PIN), "x"), PinLocked);
+}

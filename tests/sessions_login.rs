@@ -1,0 +1,426 @@
+//! C_OpenSession / C_CloseSession / C_CloseAllSessions / C_GetSessionInfo / C_Login / C_Logout.
+mod common;
+
+use common::*;
+use cryptoki::session::{SessionState, UserType};
+use cryptoki_sys::*;
+use std::collections::HashSet;
+
+fn state(s: &cryptoki::session::Session) -> SessionState {
+    s.get_session_info()
+        .expect("C_GetSessionInfo")
+        .session_state()
+}
+
+#[test]
+fn session_info_states() {
+    let f = Fixture::new();
+    let tok = f.user_token("states");
+    let ro = f.ro(tok);
+    let rw = f.rw(tok);
+    let ri = ro.get_session_info().unwrap();
+    assert_eq!(ri.session_state(), SessionState::RoPublic);
+    assert!(!ri.read_write());
+    assert_eq!(ri.slot_id(), tok);
+    assert_eq!(ri.device_error(), 0);
+    let wi = rw.get_session_info().unwrap();
+    assert_eq!(wi.session_state(), SessionState::RwPublic);
+    assert!(wi.read_write());
+    assert_eq!(wi.slot_id(), tok);
+
+    // raw flags: CKF_SERIAL_SESSION always set, CKF_RW_SESSION for R/W sessions
+    let raw = Raw::new();
+    let (rv, info) = raw.session_info(ro.handle());
+    assert_ck(rv, CKR_OK, "C_GetSessionInfo");
+    assert_eq!(info.flags, CKF_SERIAL_SESSION);
+    assert_eq!(info.state, CKS_RO_PUBLIC_SESSION);
+    let (_, info) = raw.session_info(rw.handle());
+    assert_eq!(info.flags, CKF_SERIAL_SESSION | CKF_RW_SESSION);
+    assert_eq!(info.state, CKS_RW_PUBLIC_SESSION);
+
+    rw.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(state(&ro), SessionState::RoUser);
+    assert_eq!(state(&rw), SessionState::RwUser);
+    rw.logout().unwrap();
+    assert_eq!(state(&ro), SessionState::RoPublic);
+    assert_eq!(state(&rw), SessionState::RwPublic);
+
+    drop(ro);
+    rw.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_eq!(state(&rw), SessionState::RwSecurityOfficer);
+    let rw2 = f.rw(tok);
+    assert_eq!(
+        state(&rw2),
+        SessionState::RwSecurityOfficer,
+        "new session inherits SO login"
+    );
+    rw2.logout().unwrap();
+    assert_eq!(state(&rw), SessionState::RwPublic);
+}
+
+#[test]
+fn login_state_is_shared_by_all_sessions() {
+    let f = Fixture::new();
+    let tok = f.user_token("shared");
+    let a = f.rw(tok);
+    let b = f.ro(tok);
+    a.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(state(&b), SessionState::RoUser);
+    let c = f.ro(tok);
+    let d = f.rw(tok);
+    assert_eq!(
+        state(&c),
+        SessionState::RoUser,
+        "new RO session opened after login"
+    );
+    assert_eq!(
+        state(&d),
+        SessionState::RwUser,
+        "new RW session opened after login"
+    );
+    // logout through another session logs out all of them
+    c.logout().unwrap();
+    for s in [&a, &d] {
+        assert_eq!(state(s), SessionState::RwPublic);
+    }
+    assert_eq!(state(&b), SessionState::RoPublic);
+    // login via the RO session works for the user
+    b.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(state(&a), SessionState::RwUser);
+}
+
+#[test]
+fn user_already_logged_in() {
+    let f = Fixture::new();
+    let tok = f.user_token("already");
+    let a = f.rw(tok);
+    let b = f.rw(tok);
+    a.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_rv!(
+        a.login(UserType::User, Some(&pin(USER_PIN))),
+        UserAlreadyLoggedIn
+    );
+    assert_rv!(
+        b.login(UserType::User, Some(&pin(USER_PIN))),
+        UserAlreadyLoggedIn
+    );
+    a.logout().unwrap();
+    a.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_rv!(
+        b.login(UserType::So, Some(&pin(SO_PIN))),
+        UserAlreadyLoggedIn
+    );
+}
+
+#[test]
+fn another_user_already_logged_in() {
+    let f = Fixture::new();
+    let tok = f.user_token("another");
+    let a = f.rw(tok);
+    let b = f.rw(tok);
+    a.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_rv!(
+        b.login(UserType::So, Some(&pin(SO_PIN))),
+        UserAnotherAlreadyLoggedIn
+    );
+    assert_rv!(
+        a.login(UserType::So, Some(&pin(SO_PIN))),
+        UserAnotherAlreadyLoggedIn
+    );
+    a.logout().unwrap();
+    a.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_rv!(
+        b.login(UserType::User, Some(&pin(USER_PIN))),
+        UserAnotherAlreadyLoggedIn
+    );
+    assert_eq!(state(&b), SessionState::RwSecurityOfficer);
+}
+
+#[test]
+fn so_login_with_read_only_session_open() {
+    let f = Fixture::new();
+    let tok = f.user_token("roexists");
+    let rw = f.rw(tok);
+    let ro = f.ro(tok);
+    assert_rv!(
+        rw.login(UserType::So, Some(&pin(SO_PIN))),
+        SessionReadOnlyExists
+    );
+    assert_rv!(
+        ro.login(UserType::So, Some(&pin(SO_PIN))),
+        SessionReadOnlyExists
+    );
+    assert_eq!(state(&rw), SessionState::RwPublic);
+    drop(ro);
+    rw.login(UserType::So, Some(&pin(SO_PIN)))
+        .expect("SO login once the RO session is closed");
+}
+
+#[test]
+fn read_only_session_while_so_logged_in() {
+    let f = Fixture::new();
+    let tok = f.user_token("rwso");
+    let rw = f.so_session(tok);
+    assert_rv!(f.open_ro_session(tok), SessionReadWriteSoExists);
+    let rw2 = f.rw(tok);
+    assert_eq!(state(&rw2), SessionState::RwSecurityOfficer);
+    rw.logout().unwrap();
+    let ro = f.ro(tok);
+    assert_eq!(state(&ro), SessionState::RoPublic);
+}
+
+#[test]
+fn user_login_before_init_pin() {
+    let f = Fixture::new();
+    let tok = f.new_token("nopin");
+    let s = f.rw(tok);
+    assert_rv!(
+        s.login(UserType::User, Some(&pin(USER_PIN))),
+        UserPinNotInitialized
+    );
+    let ro = f.ro(tok);
+    assert_rv!(
+        ro.login(UserType::User, Some(&pin(USER_PIN))),
+        UserPinNotInitialized
+    );
+    assert_eq!(state(&s), SessionState::RwPublic);
+}
+
+#[test]
+fn logout_when_not_logged_in() {
+    let f = Fixture::new();
+    let tok = f.user_token("nologout");
+    let s = f.ro(tok);
+    assert_rv!(s.logout(), UserNotLoggedIn);
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    s.logout().unwrap();
+    assert_rv!(s.logout(), UserNotLoggedIn);
+}
+
+#[test]
+fn invalid_user_types() {
+    let f = Fixture::new();
+    let tok = f.user_token("usertype");
+    let s = f.rw(tok);
+    assert_rv!(
+        s.login(UserType::VendorExtension(3), Some(&pin(USER_PIN))),
+        UserTypeInvalid
+    );
+    assert_eq!(state(&s), SessionState::RwPublic);
+}
+
+#[test]
+fn context_specific_login_without_operation() {
+    // PKCS#11 2.40/3.0 C_Login: "If the user type is CKU_CONTEXT_SPECIFIC ... Improper use of
+    // this user type will result in a return value CKR_OPERATION_NOT_INITIALIZED."
+    let f = Fixture::new();
+    let tok = f.user_token("ctxspecific");
+    let s = f.rw(tok);
+    let r = s.login(UserType::ContextSpecific, Some(&pin(USER_PIN)));
+    assert!(
+        matches!(
+            rv_of(&r),
+            Some(cryptoki::error::RvError::OperationNotInitialized)
+                | Some(cryptoki::error::RvError::UserNotLoggedIn)
+        ),
+        "CKU_CONTEXT_SPECIFIC while nobody is logged in: {r:?}"
+    );
+    assert_eq!(state(&s), SessionState::RwPublic);
+    // logged in, but no operation needs a context-specific login
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_rv!(
+        s.login(UserType::ContextSpecific, Some(&pin(USER_PIN))),
+        OperationNotInitialized
+    );
+    assert_eq!(state(&s), SessionState::RwUser);
+}
+
+#[test]
+fn closing_the_last_session_logs_out() {
+    let f = Fixture::new();
+    let tok = f.user_token("lastclose");
+    let a = f.rw(tok);
+    let b = f.ro(tok);
+    a.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    a.close().unwrap();
+    assert_eq!(
+        state(&b),
+        SessionState::RoUser,
+        "still logged in while a session is open"
+    );
+    b.close().unwrap();
+    let c = f.rw(tok);
+    assert_eq!(
+        state(&c),
+        SessionState::RwPublic,
+        "closing the last session logged out"
+    );
+    c.login(UserType::User, Some(&pin(USER_PIN)))
+        .expect("login again (not ALREADY_LOGGED_IN)");
+    c.close().unwrap();
+    // same for the SO
+    let d = f.so_session(tok);
+    d.close().unwrap();
+    let e = f.ro(tok);
+    assert_eq!(state(&e), SessionState::RoPublic);
+}
+
+#[test]
+fn close_all_sessions() {
+    let f = Fixture::new();
+    let tok = f.user_token("closeall");
+    let other = f.user_token("other");
+    let a = f.rw(tok);
+    let b = f.ro(tok);
+    let keep = f.ro(other);
+    a.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    keep.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let raw = Raw::new();
+    assert_ck(
+        raw.close_all_sessions(tok.id()),
+        CKR_OK,
+        "C_CloseAllSessions",
+    );
+    assert_rv!(a.get_session_info(), SessionHandleInvalid);
+    assert_rv!(b.get_session_info(), SessionHandleInvalid);
+    assert_ck(
+        raw.close_session(a.handle()),
+        CKR_SESSION_HANDLE_INVALID,
+        "C_CloseSession after C_CloseAllSessions",
+    );
+    assert_eq!(
+        state(&keep),
+        SessionState::RoUser,
+        "sessions of other tokens are untouched"
+    );
+    let c = f.rw(tok);
+    assert_eq!(
+        state(&c),
+        SessionState::RwPublic,
+        "C_CloseAllSessions logged the user out"
+    );
+    if let Some(n) = f.get_token_info(tok).unwrap().session_count() {
+        assert_eq!(n, 1);
+    }
+    // with no sessions at all it is still CKR_OK
+    drop(c);
+    assert_ck(
+        raw.close_all_sessions(tok.id()),
+        CKR_OK,
+        "C_CloseAllSessions with no session",
+    );
+}
+
+#[test]
+fn invalid_session_handles() {
+    let f = Fixture::new();
+    let tok = f.user_token("badhandle");
+    let raw = Raw::new();
+    let (rv, h) = raw.open_session(tok.id(), CKF_SERIAL_SESSION | CKF_RW_SESSION);
+    assert_ck(rv, CKR_OK, "C_OpenSession");
+    assert_ne!(
+        h, CK_INVALID_HANDLE,
+        "session handle must not be CK_INVALID_HANDLE"
+    );
+    assert_ck(raw.close_session(h), CKR_OK, "C_CloseSession");
+    assert_ck(
+        raw.close_session(h),
+        CKR_SESSION_HANDLE_INVALID,
+        "second C_CloseSession",
+    );
+    let (rv, _) = raw.session_info(h);
+    assert_ck(
+        rv,
+        CKR_SESSION_HANDLE_INVALID,
+        "C_GetSessionInfo on closed session",
+    );
+    assert_ck(
+        raw.login(h, CKU_USER, USER_PIN.as_bytes()),
+        CKR_SESSION_HANDLE_INVALID,
+        "C_Login on closed session",
+    );
+    let (rv, _) = raw.session_info(CK_INVALID_HANDLE);
+    assert_ck(
+        rv,
+        CKR_SESSION_HANDLE_INVALID,
+        "C_GetSessionInfo(CK_INVALID_HANDLE)",
+    );
+    let (rv, _) = raw.session_info(0x7654_3210);
+    assert_ck(
+        rv,
+        CKR_SESSION_HANDLE_INVALID,
+        "C_GetSessionInfo(never issued)",
+    );
+    assert_ck(
+        raw.close_session(0x7654_3210),
+        CKR_SESSION_HANDLE_INVALID,
+        "C_CloseSession(never issued)",
+    );
+    assert_ck(
+        raw.find_init(h, &[]),
+        CKR_SESSION_HANDLE_INVALID,
+        "C_FindObjectsInit on closed session",
+    );
+    let r = raw.get_attrs(h, 1, &[(CKA_CLASS, Some(8))]);
+    assert_ck(
+        r.rv,
+        CKR_SESSION_HANDLE_INVALID,
+        "C_GetAttributeValue on closed session",
+    );
+    let (rv, _) = raw.create_object(h, &[(CKA_CLASS, ulong_bytes(CKO_DATA))]);
+    assert_ck(
+        rv,
+        CKR_SESSION_HANDLE_INVALID,
+        "C_CreateObject on closed session",
+    );
+}
+
+#[test]
+fn session_without_serial_flag_is_rejected() {
+    let f = Fixture::new();
+    let tok = f.user_token("parallel");
+    let raw = Raw::new();
+    let (rv, _) = raw.open_session(tok.id(), CKF_RW_SESSION);
+    assert_ck(
+        rv,
+        CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+        "C_OpenSession(CKF_RW_SESSION)",
+    );
+    let (rv, _) = raw.open_session(tok.id(), 0);
+    assert_ck(rv, CKR_SESSION_PARALLEL_NOT_SUPPORTED, "C_OpenSession(0)");
+    if let Some(n) = f.get_token_info(tok).unwrap().session_count() {
+        assert_eq!(n, 0, "no session was opened");
+    }
+}
+
+#[test]
+fn session_handles_are_distinct() {
+    let f = Fixture::new();
+    let tok = f.user_token("handles");
+    let sessions: Vec<_> = (0..32)
+        .map(|i| if i % 2 == 0 { f.rw(tok) } else { f.ro(tok) })
+        .collect();
+    let handles: HashSet<_> = sessions.iter().map(|s| s.handle()).collect();
+    assert_eq!(handles.len(), sessions.len());
+    assert!(!handles.contains(&CK_INVALID_HANDLE));
+    for s in &sessions {
+        assert_eq!(s.get_session_info().unwrap().slot_id(), tok);
+    }
+}
+
+#[test]
+fn sessions_of_two_tokens_have_independent_login_state() {
+    let f = Fixture::new();
+    let t1 = f.user_token("t1");
+    let t2 = f.user_token("t2");
+    let a = f.rw(t1);
+    let b = f.rw(t2);
+    a.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(state(&b), SessionState::RwPublic);
+    b.login(UserType::So, Some(&pin(SO_PIN)))
+        .expect("SO on another token while user on t1");
+    assert_eq!(state(&a), SessionState::RwUser);
+    assert_eq!(state(&b), SessionState::RwSecurityOfficer);
+    assert_eq!(a.get_session_info().unwrap().slot_id(), t1);
+    assert_eq!(b.get_session_info().unwrap().slot_id(), t2);
+}
