@@ -30,7 +30,7 @@ pub fn initialize() -> Result<()> {
     if st.is_some() {
         return Err(Error::CryptokiAlreadyInitialized);
     }
-    let config = Config::discover().inspect_err(|e| report_config_error(e))?;
+    let config = Config::discover().inspect_err(report_config_error)?;
     if let Err(e) = crate::log::setup(config.log_level, config.log_file.as_deref()) {
         let e = Error::Config(format!("cannot open log.file: {e}"));
         report_config_error(&e);
@@ -39,7 +39,7 @@ pub fn initialize() -> Result<()> {
     for w in &config.warnings {
         crate::log_warn!("{w}");
     }
-    let m = Module::new(config).inspect_err(|e| report_config_error(e))?;
+    let m = Module::new(config).inspect_err(report_config_error)?;
     *st = Some(Arc::new(m));
     Ok(())
 }
@@ -55,6 +55,7 @@ fn report_config_error(e: &Error) {
 pub fn finalize() -> Result<()> {
     let m = STATE.write().take().ok_or(Error::CryptokiNotInitialized)?;
     m.close_everything();
+    crate::mechanism::keys::clear_cache();
     Ok(())
 }
 
@@ -352,9 +353,8 @@ impl Module {
                 if s.token.login_state() != Login::User {
                     return Err(Error::UserNotLoggedIn);
                 }
-                // No operation needs a context-specific login until a key with
-                // CKA_ALWAYS_AUTHENTICATE is in use.
-                Err(Error::OperationNotInitialized)
+                // Authorizes the pending operation whose key has CKA_ALWAYS_AUTHENTICATE.
+                crate::mechanism::ops::context_login(&s, pin)
             }
             _ => Err(Error::UserTypeInvalid),
         }
@@ -389,6 +389,7 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
         let obj = Object::build(template, Origin::Create, &[])?;
+        crate::mechanism::validate_key(&obj)?;
         s.token.add(s.caller(), obj)
     }
 

@@ -80,7 +80,7 @@ fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         Kind::Ulong => v.len() == std::mem::size_of::<CK_ULONG>(),
         Kind::Bytes => true,
         Kind::Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
-        Kind::MechList => v.len() % std::mem::size_of::<CK_ULONG>() == 0,
+        Kind::MechList => v.len().is_multiple_of(std::mem::size_of::<CK_ULONG>()),
         // Wrap, unwrap and derive templates are not supported yet beyond the empty template.
         Kind::AttrList => v.is_empty(),
     };
