@@ -388,8 +388,11 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
-        let obj = Object::build(template, Origin::Create, &[])?;
-        crate::mechanism::validate_key(&obj)?;
+        let mut obj = Object::build(template, Origin::Create, &[])?;
+        let computed = crate::mechanism::validate_key(&obj)?;
+        if !computed.is_empty() {
+            obj = Object::build(template, Origin::Create, &computed)?;
+        }
         s.token.add(s.caller(), obj)
     }
 

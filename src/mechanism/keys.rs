@@ -129,15 +129,29 @@ pub fn parse(o: &Object) -> Result<Key> {
     })
 }
 
-/// Checks the values of a key being imported with C_CreateObject. Objects that are not RSA or EC
-/// keys, or secret keys, pass unchanged.
-pub fn validate_key(o: &Object) -> Result<()> {
+/// Checks the values of a key being imported with C_CreateObject, and returns the attributes the
+/// module computes for it (CKA_PUBLIC_KEY_INFO of RSA and EC keys, when the template has none).
+/// Objects that are not keys pass unchanged.
+pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
-        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, Some(CKK_RSA | CKK_EC)) | (CKO_SECRET_KEY, Some(_)) => {
-            parse(o).map(drop)
-        }
-        _ => Ok(()),
+        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, Some(CKK_RSA | CKK_EC)) | (CKO_SECRET_KEY, Some(_)) => {}
+        _ => return Ok(Vec::new()),
     }
+    let key = parse(o)?;
+    if o.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let spki = match &key {
+        Key::RsaPrivate(k) => k.public().spki()?,
+        Key::RsaPublic(k) => k.spki()?,
+        Key::EcPrivate(k) => k.public().spki()?,
+        Key::EcPublic(k) => k.spki()?,
+        Key::Secret(_) => return Ok(Vec::new()),
+    };
+    Ok(vec![crate::object::Attribute::new(
+        CKA_PUBLIC_KEY_INFO,
+        spki,
+    )])
 }
 
 // ---- EC encodings ------------------------------------------------------------------------------
