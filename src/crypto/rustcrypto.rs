@@ -611,3 +611,34 @@ impl EcPublic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    /// The secret-holding types of the crates wipe themselves: checked at compile time. An HMAC's
+    /// state is two hash cores keyed with ipad/opad; with the `zeroize` features each core wipes
+    /// itself on drop (the hash types below carry that marker from their cores).
+    #[test]
+    fn secrets_zeroize_on_drop() {
+        zeroized_on_drop::<Sha1>();
+        zeroized_on_drop::<Sha224>();
+        zeroized_on_drop::<Sha256>();
+        zeroized_on_drop::<Sha384>();
+        zeroized_on_drop::<Sha512>();
+        zeroized_on_drop::<RsaPrivateKey>();
+        zeroized_on_drop::<p256::ecdsa::SigningKey>();
+        zeroized_on_drop::<p384::ecdsa::SigningKey>();
+        zeroized_on_drop::<p521::ecdsa::SigningKey>();
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let k = ec_generate(Curve::P256);
+        assert_eq!(format!("{k:?}"), "EcPrivate(P256)");
+        let h = Hmac::new(HashAlg::Sha256, b"key").unwrap();
+        assert_eq!(format!("{h:?}"), "Hmac(..)");
+    }
+}

@@ -438,6 +438,34 @@ mod tests {
         assert_eq!(e.run(&[1u8; 246]).unwrap_err(), Error::DataLenRange);
     }
 
+    /// RSASSA-PKCS1-v1_5 with SHA-256 is deterministic: a key and signature made by OpenSSL
+    /// (`openssl dgst -sha256 -sign`, 1024-bit key, message "abc") are a known answer.
+    #[test]
+    fn pkcs1_sha256_known_answer() {
+        let h = |s: &str| hex::decode(s).unwrap();
+        let n = h("b7798946f099de664fb74a5db8d88d46d1a4650754e8b9edfa6f7c4faca8a36968b5eb878ee90292d72aa5598027f8a2d7fff3c4fd27fc557376e2e54b6bf073a3a3e214e0cd93a31e6001d7951596bf31ac6982b6e0d9bb3a1cf72622761bb1a9390682b483e4b611b784e38122b06b17bf0d82081f46232205f6d7308c7d11");
+        let d = h("23da9d47fea6a2fe6d5f8d29c980900321deb55b7c6d4a40462b59289cbe0bc9028c626d8830e2aedd5b591aa75fa847f25bf34030948acc0c175479a8867c63579d80647bd346e45055f125c8999df152f99242f3f7bb3a775c3e2b920950a2911fe29f4faf1d9dc2bd75eb0632f26ae9a98e15fe5b891f2f6c77174c591bed");
+        let p = h("ef46abbb384fa81b50acc2b59652f02eb8a26e8a79ee09d403049c8d5af40975fc6aca0b4453b168f6fafc03fc9761d5ff015c2ba9ac172c56980c5c579f2ebb");
+        let q = h("c44c6bdc7b761708eda857c8e8af35ddfdf7e7cf46a12721abe5a6a8afbe4e0af24c6ea7b9c78d36e8d1bff929508bf8bd94dc2ed779216fe0a50e347f3f74a3");
+        let want = h("272ac166bdabfaee24becbd196a5ae3866378e4467d8b3e4e1f992bbfa4f626f0ad346e64750b21889858c963ed46a81667d33c2ac411811bbc378d1177ea53dc3ddcbc8b5578fdcede0823d8715e5800d8db8f114b4b52f7825f0a08c516b4d3e3cbe77e2ecb077b61f473def0870334e1d6443dc8bcfaa8bcf062d3cc6b592");
+        let e = [1, 0, 1];
+        for primes in [Some((&p[..], &q[..])), None] {
+            let k = RsaPrivate::from_components(&n, &e, &d, primes).unwrap();
+            let mut s = sign_op(
+                &Mech::new(CKM_SHA256_RSA_PKCS),
+                Arc::new(Key::RsaPrivate(k)),
+                false,
+            )
+            .unwrap();
+            s.update(b"abc").unwrap();
+            assert_eq!(&s.sign().unwrap()[..], &want[..]);
+        }
+        let pk = Arc::new(Key::RsaPublic(RsaPublic::new(&n, &e).unwrap()));
+        let mut v = sign_op(&Mech::new(CKM_SHA256_RSA_PKCS), pk, true).unwrap();
+        v.update(b"abc").unwrap();
+        v.verify(&want).unwrap();
+    }
+
     #[test]
     fn import_checks() {
         let (_, _, k) = key_objects();
