@@ -74,7 +74,7 @@ impl Default for Config {
             source: None,
             token_dir: default_token_dir(),
             umask: 0o077,
-            log_level: Level::Error,
+            log_level: Level::Warning,
             log_file: None,
             max_pin_attempts: 10,
             kdf: KdfCost::default(),

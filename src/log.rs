@@ -27,7 +27,7 @@ impl Level {
     }
 }
 
-static LEVEL: AtomicU8 = AtomicU8::new(Level::Error as u8);
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Warning as u8);
 static SINK: Mutex<Option<std::fs::File>> = Mutex::new(None);
 
 /// Sets the level and the sink (a file, or stderr when `None`).

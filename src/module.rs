@@ -102,6 +102,8 @@ pub struct Module {
     backend: Box<dyn Backend>,
     slots: RwLock<Slots>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    /// Tokens that failed to open, reported once each.
+    unreadable: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Session information for C_GetSessionInfo.
@@ -131,6 +133,7 @@ impl Module {
                 free_id: 0,
             }),
             sessions: RwLock::new(HashMap::new()),
+            unreadable: Default::default(),
         };
         m.scan()?;
         Ok(m)
@@ -154,7 +157,11 @@ impl Module {
                 Ok(t) => {
                     slots.tokens.insert(id, t);
                 }
-                Err(e) => crate::log_error!("token {s} cannot be opened and is not listed: {e}"),
+                Err(e) => {
+                    if self.unreadable.lock().insert(s.clone()) {
+                        crate::log_error!("token {s} cannot be opened and is not listed: {e}");
+                    }
+                }
             }
         }
         let mut free = slots.tokens.len() as CK_SLOT_ID;
@@ -457,5 +464,25 @@ impl Module {
         let s = self.session(h)?;
         let taken = s.ops.lock().find.take();
         taken.map(drop).ok_or(Error::OperationNotInitialized)
+    }
+}
+
+impl Module {
+    /// Deletes a token and everything in it; returns the directory it was in.
+    pub fn delete_token(&self, serial: &str) -> Result<std::path::PathBuf> {
+        if let Some(t) = self
+            .slots
+            .read()
+            .tokens
+            .values()
+            .find(|t| t.serial == serial)
+        {
+            if !self.sessions_on(t).is_empty() {
+                return Err(Error::SessionExists);
+            }
+        }
+        self.backend.delete(serial)?;
+        self.scan()?;
+        Ok(self.config.token_dir.join(serial))
     }
 }

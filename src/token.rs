@@ -10,7 +10,7 @@ use crate::store::{PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::vault::MasterKey;
 use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -64,9 +64,60 @@ struct Inner {
     login: Login,
     mk: Option<MasterKey>,
     objects: HashMap<CK_OBJECT_HANDLE, Arc<Entry>>,
+    /// Handles by (attribute, value) for the attributes searches name most: label and ID.
+    index: HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), BTreeSet<CK_OBJECT_HANDLE>>,
     by_db: HashMap<i64, CK_OBJECT_HANDLE>,
     seq: u64,
     epoch: u64,
+}
+
+/// Attributes kept in the search index.
+const INDEXED: [CK_ATTRIBUTE_TYPE; 2] = [CKA_LABEL, CKA_ID];
+
+impl Inner {
+    /// Inserts or replaces an object in the cache and the index.
+    fn put(&mut self, e: Entry) {
+        self.take(e.handle);
+        for ty in INDEXED {
+            if let Some(v) = e.obj.get(ty) {
+                self.index
+                    .entry((ty, v.to_vec()))
+                    .or_default()
+                    .insert(e.handle);
+            }
+        }
+        self.objects.insert(e.handle, Arc::new(e));
+    }
+
+    /// Removes an object from the cache and the index.
+    fn take(&mut self, handle: CK_OBJECT_HANDLE) -> Option<Arc<Entry>> {
+        let e = self.objects.remove(&handle)?;
+        for ty in INDEXED {
+            if let Some(v) = e.obj.get(ty) {
+                let key = (ty, v.to_vec());
+                if let Some(set) = self.index.get_mut(&key) {
+                    set.remove(&handle);
+                    if set.is_empty() {
+                        self.index.remove(&key);
+                    }
+                }
+            }
+        }
+        Some(e)
+    }
+
+    /// Removes every object for which `f` holds.
+    fn take_where(&mut self, f: impl Fn(&Entry) -> bool) {
+        let gone: Vec<CK_OBJECT_HANDLE> = self
+            .objects
+            .values()
+            .filter(|e| f(e))
+            .map(|e| e.handle)
+            .collect();
+        for h in gone {
+            self.take(h);
+        }
+    }
 }
 
 /// The slot ID SoftHSM and ferrohsm give a token: the low 31 bits of the serial's low 32 bits.
@@ -114,6 +165,7 @@ impl Token {
                 login: Login::Public,
                 mk: None,
                 objects: HashMap::new(),
+                index: HashMap::new(),
                 by_db: HashMap::new(),
                 seq: 0,
                 epoch: 0,
@@ -169,16 +221,12 @@ impl Token {
             (st.changes_since(inner.seq, inner.epoch)?, st.meta()?)
         };
         if ch.reset {
-            let gone: Vec<i64> = inner.by_db.keys().copied().collect();
-            for id in gone {
-                if let Some(h) = inner.by_db.remove(&id) {
-                    inner.objects.remove(&h);
-                }
-            }
+            inner.take_where(|e| e.db_id.is_some());
+            inner.by_db.clear();
         }
         for id in &ch.deleted {
             if let Some(h) = inner.by_db.remove(id) {
-                inner.objects.remove(&h);
+                inner.take(h);
             }
         }
         for so in ch.upserts {
@@ -200,28 +248,23 @@ impl Token {
         let handle = *inner.by_db.entry(so.id).or_insert_with(new_handle);
         let needs_key = so.attrs.iter().any(|a| a.sealed);
         if needs_key && inner.mk.is_none() {
-            inner.objects.remove(&handle);
+            inner.take(handle);
             return;
         }
         match self.decode(inner.mk.as_ref(), &so) {
-            Ok(obj) => {
-                inner.objects.insert(
-                    handle,
-                    Arc::new(Entry {
-                        handle,
-                        db_id: Some(so.id),
-                        session: None,
-                        obj,
-                    }),
-                );
-            }
+            Ok(obj) => inner.put(Entry {
+                handle,
+                db_id: Some(so.id),
+                session: None,
+                obj,
+            }),
             Err(e) => {
                 crate::log_error!(
                     "token {}: object {} cannot be read and is skipped: {e}",
                     self.serial,
                     so.id
                 );
-                inner.objects.remove(&handle);
+                inner.take(handle);
             }
         }
     }
@@ -395,21 +438,13 @@ impl Token {
         inner.login = Login::Public;
         inner.mk = None;
         // Decoded token objects that needed the key leave memory (their values are zeroized on drop).
-        let sealed: Vec<CK_OBJECT_HANDLE> = inner
-            .objects
-            .values()
-            .filter(|e| {
-                e.db_id.is_some()
-                    && (e.obj.is_private()
-                        || e.obj
-                            .attributes()
-                            .any(|(t, _)| e.obj.is_secret_attribute(t)))
-            })
-            .map(|e| e.handle)
-            .collect();
-        for h in sealed {
-            inner.objects.remove(&h);
-        }
+        inner.take_where(|e| {
+            e.db_id.is_some()
+                && (e.obj.is_private()
+                    || e.obj
+                        .attributes()
+                        .any(|(t, _)| e.obj.is_secret_attribute(t)))
+        });
     }
 
     pub fn logout(&self) -> Result<()> {
@@ -437,7 +472,7 @@ impl Token {
         let mut inner = self.inner.write();
         self.store.lock().reinitialize(label, &so_wrap)?;
         self.drop_login(&mut inner);
-        inner.objects.clear();
+        inner.take_where(|_| true);
         self.sync(&mut inner)
     }
 
@@ -514,15 +549,12 @@ impl Token {
                 .ok_or_else(|| Error::Storage("created object vanished".into()))
         } else {
             let handle = new_handle();
-            inner.objects.insert(
+            inner.put(Entry {
                 handle,
-                Arc::new(Entry {
-                    handle,
-                    db_id: None,
-                    session: Some(caller.session),
-                    obj,
-                }),
-            );
+                db_id: None,
+                session: Some(caller.session),
+                obj,
+            });
             Ok(handle)
         }
     }
@@ -547,7 +579,7 @@ impl Token {
             }
             self.sync(&mut inner)?;
         }
-        inner.objects.remove(&handle);
+        inner.take(handle);
         Ok(())
     }
 
@@ -575,15 +607,12 @@ impl Token {
                 .update_object(id, obj.is_private(), &stored)?;
             self.sync(&mut inner)?;
         } else {
-            inner.objects.insert(
+            inner.put(Entry {
                 handle,
-                Arc::new(Entry {
-                    handle,
-                    db_id: None,
-                    session: e.session,
-                    obj,
-                }),
-            );
+                db_id: None,
+                session: e.session,
+                obj,
+            });
         }
         Ok(())
     }
@@ -605,12 +634,34 @@ impl Token {
     /// Handles of the visible objects matching a template, in handle order.
     pub fn find(&self, template: &[Attribute]) -> Result<Vec<CK_OBJECT_HANDLE>> {
         let inner = self.view()?;
-        let mut v: Vec<CK_OBJECT_HANDLE> = inner
-            .objects
-            .values()
-            .filter(|e| Self::visible(&inner, e) && e.obj.matches(template))
-            .map(|e| e.handle)
-            .collect();
+        let keep = |e: &Entry| Self::visible(&inner, e) && e.obj.matches(template);
+        // With a label or an ID in the template, only the objects that have it are candidates.
+        let narrowest = template
+            .iter()
+            .filter(|a| INDEXED.contains(&a.ty))
+            .min_by_key(|a| {
+                inner
+                    .index
+                    .get(&(a.ty, a.value.to_vec()))
+                    .map_or(0, BTreeSet::len)
+            });
+        let mut v: Vec<CK_OBJECT_HANDLE> = match narrowest {
+            Some(a) => match inner.index.get(&(a.ty, a.value.to_vec())) {
+                Some(set) => set
+                    .iter()
+                    .filter_map(|h| inner.objects.get(h))
+                    .filter(|e| keep(e))
+                    .map(|e| e.handle)
+                    .collect(),
+                None => Vec::new(),
+            },
+            None => inner
+                .objects
+                .values()
+                .filter(|e| keep(e))
+                .map(|e| e.handle)
+                .collect(),
+        };
         v.sort_unstable();
         Ok(v)
     }
@@ -619,15 +670,11 @@ impl Token {
     pub fn close_session(&self, session: CK_SESSION_HANDLE) {
         self.inner
             .write()
-            .objects
-            .retain(|_, e| e.session != Some(session));
+            .take_where(|e| e.session == Some(session));
     }
 
     /// Forgets every session object (C_CloseAllSessions / C_Finalize).
     pub fn drop_session_objects(&self) {
-        self.inner
-            .write()
-            .objects
-            .retain(|_, e| e.session.is_none());
+        self.inner.write().take_where(|e| e.session.is_some());
     }
 }

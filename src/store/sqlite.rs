@@ -238,9 +238,11 @@ impl TokenStore for SqliteToken {
     }
 
     fn has_changed(&mut self) -> Result<bool> {
+        // A cached statement: this runs on every call that reads the token, so it must stay cheap.
         let v: i64 = self
             .conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         let changed = v != self.data_version;
         self.data_version = v;
         Ok(changed)

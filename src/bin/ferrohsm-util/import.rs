@@ -1,0 +1,206 @@
+//! `import`: PKCS#8 (and PKCS#1 / SEC1) private keys, RSA and EC, with their public key, and X.509
+//! certificates, from PEM or DER. Imported private keys are sensitive and not extractable.
+
+use super::{find_slot, pin, Fail, Pins, Select, R};
+use cryptoki_sys::*;
+use der::{Decode, Encode};
+use ferrohsm::module::Module;
+use ferrohsm::object::Attribute;
+
+const RSA_OID: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_OID: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+
+/// What a file holds.
+enum Item {
+    Rsa(Vec<Attribute>, Vec<Attribute>),
+    Ec(Vec<Attribute>, Vec<Attribute>),
+    Certificate(Vec<Attribute>),
+}
+
+fn bytes(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Attribute {
+    Attribute::new(ty, v.to_vec())
+}
+
+fn parse(data: &[u8]) -> R<Item> {
+    let (label, der_bytes) =
+        if data.starts_with(b"-----BEGIN") || data.windows(10).any(|w| w == b"-----BEGIN") {
+            let text =
+                std::str::from_utf8(data).map_err(|_| Fail("The PEM file is not text.".into()))?;
+            let start = text.find("-----BEGIN").expect("checked");
+            let (label, doc) = pkcs8::der::pem::decode_vec(text[start..].as_bytes())
+                .map_err(|e| Fail(format!("Could not read the PEM file: {e}")))?;
+            (label.to_string(), doc)
+        } else {
+            (String::new(), data.to_vec())
+        };
+    match label.as_str() {
+        "ENCRYPTED PRIVATE KEY" => Err(Fail(
+            "Encrypted PKCS#8 keys are not supported; decrypt with `openssl pkcs8` first.".into(),
+        )),
+        "RSA PRIVATE KEY" => rsa(&der_bytes),
+        "EC PRIVATE KEY" => ec(&der_bytes, None),
+        "CERTIFICATE" => certificate(&der_bytes),
+        "PRIVATE KEY" => pkcs8_key(&der_bytes),
+        "" => pkcs8_key(&der_bytes).or_else(|_| certificate(&der_bytes)),
+        other => Err(Fail(format!("Unsupported PEM content: {other}"))),
+    }
+}
+
+fn pkcs8_key(d: &[u8]) -> R<Item> {
+    let pk = pkcs8::PrivateKeyInfo::from_der(d)
+        .map_err(|e| Fail(format!("Not a PKCS#8 private key: {e}")))?;
+    if pk.algorithm.oid == RSA_OID {
+        rsa(pk.private_key)
+    } else if pk.algorithm.oid == EC_OID {
+        let curve = pk
+            .algorithm
+            .parameters
+            .ok_or_else(|| Fail("The EC key names no curve.".into()))?
+            .to_der()
+            .map_err(|e| Fail(e.to_string()))?;
+        ec(pk.private_key, Some(curve))
+    } else {
+        Err(Fail(format!(
+            "Unsupported key algorithm {}",
+            pk.algorithm.oid
+        )))
+    }
+}
+
+fn uint(u: pkcs1::UintRef<'_>) -> Vec<u8> {
+    u.as_bytes().to_vec()
+}
+
+fn rsa(d: &[u8]) -> R<Item> {
+    let k = pkcs1::RsaPrivateKey::from_der(d)
+        .map_err(|e| Fail(format!("Not an RSA private key: {e}")))?;
+    let private = vec![
+        Attribute::ulong(CKA_KEY_TYPE, CKK_RSA),
+        bytes(CKA_MODULUS, &uint(k.modulus)),
+        bytes(CKA_PUBLIC_EXPONENT, &uint(k.public_exponent)),
+        bytes(CKA_PRIVATE_EXPONENT, &uint(k.private_exponent)),
+        bytes(CKA_PRIME_1, &uint(k.prime1)),
+        bytes(CKA_PRIME_2, &uint(k.prime2)),
+        bytes(CKA_EXPONENT_1, &uint(k.exponent1)),
+        bytes(CKA_EXPONENT_2, &uint(k.exponent2)),
+        bytes(CKA_COEFFICIENT, &uint(k.coefficient)),
+    ];
+    let public = vec![
+        Attribute::ulong(CKA_KEY_TYPE, CKK_RSA),
+        bytes(CKA_MODULUS, &uint(k.modulus)),
+        bytes(CKA_PUBLIC_EXPONENT, &uint(k.public_exponent)),
+    ];
+    Ok(Item::Rsa(private, public))
+}
+
+fn ec(d: &[u8], curve: Option<Vec<u8>>) -> R<Item> {
+    let k =
+        sec1::EcPrivateKey::from_der(d).map_err(|e| Fail(format!("Not an EC private key: {e}")))?;
+    let params = match (curve, k.parameters) {
+        (Some(c), _) => c,
+        (None, Some(sec1::EcParameters::NamedCurve(oid))) => {
+            oid.to_der().map_err(|e| Fail(e.to_string()))?
+        }
+        (None, None) => return Err(Fail("The EC key names no curve.".into())),
+    };
+    let mut private = vec![
+        Attribute::ulong(CKA_KEY_TYPE, CKK_EC),
+        bytes(CKA_EC_PARAMS, &params),
+        bytes(CKA_VALUE, k.private_key),
+    ];
+    let point = k.public_key.ok_or_else(|| {
+        Fail("The EC key does not include its public key; re-export it with OpenSSL.".into())
+    })?;
+    let point_der = der::asn1::OctetStringRef::new(point)
+        .and_then(|o| o.to_der())
+        .map_err(|e| Fail(e.to_string()))?;
+    let public = vec![
+        Attribute::ulong(CKA_KEY_TYPE, CKK_EC),
+        bytes(CKA_EC_PARAMS, &params),
+        bytes(CKA_EC_POINT, &point_der),
+    ];
+    private.shrink_to_fit();
+    Ok(Item::Ec(private, public))
+}
+
+fn certificate(d: &[u8]) -> R<Item> {
+    let c = x509_cert::Certificate::from_der(d)
+        .map_err(|e| Fail(format!("Not a key or certificate: {e}")))?;
+    let tbs = &c.tbs_certificate;
+    let enc = |r: der::Result<Vec<u8>>| r.map_err(|e| Fail(e.to_string()));
+    Ok(Item::Certificate(vec![
+        Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+        Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+        bytes(CKA_SUBJECT, &enc(tbs.subject.to_der())?),
+        bytes(CKA_ISSUER, &enc(tbs.issuer.to_der())?),
+        bytes(CKA_SERIAL_NUMBER, &enc(tbs.serial_number.to_der())?),
+        bytes(CKA_VALUE, d),
+    ]))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    m: &Module,
+    file: &str,
+    sel: &Select,
+    pins: &Pins,
+    label: &str,
+    id: &str,
+    force: bool,
+    no_public_key: bool,
+) -> R<()> {
+    let data = std::fs::read(file).map_err(|e| Fail(format!("Could not open file {file}: {e}")))?;
+    let id =
+        hex::decode(id).map_err(|_| Fail("The ID must be an even number of hex digits.".into()))?;
+    let item = parse(&data)?;
+    let slot = find_slot(m, sel)?;
+    if sel.token.is_some() {
+        println!("Found slot {slot} with matching token label.");
+    }
+    let user_pin = pin(&pins.pin, "FERROHSM_PIN", "Please enter user PIN: ")?;
+    let s = m.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)?;
+    let r = (|| -> R<&'static str> {
+        m.login(s, CKU_USER, user_pin.as_bytes())?;
+        if !force {
+            m.find_init(s, &[bytes(CKA_ID, &id)])?;
+            let found = m.find_next(s, 1)?;
+            m.find_final(s)?;
+            if !found.is_empty() {
+                return Err(Fail(
+                    "The ID is already assigned to another object. Use --force to override this message.".into(),
+                ));
+            }
+        }
+        let common = |class: CK_OBJECT_CLASS, private: bool| {
+            vec![
+                Attribute::ulong(CKA_CLASS, class),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_PRIVATE, private),
+                bytes(CKA_LABEL, label.as_bytes()),
+                bytes(CKA_ID, &id),
+            ]
+        };
+        let (mut private, mut public) = match item {
+            Item::Certificate(mut t) => {
+                t.extend(common(CKO_CERTIFICATE, false).into_iter().skip(1));
+                m.create_object(s, &t)?;
+                return Ok("The certificate has been imported.");
+            }
+            Item::Rsa(p, q) | Item::Ec(p, q) => (p, q),
+        };
+        private.extend(common(CKO_PRIVATE_KEY, true));
+        private.push(Attribute::bool(CKA_SENSITIVE, true));
+        private.push(Attribute::bool(CKA_EXTRACTABLE, false));
+        m.create_object(s, &private)?;
+        if !no_public_key {
+            public.extend(common(CKO_PUBLIC_KEY, false));
+            m.create_object(s, &public)?;
+        }
+        Ok("The key pair has been imported.")
+    })();
+    let _ = m.close_session(s);
+    println!("{}", r?);
+    Ok(())
+}
