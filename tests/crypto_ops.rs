@@ -971,3 +971,223 @@ fn imports_and_bad_imports() {
     ]);
     assert_eq!(rv(r.unwrap_err()), RvError::AttributeValueInvalid);
 }
+
+#[test]
+fn keygen_template_rules_and_persistence() {
+    let mut env = Env::new();
+    {
+        let s = env.user();
+        let gen = |pub_t: &[Attribute]| {
+            s.generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                pub_t,
+                &[Attribute::Sign(true)],
+            )
+            .map(drop)
+            .map_err(rv)
+        };
+        assert_eq!(gen(&[]).unwrap_err(), RvError::TemplateIncomplete);
+        assert_eq!(
+            gen(&[Attribute::ModulusBits(512.into())]).unwrap_err(),
+            RvError::KeySizeRange
+        );
+        assert_eq!(
+            gen(&[Attribute::ModulusBits(16384.into())]).unwrap_err(),
+            RvError::KeySizeRange
+        );
+        assert_eq!(
+            gen(&[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::Class(ObjectClass::PRIVATE_KEY)
+            ])
+            .unwrap_err(),
+            RvError::TemplateInconsistent
+        );
+        assert_eq!(
+            gen(&[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::KeyType(KeyType::EC)
+            ])
+            .unwrap_err(),
+            RvError::TemplateInconsistent
+        );
+        assert_eq!(
+            gen(&[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![1, 0, 0])
+            ])
+            .unwrap_err(),
+            RvError::TemplateInconsistent,
+            "even public exponent"
+        );
+        // The values are the module's to compute.
+        assert_eq!(
+            gen(&[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::Modulus(vec![1; 256])
+            ])
+            .unwrap_err(),
+            RvError::AttributeReadOnly
+        );
+        let r = s.generate_key(&Mechanism::GenericSecretKeyGen, &[]);
+        assert_eq!(
+            rv(r.unwrap_err()),
+            RvError::TemplateIncomplete,
+            "CKA_VALUE_LEN is required"
+        );
+        // 4096 bits, exponent 3, token objects with a label and an ID.
+        let (pk, sk) = s
+            .generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::ModulusBits(4096.into()),
+                    Attribute::PublicExponent(vec![3]),
+                    Attribute::Label(b"big".to_vec()),
+                    Attribute::Id(vec![9, 9]),
+                ],
+                &[
+                    Attribute::Token(true),
+                    Attribute::Label(b"big".to_vec()),
+                    Attribute::Id(vec![9, 9]),
+                    Attribute::Sign(true),
+                    Attribute::Extractable(true),
+                ],
+            )
+            .unwrap();
+        assert_eq!(bytes_attr(&s, pk, AttributeType::PublicExponent), vec![3]);
+        let a = s
+            .get_attributes(
+                sk,
+                &[
+                    AttributeType::AlwaysSensitive,
+                    AttributeType::NeverExtractable,
+                    AttributeType::Id,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            a,
+            vec![
+                Attribute::AlwaysSensitive(false),
+                Attribute::NeverExtractable(false),
+                Attribute::Id(vec![9, 9])
+            ]
+        );
+        // Extractable and not sensitive: the private exponent can be read, and is consistent.
+        let d = bytes_attr(&s, sk, AttributeType::PrivateExponent);
+        assert!(d.len() > 500);
+        let sig = s.sign(&Mechanism::Sha256RsaPkcs, sk, b"persist").unwrap();
+        assert_eq!(sig.len(), 512);
+        // A session key pair goes with its session.
+        let (_, ephemeral) = ec_pair(&s, OID_P256);
+        let h = ephemeral.handle();
+        drop(s);
+        let s = env.user();
+        let f = env.f;
+        let mut m = raw_mech(CKM_ECDSA);
+        unsafe {
+            assert_eq!(
+                (f.C_SignInit.unwrap())(s.handle(), &mut m, h),
+                CKR_KEY_HANDLE_INVALID
+            );
+        }
+    }
+    // Token keys survive a restart of the module and still work.
+    env.restart();
+    let s = env.user();
+    s.find_objects(&[Attribute::Label(b"big".to_vec())])
+        .unwrap();
+    let found = s
+        .find_objects(&[
+            Attribute::Label(b"big".to_vec()),
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+        ])
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let pubs = s
+        .find_objects(&[
+            Attribute::Label(b"big".to_vec()),
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+        ])
+        .unwrap();
+    let sig = s
+        .sign(&Mechanism::Sha256RsaPkcs, found[0], b"after restart")
+        .unwrap();
+    s.verify(&Mechanism::Sha256RsaPkcs, pubs[0], b"after restart", &sig)
+        .unwrap();
+}
+
+#[test]
+fn configured_mechanisms_are_the_only_ones() {
+    let env = Env::with_conf("slots.mechanisms = -CKM_RSA_X_509,-CKM_SHA_1");
+    let l = env.p().get_mechanism_list(env.slot).unwrap();
+    assert!(!l.contains(&MechanismType::RSA_X_509));
+    assert!(!l.contains(&MechanismType::SHA1));
+    assert!(l.contains(&MechanismType::SHA256));
+    let s = env.user();
+    let (pk, sk) = rsa_pair(&s, 2048, &[]);
+    assert_eq!(
+        rv(s.sign_init(&Mechanism::RsaX509, sk).unwrap_err()),
+        RvError::MechanismInvalid
+    );
+    assert_eq!(
+        rv(s.digest(&Mechanism::Sha1, b"x").unwrap_err()),
+        RvError::MechanismInvalid
+    );
+    let sig = s.sign(&Mechanism::Sha256RsaPkcs, sk, b"x").unwrap();
+    s.verify(&Mechanism::Sha256RsaPkcs, pk, b"x", &sig).unwrap();
+}
+
+#[test]
+fn single_part_after_update_and_always_authenticate_decrypt() {
+    let env = Env::new();
+    let s = env.user();
+    let (pk, sk) = rsa_pair(&s, 2048, &[Attribute::AlwaysAuthenticate(true)]);
+    let f = env.f;
+    let h = s.handle();
+    unsafe {
+        let mut m = raw_mech(CKM_SHA256_RSA_PKCS);
+        assert_eq!((f.C_VerifyInit.unwrap())(h, &mut m, pk.handle()), CKR_OK);
+        assert_eq!(
+            (f.C_VerifyUpdate.unwrap())(h, b"ab".as_ptr() as *mut _, 2),
+            CKR_OK
+        );
+        let mut sig = [0u8; 256];
+        assert_eq!(
+            (f.C_Verify.unwrap())(h, b"ab".as_ptr() as *mut _, 2, sig.as_mut_ptr(), 256),
+            CKR_OPERATION_ACTIVE
+        );
+        // Decryption with CKA_ALWAYS_AUTHENTICATE: refused without, done with a context login.
+        let c = s.encrypt(&Mechanism::RsaPkcs, pk, b"hidden").unwrap();
+        let mut dm = raw_mech(CKM_RSA_PKCS);
+        let mut out = [0u8; 256];
+        let mut n: CK_ULONG = 256;
+        assert_eq!((f.C_DecryptInit.unwrap())(h, &mut dm, sk.handle()), CKR_OK);
+        assert_eq!(
+            (f.C_Decrypt.unwrap())(h, c.as_ptr() as *mut _, 256, out.as_mut_ptr(), &mut n),
+            CKR_USER_NOT_LOGGED_IN
+        );
+        assert_eq!((f.C_DecryptInit.unwrap())(h, &mut dm, sk.handle()), CKR_OK);
+        assert_eq!(
+            (f.C_Login.unwrap())(h, CKU_CONTEXT_SPECIFIC, USER_PIN.as_ptr() as *mut _, 4),
+            CKR_OK
+        );
+        n = 256;
+        assert_eq!(
+            (f.C_Decrypt.unwrap())(h, c.as_ptr() as *mut _, 256, out.as_mut_ptr(), &mut n),
+            CKR_OK
+        );
+        assert_eq!(&out[..n as usize], b"hidden");
+    }
+    // A context-specific login needs the user logged in.
+    s.logout().unwrap();
+    assert_eq!(
+        rv(s.login(
+            UserType::ContextSpecific,
+            Some(&AuthPin::new(USER_PIN.into()))
+        )
+        .unwrap_err()),
+        RvError::UserNotLoggedIn
+    );
+}

@@ -215,6 +215,18 @@ pub fn rsa_generate(bits: usize, e: &[u8]) -> Result<RsaPrivate> {
     if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
         return Err(Error::KeySizeRange);
     }
+    // The crate retries until e is invertible: with an even e it would loop forever. Only odd
+    // exponents within the crate's bounds (3 ..= 2^33 - 1) are generated.
+    let e_be = crate::mechanism::keys::strip(e);
+    let small = e_be.len() <= 8 && {
+        let mut b = [0u8; 8];
+        b[8 - e_be.len()..].copy_from_slice(e_be);
+        let v = u64::from_be_bytes(b);
+        (3..=RsaPublicKey::MAX_PUB_EXPONENT).contains(&v) && v % 2 == 1
+    };
+    if !small {
+        return Err(Error::TemplateInconsistent);
+    }
     let e = uint(e);
     RsaPrivateKey::new_with_exp(&mut rng(), bits, e)
         .map(RsaPrivate)
@@ -632,6 +644,23 @@ mod tests {
         zeroized_on_drop::<p256::ecdsa::SigningKey>();
         zeroized_on_drop::<p384::ecdsa::SigningKey>();
         zeroized_on_drop::<p521::ecdsa::SigningKey>();
+    }
+
+    /// Exponents the crate would loop on, or refuse, are refused up front.
+    #[test]
+    fn generation_exponents() {
+        for bad in [&[][..], &[0], &[1], &[2], &[1, 0, 0], &[2, 0, 0, 0, 0, 0]] {
+            assert_eq!(
+                rsa_generate(1024, bad).unwrap_err(),
+                Error::TemplateInconsistent,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(rsa_generate(1024, &[3]).unwrap().parts().e, vec![3]);
+        assert_eq!(
+            rsa_generate(512, &[1, 0, 1]).unwrap_err(),
+            Error::KeySizeRange
+        );
     }
 
     #[test]

@@ -44,13 +44,18 @@ pub struct Env {
 impl Env {
     /// A fresh module with one initialized token whose user PIN is set.
     pub fn new() -> Env {
+        Env::with_conf("")
+    }
+
+    /// As [`Env::new`], with more configuration lines.
+    pub fn with_conf(extra: &str) -> Env {
         let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("ferrohsm.conf");
         std::fs::write(
             &conf,
             format!(
-                "directories.tokendir = {}\nkdf.argon2.memory_kib = 1024\nkdf.argon2.iterations = 1\nlog.level = ERROR\n",
+                "directories.tokendir = {}\nkdf.argon2.memory_kib = 1024\nkdf.argon2.iterations = 1\nlog.level = ERROR\n{extra}\n",
                 dir.path().join("tokens").display()
             ),
         )
@@ -93,6 +98,17 @@ impl Env {
             _lib: lib,
             _guard: guard,
         }
+    }
+
+    /// Finalizes and initializes the module again (a new process would see the same).
+    pub fn restart(&mut self) {
+        if let Some(p) = self.p.take() {
+            p.finalize().unwrap();
+        }
+        let p = Pkcs11::new(module_path()).unwrap();
+        p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap();
+        self.p = Some(p);
     }
 
     pub fn p(&self) -> &Pkcs11 {
