@@ -321,6 +321,7 @@ impl Module {
             s
         };
         s.token.close_session(h);
+        crate::mechanism::keys::prune();
         Ok(())
     }
 
@@ -368,7 +369,15 @@ impl Module {
     }
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        self.session(h)?.token.logout()
+        let s = self.session(h)?;
+        s.token.logout()?;
+        // Operations started while logged in end with the login, and keys parsed from objects
+        // that left memory are forgotten.
+        for o in self.sessions_on(&s.token) {
+            o.ops.lock().crypto = Default::default();
+        }
+        crate::mechanism::keys::prune();
+        Ok(())
     }
 
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
@@ -415,7 +424,9 @@ impl Module {
 
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
         let s = self.session(h)?;
-        s.token.destroy(s.caller(), o)
+        s.token.destroy(s.caller(), o)?;
+        crate::mechanism::keys::prune();
+        Ok(())
     }
 
     pub fn object(

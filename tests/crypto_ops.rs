@@ -1180,8 +1180,19 @@ fn single_part_after_update_and_always_authenticate_decrypt() {
         );
         assert_eq!(&out[..n as usize], b"hidden");
     }
+    // A logout ends the operations that were started while logged in.
+    unsafe {
+        let mut m = raw_mech(CKM_SHA256_RSA_PKCS);
+        assert_eq!((f.C_SignInit.unwrap())(h, &mut m, sk.handle()), CKR_OK);
+        assert_eq!((f.C_Logout.unwrap())(h), CKR_OK);
+        let mut out = [0u8; 256];
+        let mut n: CK_ULONG = 256;
+        assert_eq!(
+            (f.C_Sign.unwrap())(h, b"x".as_ptr() as *mut _, 1, out.as_mut_ptr(), &mut n),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+    }
     // A context-specific login needs the user logged in.
-    s.logout().unwrap();
     assert_eq!(
         rv(s.login(
             UserType::ContextSpecific,

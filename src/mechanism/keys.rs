@@ -57,6 +57,13 @@ pub fn parsed(entry: &Arc<Entry>) -> Result<Arc<Key>> {
     Ok(key)
 }
 
+/// Forgets the parsed keys whose objects are gone (after a logout, a destroy, a closed session).
+pub fn prune() {
+    if let Some(c) = CACHE.lock().as_mut() {
+        c.retain(|_, (w, _)| w.strong_count() > 0);
+    }
+}
+
 /// Drops every cached key (C_Finalize).
 pub fn clear_cache() {
     *CACHE.lock() = None;
