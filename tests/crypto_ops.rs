@@ -1202,3 +1202,30 @@ fn single_part_after_update_and_always_authenticate_decrypt() {
         RvError::UserNotLoggedIn
     );
 }
+
+#[test]
+fn concurrent_sessions_sign_and_verify() {
+    let env = Env::new();
+    let s = env.user();
+    let (pk, sk) = ec_pair(&s, OID_P256);
+    let (rpk, rsk) = rsa_pair(&s, 2048, &[]);
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let p = env.p();
+            let slot = env.slot;
+            scope.spawn(move || {
+                let s = p.open_ro_session(slot).unwrap();
+                for i in 0..40u8 {
+                    let data = [t, i, 7];
+                    let sig = s.sign(&Mechanism::EcdsaSha256, sk, &data).unwrap();
+                    s.verify(&Mechanism::EcdsaSha256, pk, &data, &sig).unwrap();
+                    if i % 10 == 0 {
+                        let sig = s.sign(&Mechanism::Sha256RsaPkcs, rsk, &data).unwrap();
+                        s.verify(&Mechanism::Sha256RsaPkcs, rpk, &data, &sig)
+                            .unwrap();
+                    }
+                }
+            });
+        }
+    });
+}
