@@ -14,9 +14,11 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod ffi;
 pub mod log;
+pub mod mechanism;
 pub mod module;
 pub mod object;
 pub mod session;

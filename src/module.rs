@@ -55,6 +55,7 @@ fn report_config_error(e: &Error) {
 pub fn finalize() -> Result<()> {
     let m = STATE.write().take().ok_or(Error::CryptokiNotInitialized)?;
     m.close_everything();
+    crate::mechanism::keys::clear_cache();
     Ok(())
 }
 
@@ -320,6 +321,7 @@ impl Module {
             s
         };
         s.token.close_session(h);
+        crate::mechanism::keys::prune();
         Ok(())
     }
 
@@ -359,16 +361,23 @@ impl Module {
                 if s.token.login_state() != Login::User {
                     return Err(Error::UserNotLoggedIn);
                 }
-                // No operation needs a context-specific login until a key with
-                // CKA_ALWAYS_AUTHENTICATE is in use.
-                Err(Error::OperationNotInitialized)
+                // Authorizes the pending operation whose key has CKA_ALWAYS_AUTHENTICATE.
+                crate::mechanism::ops::context_login(&s, pin)
             }
             _ => Err(Error::UserTypeInvalid),
         }
     }
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        self.session(h)?.token.logout()
+        let s = self.session(h)?;
+        s.token.logout()?;
+        // Operations started while logged in end with the login, and keys parsed from objects
+        // that left memory are forgotten.
+        for o in self.sessions_on(&s.token) {
+            o.ops.lock().crypto = Default::default();
+        }
+        crate::mechanism::keys::prune();
+        Ok(())
     }
 
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
@@ -400,7 +409,11 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
-        let obj = Object::build(template, Origin::Create, &[])?;
+        let mut obj = Object::build(template, Origin::Create, &[])?;
+        let computed = crate::mechanism::validate_key(&obj)?;
+        if !computed.is_empty() {
+            obj = Object::build(template, Origin::Create, &computed)?;
+        }
         s.token.add(s.caller(), obj)
     }
 
@@ -416,7 +429,9 @@ impl Module {
 
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
         let s = self.session(h)?;
-        s.token.destroy(s.caller(), o)
+        s.token.destroy(s.caller(), o)?;
+        crate::mechanism::keys::prune();
+        Ok(())
     }
 
     pub fn object(

@@ -16,6 +16,8 @@ pub struct Find {
 #[derive(Debug, Default)]
 pub struct Ops {
     pub find: Option<Find>,
+    /// Sign, verify, encrypt, decrypt and digest operations (see [`crate::mechanism::ops`]).
+    pub crypto: crate::mechanism::ops::CryptoOps,
 }
 
 pub struct Session {

@@ -1,5 +1,6 @@
 //! The exported `C_*` functions. Each is a thin shell over [`crate::module`].
 
+pub use super::crypto::*;
 use super::{ffi_entry, input, out, output, pad, template};
 use crate::error::Error;
 use crate::module;
@@ -119,7 +120,7 @@ ffi_entry! {
             let v = i.version();
             want.is_none_or(|w| w == (v.major, v.minor)) && i.get().flags & flags == flags
         });
-        *pp = found.ok_or(Error::ArgumentsBad)?.as_ptr();
+        *pp = found.ok_or(Error::ArgumentsBad)?.to_caller();
         Ok(())
     }
 }
@@ -206,7 +207,7 @@ ffi_entry! {
         let m = module::get()?;
         let count = out(p_count)?;
         m.slot(slot)?;
-        let mechs: [CK_MECHANISM_TYPE; 0] = [];
+        let mechs = crate::mechanism::list(&m.config);
         if p_list.is_null() {
             *count = mechs.len() as CK_ULONG;
             return Ok(());
@@ -222,11 +223,15 @@ ffi_entry! {
 }
 
 ffi_entry! {
-    fn C_GetMechanismInfo(slot: CK_SLOT_ID, _mech: CK_MECHANISM_TYPE, p_info: *mut CK_MECHANISM_INFO) {
+    fn C_GetMechanismInfo(slot: CK_SLOT_ID, mech: CK_MECHANISM_TYPE, p_info: *mut CK_MECHANISM_INFO) {
         let m = module::get()?;
-        out(p_info)?;
+        let info = out(p_info)?;
         m.slot(slot)?;
-        Err(Error::MechanismInvalid)
+        let mi = crate::mechanism::info(&m.config, mech)?;
+        info.ulMinKeySize = mi.min;
+        info.ulMaxKeySize = mi.max;
+        info.flags = mi.flags;
+        Ok(())
     }
 }
 
@@ -521,37 +526,14 @@ macro_rules! not_supported {
 not_supported! {
     C_GetOperationState(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: *mut CK_ULONG);
     C_SetOperationState(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: CK_OBJECT_HANDLE, d: CK_OBJECT_HANDLE);
-    C_EncryptInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
-    C_Encrypt(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_EncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_EncryptFinal(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: *mut CK_ULONG);
-    C_DecryptInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
-    C_Decrypt(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_DecryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_DecryptFinal(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: *mut CK_ULONG);
-    C_DigestInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM);
-    C_Digest(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_DigestUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG);
-    C_DigestKey(h: CK_SESSION_HANDLE, a: CK_OBJECT_HANDLE);
-    C_DigestFinal(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: *mut CK_ULONG);
-    C_SignInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
-    C_Sign(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_SignUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG);
-    C_SignFinal(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: *mut CK_ULONG);
     C_SignRecoverInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_SignRecover(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_VerifyInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
-    C_Verify(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG);
-    C_VerifyUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG);
-    C_VerifyFinal(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG);
     C_VerifyRecoverInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_VerifyRecover(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DigestEncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_SignEncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_GenerateKey(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: *mut CK_ATTRIBUTE, c: CK_ULONG, d: *mut CK_OBJECT_HANDLE);
-    C_GenerateKeyPair(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: *mut CK_ATTRIBUTE, c: CK_ULONG, d: *mut CK_ATTRIBUTE, e: CK_ULONG, f: *mut CK_OBJECT_HANDLE, g: *mut CK_OBJECT_HANDLE);
     C_WrapKey(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE, c: CK_OBJECT_HANDLE, d: *mut CK_BYTE, e: *mut CK_ULONG);
     C_UnwrapKey(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_ATTRIBUTE, f: CK_ULONG, g: *mut CK_OBJECT_HANDLE);
     C_DeriveKey(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE, c: *mut CK_ATTRIBUTE, d: CK_ULONG, e: *mut CK_OBJECT_HANDLE);

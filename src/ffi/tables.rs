@@ -194,8 +194,11 @@ impl Interface {
     pub fn get(&self) -> CK_INTERFACE {
         CK_INTERFACE { ..self.0 }
     }
-    pub fn as_ptr(&self) -> *mut CK_INTERFACE {
-        &self.0 as *const CK_INTERFACE as *mut CK_INTERFACE
+    /// A writable copy for the caller. Some callers write into the interface they are given
+    /// (OpenSC's pkcs11-spy before 0.26 does), which would fault on read-only static memory; a copy
+    /// per call (a few bytes, and C_GetInterface is called once or twice per process) keeps them safe.
+    pub fn to_caller(&self) -> *mut CK_INTERFACE {
+        Box::into_raw(Box::new(self.get()))
     }
     pub fn version(&self) -> CK_VERSION {
         // SAFETY: every function list starts with its CK_VERSION.

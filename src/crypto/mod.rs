@@ -1,0 +1,70 @@
+//! The cryptography backend boundary.
+//!
+//! The mechanism layer ([`crate::mechanism`]) only sees the types and functions of this module:
+//! [`HashAlg`], [`Hasher`], [`Hmac`], [`RsaPrivate`], [`RsaPublic`], [`Curve`], [`EcPrivate`],
+//! [`EcPublic`], [`rsa_generate`], [`ec_generate`], [`random`]. Each backend (one file) provides
+//! them with the same signatures; the active one is chosen at build time. The first and default
+//! backend is RustCrypto ([`rustcrypto`]); an `aws-lc-rs` backend can be added as a cargo feature
+//! (`aws-lc`) with a `#[cfg]` on the `pub use` below, without touching the mechanism layer.
+//!
+//! Backends never log and never put secret material in `Debug` output or errors; every private
+//! key type zeroizes on drop. See `README.md` beside this file for the choice of crates and the
+//! handling of RSA PKCS#1 v1.5 decryption (Marvin).
+
+mod rustcrypto;
+pub use rustcrypto::*;
+
+/// The hash functions the module offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlg {
+    /// Output length in bytes.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(self) -> usize {
+        match self {
+            HashAlg::Sha1 => 20,
+            HashAlg::Sha224 => 28,
+            HashAlg::Sha256 => 32,
+            HashAlg::Sha384 => 48,
+            HashAlg::Sha512 => 64,
+        }
+    }
+}
+
+/// The NIST prime curves the module offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    P256,
+    P384,
+    P521,
+}
+
+impl Curve {
+    /// Length of a field element (and of a private scalar) in bytes.
+    pub fn field_len(self) -> usize {
+        match self {
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+            Curve::P521 => 66,
+        }
+    }
+    /// Size of the curve order in bits, as C_GetMechanismInfo and CKA_MODULUS_BITS-like uses see it.
+    pub fn bits(self) -> usize {
+        match self {
+            Curve::P256 => 256,
+            Curve::P384 => 384,
+            Curve::P521 => 521,
+        }
+    }
+    /// Length of an r||s signature.
+    pub fn sig_len(self) -> usize {
+        2 * self.field_len()
+    }
+}

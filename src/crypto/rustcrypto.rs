@@ -1,0 +1,673 @@
+//! The RustCrypto backend: `rsa` 0.10 (constant-time `crypto-bigint` arithmetic, implicit rejection
+//! for PKCS#1 v1.5 decryption), `p256`/`p384`/`p521` 0.14 with `ecdsa` 0.17, `sha1`/`sha2` 0.11,
+//! `hmac` 0.13. Nothing here implements a primitive: every function is a thin adapter that maps
+//! the crates' errors to the module's.
+
+use super::{Curve, HashAlg};
+use crate::error::{Error, Result};
+use crypto_bigint::BoxedUint;
+use ecdsa::elliptic_curve::Generate;
+use hmac::{KeyInit, Mac};
+use rand_core::UnwrapErr;
+use rsa::pkcs8::EncodePublicKey;
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
+use sha1::Sha1;
+use sha2_011::{Digest, Sha224, Sha256, Sha384, Sha512};
+use zeroize::Zeroizing;
+
+type Rng = UnwrapErr<getrandom_04::SysRng>;
+
+fn rng() -> Rng {
+    UnwrapErr(getrandom_04::SysRng)
+}
+
+/// Fills `buf` from the operating system's generator.
+pub fn random(buf: &mut [u8]) -> Result<()> {
+    getrandom_04::fill(buf).map_err(|_| Error::FunctionFailed)
+}
+
+/// Largest RSA modulus the backend accepts, in bits.
+pub const RSA_MAX_BITS: usize = 8192;
+/// Smallest RSA modulus the backend accepts, in bits.
+pub const RSA_MIN_BITS: usize = 1024;
+
+// ---- digests -----------------------------------------------------------------------------------
+
+/// A running hash.
+#[derive(Clone)]
+pub enum Hasher {
+    Sha1(Sha1),
+    Sha224(Sha224),
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hasher({:?})", self.alg())
+    }
+}
+
+macro_rules! each_hash {
+    ($v:expr, $h:ident => $e:expr) => {
+        match $v {
+            Hasher::Sha1($h) => $e,
+            Hasher::Sha224($h) => $e,
+            Hasher::Sha256($h) => $e,
+            Hasher::Sha384($h) => $e,
+            Hasher::Sha512($h) => $e,
+        }
+    };
+}
+
+impl Hasher {
+    pub fn new(alg: HashAlg) -> Hasher {
+        match alg {
+            HashAlg::Sha1 => Hasher::Sha1(Sha1::new()),
+            HashAlg::Sha224 => Hasher::Sha224(Sha224::new()),
+            HashAlg::Sha256 => Hasher::Sha256(Sha256::new()),
+            HashAlg::Sha384 => Hasher::Sha384(Sha384::new()),
+            HashAlg::Sha512 => Hasher::Sha512(Sha512::new()),
+        }
+    }
+    pub fn alg(&self) -> HashAlg {
+        match self {
+            Hasher::Sha1(_) => HashAlg::Sha1,
+            Hasher::Sha224(_) => HashAlg::Sha224,
+            Hasher::Sha256(_) => HashAlg::Sha256,
+            Hasher::Sha384(_) => HashAlg::Sha384,
+            Hasher::Sha512(_) => HashAlg::Sha512,
+        }
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        each_hash!(self, h => Digest::update(h, data))
+    }
+    pub fn finalize(self) -> Vec<u8> {
+        each_hash!(self, h => h.finalize().to_vec())
+    }
+    /// One-shot hash.
+    pub fn digest(alg: HashAlg, data: &[u8]) -> Vec<u8> {
+        let mut h = Hasher::new(alg);
+        h.update(data);
+        h.finalize()
+    }
+}
+
+// ---- HMAC --------------------------------------------------------------------------------------
+
+/// A running HMAC (the key schedule lives in the crate's state, zeroized on drop).
+pub enum Hmac {
+    Sha1(hmac::Hmac<Sha1>),
+    Sha224(hmac::Hmac<Sha224>),
+    Sha256(hmac::Hmac<Sha256>),
+    Sha384(hmac::Hmac<Sha384>),
+    Sha512(hmac::Hmac<Sha512>),
+}
+
+impl std::fmt::Debug for Hmac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hmac(..)")
+    }
+}
+
+macro_rules! each_hmac {
+    ($v:expr, $h:ident => $e:expr) => {
+        match $v {
+            Hmac::Sha1($h) => $e,
+            Hmac::Sha224($h) => $e,
+            Hmac::Sha256($h) => $e,
+            Hmac::Sha384($h) => $e,
+            Hmac::Sha512($h) => $e,
+        }
+    };
+}
+
+impl Hmac {
+    pub fn new(alg: HashAlg, key: &[u8]) -> Result<Hmac> {
+        let bad = |_| Error::KeySizeRange;
+        Ok(match alg {
+            HashAlg::Sha1 => Hmac::Sha1(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha224 => Hmac::Sha224(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha256 => Hmac::Sha256(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha384 => Hmac::Sha384(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha512 => Hmac::Sha512(KeyInit::new_from_slice(key).map_err(bad)?),
+        })
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        each_hmac!(self, h => Mac::update(h, data))
+    }
+    pub fn finalize(self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(each_hmac!(self, h => h.finalize().into_bytes().to_vec()))
+    }
+    /// Checks a (possibly truncated, leftmost bytes) MAC in constant time.
+    pub fn verify_truncated(self, mac: &[u8]) -> Result<()> {
+        each_hmac!(self, h => h.verify_truncated_left(mac)).map_err(|_| Error::SignatureInvalid)
+    }
+}
+
+// ---- RSA ---------------------------------------------------------------------------------------
+
+fn uint(be: &[u8]) -> BoxedUint {
+    let bits = (be.len().max(1) * 8).div_ceil(64) * 64;
+    BoxedUint::from_be_slice(be, bits as u32).expect("precision covers the input")
+}
+
+fn uint_at(be: &[u8], bits: u32) -> Result<BoxedUint> {
+    BoxedUint::from_be_slice(be, bits).map_err(|_| Error::DataLenRange)
+}
+
+fn be(u: &BoxedUint) -> Vec<u8> {
+    u.to_be_bytes_trimmed_vartime().to_vec()
+}
+
+/// Left-pads or trims leading zeros to exactly `k` bytes.
+fn fixed(v: &[u8], k: usize) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(vec![0u8; k]);
+    let v = &v[v.len().saturating_sub(k)..];
+    out[k - v.len()..].copy_from_slice(v);
+    out
+}
+
+fn rsa_err(e: rsa::Error) -> Error {
+    match e {
+        rsa::Error::MessageTooLong => Error::DataLenRange,
+        rsa::Error::Verification => Error::SignatureInvalid,
+        rsa::Error::Decryption => Error::EncryptedDataInvalid,
+        rsa::Error::ModulusTooLarge | rsa::Error::ModulusTooSmall => Error::KeySizeRange,
+        _ => Error::FunctionFailed,
+    }
+}
+
+/// The values of an RSA key, big-endian, for the key's attributes.
+pub struct RsaParts {
+    pub n: Vec<u8>,
+    pub e: Vec<u8>,
+    pub d: Zeroizing<Vec<u8>>,
+    pub p: Zeroizing<Vec<u8>>,
+    pub q: Zeroizing<Vec<u8>>,
+    pub dp: Zeroizing<Vec<u8>>,
+    pub dq: Zeroizing<Vec<u8>>,
+    pub qinv: Zeroizing<Vec<u8>>,
+}
+
+/// An RSA private key (zeroized on drop by the crate).
+pub struct RsaPrivate(RsaPrivateKey);
+
+/// An RSA public key.
+pub struct RsaPublic(RsaPublicKey);
+
+impl std::fmt::Debug for RsaPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaPrivate({} bits)", self.bits())
+    }
+}
+
+impl std::fmt::Debug for RsaPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaPublic({} bits)", self.0.n().bits_vartime())
+    }
+}
+
+/// Generates an RSA key pair.
+pub fn rsa_generate(bits: usize, e: &[u8]) -> Result<RsaPrivate> {
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+        return Err(Error::KeySizeRange);
+    }
+    // The crate retries until e is invertible: with an even e it would loop forever. Only odd
+    // exponents within the crate's bounds (3 ..= 2^33 - 1) are generated.
+    let e_be = crate::mechanism::keys::strip(e);
+    let small = e_be.len() <= 8 && {
+        let mut b = [0u8; 8];
+        b[8 - e_be.len()..].copy_from_slice(e_be);
+        let v = u64::from_be_bytes(b);
+        (3..=RsaPublicKey::MAX_PUB_EXPONENT).contains(&v) && v % 2 == 1
+    };
+    if !small {
+        return Err(Error::TemplateInconsistent);
+    }
+    let e = uint(e);
+    RsaPrivateKey::new_with_exp(&mut rng(), bits, e)
+        .map(RsaPrivate)
+        .map_err(|e| match e {
+            rsa::Error::PublicExponentTooSmall
+            | rsa::Error::PublicExponentTooLarge
+            | rsa::Error::InvalidExponent => Error::TemplateInconsistent,
+            e => rsa_err(e),
+        })
+}
+
+macro_rules! by_hash {
+    ($alg:expr, $D:ident => $e:expr) => {
+        match $alg {
+            HashAlg::Sha1 => {
+                type $D = Sha1;
+                $e
+            }
+            HashAlg::Sha224 => {
+                type $D = Sha224;
+                $e
+            }
+            HashAlg::Sha256 => {
+                type $D = Sha256;
+                $e
+            }
+            HashAlg::Sha384 => {
+                type $D = Sha384;
+                $e
+            }
+            HashAlg::Sha512 => {
+                type $D = Sha512;
+                $e
+            }
+        }
+    };
+}
+
+impl RsaPrivate {
+    /// Builds a key from its components; without the primes they are recovered from n, e, d.
+    /// Every component is checked for consistency.
+    pub fn from_components(
+        n: &[u8],
+        e: &[u8],
+        d: &[u8],
+        primes: Option<(&[u8], &[u8])>,
+    ) -> Result<RsaPrivate> {
+        let primes = match primes {
+            Some((p, q)) => vec![uint(p), uint(q)],
+            None => vec![],
+        };
+        let k = RsaPrivateKey::from_components(uint(n), uint(e), uint(d), primes)
+            .map_err(|_| Error::AttributeValueInvalid)?;
+        let bits = k.n().bits_vartime() as usize;
+        if !(RSA_MIN_BITS..=16384).contains(&bits) {
+            return Err(Error::AttributeValueInvalid);
+        }
+        Ok(RsaPrivate(k))
+    }
+
+    pub fn bits(&self) -> usize {
+        self.0.n().bits_vartime() as usize
+    }
+
+    /// Modulus length in bytes.
+    pub fn size(&self) -> usize {
+        self.0.size()
+    }
+
+    pub fn public(&self) -> RsaPublic {
+        RsaPublic(self.0.to_public_key())
+    }
+
+    pub fn parts(&self) -> RsaParts {
+        let k = &self.0;
+        let primes = k.primes();
+        let z = |u: Option<&BoxedUint>| Zeroizing::new(u.map(be).unwrap_or_default());
+        RsaParts {
+            n: be(k.n()),
+            e: be(k.e()),
+            d: Zeroizing::new(be(k.d())),
+            p: Zeroizing::new(be(&primes[0])),
+            q: Zeroizing::new(be(&primes[1])),
+            dp: z(k.dp()),
+            dq: z(k.dq()),
+            qinv: Zeroizing::new(k.crt_coefficient().as_ref().map(be).unwrap_or_default()),
+        }
+    }
+
+    /// RSASSA-PKCS1-v1_5 over a digest (`Some(alg)`: the DigestInfo prefix is added) or over an
+    /// already encoded DigestInfo (`None`).
+    pub fn sign_pkcs1(&self, alg: Option<HashAlg>, hashed: &[u8]) -> Result<Vec<u8>> {
+        let scheme = match alg {
+            Some(a) => by_hash!(a, D => Pkcs1v15Sign::new::<D>()),
+            None => Pkcs1v15Sign::new_unprefixed(),
+        };
+        self.0
+            .sign_with_rng(&mut rng(), scheme, hashed)
+            .map_err(rsa_err)
+    }
+
+    /// RSASSA-PSS over a digest, MGF1 with the same hash.
+    pub fn sign_pss(&self, alg: HashAlg, salt_len: usize, hashed: &[u8]) -> Result<Vec<u8>> {
+        by_hash!(alg, D => self.0.sign_with_rng(&mut rng(), Pss::<D>::new_with_salt(salt_len), hashed))
+            .map_err(rsa_err)
+    }
+
+    /// RSAES-PKCS1-v1_5 decryption with implicit rejection: a badly padded ciphertext gives a
+    /// deterministic synthetic message, never a distinguishable error.
+    pub fn decrypt_pkcs1(&self, c: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0
+            .decrypt_blinded(&mut rng(), Pkcs1v15Encrypt, c)
+            .map(Zeroizing::new)
+            .map_err(rsa_err)
+    }
+
+    /// RSAES-OAEP decryption, MGF1 with the same hash.
+    pub fn decrypt_oaep(&self, alg: HashAlg, label: &[u8], c: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let label = (!label.is_empty()).then(|| label.to_vec());
+        by_hash!(alg, D => {
+            let p = match label {
+                Some(l) => Oaep::<D>::new_with_label(l),
+                None => Oaep::<D>::new(),
+            };
+            self.0.decrypt_blinded(&mut rng(), p, c)
+        })
+        .map(Zeroizing::new)
+        .map_err(rsa_err)
+    }
+
+    /// The raw private operation (CKM_RSA_X_509), blinded and checked; `c` is at most k bytes
+    /// and below the modulus.
+    pub fn raw(&self, c: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let k = self.size();
+        if c.len() > k {
+            return Err(Error::DataLenRange);
+        }
+        let n = self.0.n();
+        let c = uint_at(&fixed(c, k), n.bits_precision())?;
+        if c >= *n.as_ref() {
+            return Err(Error::DataInvalid);
+        }
+        let m = rsa::hazmat::rsa_decrypt_and_check(&self.0, Some(&mut rng()), &c)
+            .map_err(|_| Error::FunctionFailed)?;
+        let m = Zeroizing::new(m.to_be_bytes().to_vec());
+        Ok(fixed(&m, k))
+    }
+}
+
+impl RsaPublic {
+    pub fn new(n: &[u8], e: &[u8]) -> Result<RsaPublic> {
+        RsaPublicKey::new_with_size_limits(uint(n), uint(e), RSA_MIN_BITS..=16384)
+            .map(RsaPublic)
+            .map_err(|_| Error::AttributeValueInvalid)
+    }
+
+    pub fn size(&self) -> usize {
+        self.0.size()
+    }
+
+    pub fn bits(&self) -> usize {
+        self.0.n().bits_vartime() as usize
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> Result<Vec<u8>> {
+        Ok(self
+            .0
+            .to_public_key_der()
+            .map_err(|_| Error::FunctionFailed)?
+            .into_vec())
+    }
+
+    pub fn verify_pkcs1(&self, alg: Option<HashAlg>, hashed: &[u8], sig: &[u8]) -> Result<()> {
+        let scheme = match alg {
+            Some(a) => by_hash!(a, D => Pkcs1v15Sign::new::<D>()),
+            None => Pkcs1v15Sign::new_unprefixed(),
+        };
+        self.0
+            .verify(scheme, hashed, sig)
+            .map_err(|_| Error::SignatureInvalid)
+    }
+
+    pub fn verify_pss(
+        &self,
+        alg: HashAlg,
+        salt_len: usize,
+        hashed: &[u8],
+        sig: &[u8],
+    ) -> Result<()> {
+        by_hash!(alg, D => {
+            let mut p = Pss::<D>::new_with_salt(salt_len);
+            p.salt_len = Some(salt_len);
+            self.0.verify(p, hashed, sig)
+        })
+        .map_err(|_| Error::SignatureInvalid)
+    }
+
+    pub fn encrypt_pkcs1(&self, m: &[u8]) -> Result<Vec<u8>> {
+        self.0
+            .encrypt(&mut rng(), Pkcs1v15Encrypt, m)
+            .map_err(rsa_err)
+    }
+
+    pub fn encrypt_oaep(&self, alg: HashAlg, label: &[u8], m: &[u8]) -> Result<Vec<u8>> {
+        let label = (!label.is_empty()).then(|| label.to_vec());
+        by_hash!(alg, D => {
+            let p = match label {
+                Some(l) => Oaep::<D>::new_with_label(l),
+                None => Oaep::<D>::new(),
+            };
+            self.0.encrypt(&mut rng(), p, m)
+        })
+        .map_err(rsa_err)
+    }
+
+    /// The raw public operation (CKM_RSA_X_509): `m` is at most k bytes and below the modulus.
+    pub fn raw(&self, m: &[u8]) -> Result<Vec<u8>> {
+        let k = self.size();
+        if m.len() > k {
+            return Err(Error::DataLenRange);
+        }
+        let n = self.0.n();
+        let m = uint_at(&fixed(m, k), n.bits_precision())?;
+        if m >= *n.as_ref() {
+            return Err(Error::DataInvalid);
+        }
+        let c = rsa::hazmat::rsa_encrypt(&self.0, &m).map_err(|_| Error::FunctionFailed)?;
+        Ok(fixed(&c.to_be_bytes(), k).to_vec())
+    }
+}
+
+// ---- EC ----------------------------------------------------------------------------------------
+
+/// An EC private key (the crates zeroize the scalar on drop).
+pub enum EcPrivate {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
+}
+
+/// An EC public key.
+pub enum EcPublic {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
+}
+
+impl std::fmt::Debug for EcPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EcPrivate({:?})", self.curve())
+    }
+}
+
+impl std::fmt::Debug for EcPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EcPublic({:?})", self.curve())
+    }
+}
+
+/// Generates an EC private key.
+pub fn ec_generate(curve: Curve) -> EcPrivate {
+    match curve {
+        Curve::P256 => EcPrivate::P256(p256::ecdsa::SigningKey::generate_from_rng(&mut rng())),
+        Curve::P384 => EcPrivate::P384(p384::ecdsa::SigningKey::generate_from_rng(&mut rng())),
+        Curve::P521 => EcPrivate::P521(p521::ecdsa::SigningKey::generate_from_rng(&mut rng())),
+    }
+}
+
+impl EcPrivate {
+    /// From the big-endian private scalar (shorter values are left-padded).
+    pub fn from_bytes(curve: Curve, d: &[u8]) -> Result<EcPrivate> {
+        let fl = curve.field_len();
+        if d.len() > fl {
+            return Err(Error::AttributeValueInvalid);
+        }
+        let d = fixed(d, fl);
+        let bad = |_| Error::AttributeValueInvalid;
+        Ok(match curve {
+            Curve::P256 => EcPrivate::P256(p256::ecdsa::SigningKey::from_slice(&d).map_err(bad)?),
+            Curve::P384 => EcPrivate::P384(p384::ecdsa::SigningKey::from_slice(&d).map_err(bad)?),
+            Curve::P521 => EcPrivate::P521(p521::ecdsa::SigningKey::from_slice(&d).map_err(bad)?),
+        })
+    }
+
+    pub fn curve(&self) -> Curve {
+        match self {
+            EcPrivate::P256(_) => Curve::P256,
+            EcPrivate::P384(_) => Curve::P384,
+            EcPrivate::P521(_) => Curve::P521,
+        }
+    }
+
+    /// The private scalar, big-endian, field length.
+    pub fn scalar(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(match self {
+            EcPrivate::P256(k) => k.to_bytes().to_vec(),
+            EcPrivate::P384(k) => k.to_bytes().to_vec(),
+            EcPrivate::P521(k) => k.to_bytes().to_vec(),
+        })
+    }
+
+    pub fn public(&self) -> EcPublic {
+        match self {
+            EcPrivate::P256(k) => EcPublic::P256(*k.verifying_key()),
+            EcPrivate::P384(k) => EcPublic::P384(*k.verifying_key()),
+            EcPrivate::P521(k) => EcPublic::P521(*k.verifying_key()),
+        }
+    }
+
+    /// ECDSA (RFC 6979 nonces) over a digest of any length, truncated or padded as SEC 1 says.
+    /// Returns r||s, each of field length.
+    pub fn sign_prehash(&self, z: &[u8]) -> Result<Vec<u8>> {
+        use ecdsa::signature::hazmat::PrehashSigner;
+        let fail = |_| Error::FunctionFailed;
+        Ok(match self {
+            EcPrivate::P256(k) => {
+                let s: p256::ecdsa::Signature = k.sign_prehash(z).map_err(fail)?;
+                s.to_bytes().to_vec()
+            }
+            EcPrivate::P384(k) => {
+                let s: p384::ecdsa::Signature = k.sign_prehash(z).map_err(fail)?;
+                s.to_bytes().to_vec()
+            }
+            EcPrivate::P521(k) => {
+                let s: p521::ecdsa::Signature = k.sign_prehash(z).map_err(fail)?;
+                s.to_bytes().to_vec()
+            }
+        })
+    }
+}
+
+impl EcPublic {
+    /// From a SEC 1 encoded point (uncompressed or compressed), checked to be on the curve.
+    pub fn from_sec1(curve: Curve, p: &[u8]) -> Result<EcPublic> {
+        let bad = |_| Error::AttributeValueInvalid;
+        Ok(match curve {
+            Curve::P256 => {
+                EcPublic::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(p).map_err(bad)?)
+            }
+            Curve::P384 => {
+                EcPublic::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(p).map_err(bad)?)
+            }
+            Curve::P521 => {
+                EcPublic::P521(p521::ecdsa::VerifyingKey::from_sec1_bytes(p).map_err(bad)?)
+            }
+        })
+    }
+
+    pub fn curve(&self) -> Curve {
+        match self {
+            EcPublic::P256(_) => Curve::P256,
+            EcPublic::P384(_) => Curve::P384,
+            EcPublic::P521(_) => Curve::P521,
+        }
+    }
+
+    /// The uncompressed SEC 1 point (04 || x || y).
+    pub fn point(&self) -> Vec<u8> {
+        match self {
+            EcPublic::P256(k) => k.to_sec1_point(false).as_bytes().to_vec(),
+            EcPublic::P384(k) => k.to_sec1_point(false).as_bytes().to_vec(),
+            EcPublic::P521(k) => k.to_sec1_point(false).as_bytes().to_vec(),
+        }
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> Result<Vec<u8>> {
+        let r = match self {
+            EcPublic::P256(k) => k.to_public_key_der(),
+            EcPublic::P384(k) => k.to_public_key_der(),
+            EcPublic::P521(k) => k.to_public_key_der(),
+        };
+        Ok(r.map_err(|_| Error::FunctionFailed)?.into_vec())
+    }
+
+    /// Verifies an r||s signature over a digest of any length.
+    pub fn verify_prehash(&self, z: &[u8], sig: &[u8]) -> Result<()> {
+        use ecdsa::signature::hazmat::PrehashVerifier;
+        let bad = |_| Error::SignatureInvalid;
+        match self {
+            EcPublic::P256(k) => {
+                let s = p256::ecdsa::Signature::from_slice(sig).map_err(bad)?;
+                k.verify_prehash(z, &s).map_err(bad)
+            }
+            EcPublic::P384(k) => {
+                let s = p384::ecdsa::Signature::from_slice(sig).map_err(bad)?;
+                k.verify_prehash(z, &s).map_err(bad)
+            }
+            EcPublic::P521(k) => {
+                let s = p521::ecdsa::Signature::from_slice(sig).map_err(bad)?;
+                k.verify_prehash(z, &s).map_err(bad)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    /// The secret-holding types of the crates wipe themselves: checked at compile time. An HMAC's
+    /// state is two hash cores keyed with ipad/opad; with the `zeroize` features each core wipes
+    /// itself on drop (the hash types below carry that marker from their cores).
+    #[test]
+    fn secrets_zeroize_on_drop() {
+        zeroized_on_drop::<Sha1>();
+        zeroized_on_drop::<Sha224>();
+        zeroized_on_drop::<Sha256>();
+        zeroized_on_drop::<Sha384>();
+        zeroized_on_drop::<Sha512>();
+        zeroized_on_drop::<RsaPrivateKey>();
+        zeroized_on_drop::<p256::ecdsa::SigningKey>();
+        zeroized_on_drop::<p384::ecdsa::SigningKey>();
+        zeroized_on_drop::<p521::ecdsa::SigningKey>();
+    }
+
+    /// Exponents the crate would loop on, or refuse, are refused up front.
+    #[test]
+    fn generation_exponents() {
+        for bad in [&[][..], &[0], &[1], &[2], &[1, 0, 0], &[2, 0, 0, 0, 0, 0]] {
+            assert_eq!(
+                rsa_generate(1024, bad).unwrap_err(),
+                Error::TemplateInconsistent,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(rsa_generate(1024, &[3]).unwrap().parts().e, vec![3]);
+        assert_eq!(
+            rsa_generate(512, &[1, 0, 1]).unwrap_err(),
+            Error::KeySizeRange
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let k = ec_generate(Curve::P256);
+        assert_eq!(format!("{k:?}"), "EcPrivate(P256)");
+        let h = Hmac::new(HashAlg::Sha256, b"key").unwrap();
+        assert_eq!(format!("{h:?}"), "Hmac(..)");
+    }
+}

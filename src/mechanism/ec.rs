@@ -1,0 +1,177 @@
+//! ECDSA on P-256, P-384 and P-521: signatures (r||s, fixed length) and key pairs.
+
+use super::keys::{self, Key};
+use super::{Input, Mech, SignOp};
+use crate::crypto::{self, HashAlg};
+use crate::error::{Error, Result};
+use crate::object::Attribute;
+use cryptoki_sys::*;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// The hash an ECDSA mechanism applies first (`None` for CKM_ECDSA, which signs a digest).
+fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Option<HashAlg>> {
+    Some(match ty {
+        CKM_ECDSA => None,
+        CKM_ECDSA_SHA1 => Some(HashAlg::Sha1),
+        CKM_ECDSA_SHA224 => Some(HashAlg::Sha224),
+        CKM_ECDSA_SHA256 => Some(HashAlg::Sha256),
+        CKM_ECDSA_SHA384 => Some(HashAlg::Sha384),
+        CKM_ECDSA_SHA512 => Some(HashAlg::Sha512),
+        _ => return None,
+    })
+}
+
+pub fn is_sign_mech(ty: CK_MECHANISM_TYPE) -> bool {
+    hash_of(ty).is_some()
+}
+
+pub struct EcdsaSign {
+    key: Arc<Key>,
+    input: Input,
+    sig_len: usize,
+}
+
+pub fn sign_op(mech: &Mech, key: Arc<Key>, verify: bool) -> Result<Box<dyn SignOp>> {
+    let hash = hash_of(mech.ty).ok_or(Error::MechanismInvalid)?;
+    let curve = match (&*key, verify) {
+        (Key::EcPrivate(k), false) => k.curve(),
+        (Key::EcPublic(k), true) => k.curve(),
+        _ => return Err(Error::KeyTypeInconsistent),
+    };
+    Ok(Box::new(EcdsaSign {
+        key,
+        input: Input::new(hash),
+        sig_len: curve.sig_len(),
+    }))
+}
+
+impl SignOp for EcdsaSign {
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.input.update(data)
+    }
+
+    fn sig_len(&self) -> usize {
+        self.sig_len
+    }
+
+    fn sign(self: Box<Self>) -> Result<Zeroizing<Vec<u8>>> {
+        let z = self.input.finish();
+        match &*self.key {
+            Key::EcPrivate(k) => Ok(Zeroizing::new(k.sign_prehash(&z)?)),
+            _ => Err(Error::KeyTypeInconsistent),
+        }
+    }
+
+    fn verify(self: Box<Self>, sig: &[u8]) -> Result<()> {
+        let z = self.input.finish();
+        if sig.len() != self.sig_len {
+            return Err(Error::SignatureLenRange);
+        }
+        match &*self.key {
+            Key::EcPublic(k) => k.verify_prehash(&z, sig),
+            _ => Err(Error::KeyTypeInconsistent),
+        }
+    }
+}
+
+/// Generates a key pair on the curve named by CKA_EC_PARAMS. Returns the computed attributes of
+/// the public and the private key.
+pub fn generate(params: &[u8]) -> Result<(Vec<Attribute>, Vec<Attribute>)> {
+    let curve = keys::curve_of_params(params)?;
+    let k = crypto::ec_generate(curve);
+    let public = k.public();
+    let spki = public.spki()?;
+    let pubs = vec![
+        Attribute::new(CKA_EC_POINT, keys::der_octet_string(&public.point())),
+        Attribute::new(CKA_PUBLIC_KEY_INFO, spki.clone()),
+    ];
+    let privs = vec![
+        Attribute::new(CKA_EC_PARAMS, params.to_vec()),
+        Attribute::new(CKA_VALUE, k.scalar().to_vec()),
+        Attribute::new(CKA_PUBLIC_KEY_INFO, spki),
+    ];
+    Ok((pubs, privs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Curve, EcPrivate};
+
+    #[test]
+    fn sign_verify_each_curve_and_hash() {
+        for c in [Curve::P256, Curve::P384, Curve::P521] {
+            let k = crypto::ec_generate(c);
+            let pk = Arc::new(Key::EcPublic(k.public()));
+            let sk = Arc::new(Key::EcPrivate(
+                EcPrivate::from_bytes(c, &k.scalar()).unwrap(),
+            ));
+            for ty in [
+                CKM_ECDSA_SHA1,
+                CKM_ECDSA_SHA224,
+                CKM_ECDSA_SHA256,
+                CKM_ECDSA_SHA384,
+                CKM_ECDSA_SHA512,
+            ] {
+                let m = Mech::new(ty);
+                let mut s = sign_op(&m, sk.clone(), false).unwrap();
+                s.update(b"message").unwrap();
+                let sig = s.sign().unwrap();
+                assert_eq!(sig.len(), c.sig_len());
+                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                v.update(b"mess").unwrap();
+                v.update(b"age").unwrap();
+                v.verify(&sig).unwrap();
+                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                v.update(b"massage").unwrap();
+                assert_eq!(v.verify(&sig).unwrap_err(), Error::SignatureInvalid);
+                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                v.update(b"message").unwrap();
+                assert_eq!(v.verify(&sig[2..]).unwrap_err(), Error::SignatureLenRange);
+            }
+            // Raw ECDSA on digests shorter and longer than the order.
+            for len in [1usize, 20, 32, 64, 100] {
+                let m = Mech::new(CKM_ECDSA);
+                let z = vec![0x5a; len];
+                let mut s = sign_op(&m, sk.clone(), false).unwrap();
+                s.update(&z).unwrap();
+                let sig = s.sign().unwrap();
+                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                v.update(&z).unwrap();
+                v.verify(&sig).unwrap();
+            }
+        }
+    }
+
+    /// RFC 6979 A.2.5 (P-256, SHA-256, message "sample"): deterministic nonces make the
+    /// signature a known answer.
+    #[test]
+    fn rfc6979_p256_sha256_known_answer() {
+        let x = hex::decode("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721")
+            .unwrap();
+        let k = EcPrivate::from_bytes(Curve::P256, &x).unwrap();
+        let sk = Arc::new(Key::EcPrivate(k));
+        let mut s = sign_op(&Mech::new(CKM_ECDSA_SHA256), sk, false).unwrap();
+        s.update(b"sample").unwrap();
+        let sig = s.sign().unwrap();
+        assert_eq!(
+            hex::encode_upper(&sig[..]),
+            "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716\
+             F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8"
+        );
+    }
+
+    #[test]
+    fn generate_attributes() {
+        let (pubs, privs) = generate(&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]).unwrap();
+        let point = &pubs.iter().find(|a| a.ty == CKA_EC_POINT).unwrap().value;
+        assert_eq!(point[..3], [0x04, 97, 0x04]);
+        let d = &privs.iter().find(|a| a.ty == CKA_VALUE).unwrap().value;
+        assert_eq!(d.len(), 48);
+        assert_eq!(
+            generate(&[0x05, 0x00]).unwrap_err(),
+            Error::DomainParamsInvalid
+        );
+    }
+}

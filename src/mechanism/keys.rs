@@ -1,0 +1,273 @@
+//! Key objects as the backend sees them: parsing (cached per object), import validation, and the
+//! DER encodings of EC parameters and points.
+//!
+//! Parsing an RSA key means building big integers, checking them and precomputing CRT values:
+//! far too slow to do on every C_Sign. Parsed keys are cached by the object's CKA_UNIQUE_ID,
+//! together with a weak reference to the token's entry: an entry that was replaced (attributes
+//! changed) or dropped (destroyed, logout) no longer matches, and its parsed key is thrown away.
+
+use crate::crypto::{Curve, EcPrivate, EcPublic, RsaPrivate, RsaPublic};
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::token::Entry;
+use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use zeroize::Zeroizing;
+
+/// A key ready for the backend.
+#[derive(Debug)]
+pub enum Key {
+    RsaPrivate(RsaPrivate),
+    RsaPublic(RsaPublic),
+    EcPrivate(EcPrivate),
+    EcPublic(EcPublic),
+    Secret(Secret),
+}
+
+/// A secret key value (zeroized on drop, never printed).
+pub struct Secret(pub Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+type Cache = HashMap<String, (Weak<Entry>, Arc<Key>)>;
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+/// The parsed key of a token entry, from the cache when it is still valid.
+pub fn parsed(entry: &Arc<Entry>) -> Result<Arc<Key>> {
+    let uid = entry.obj.unique_id().to_string();
+    if let Some(c) = CACHE.lock().as_ref() {
+        if let Some((w, k)) = c.get(&uid) {
+            if w.upgrade().is_some_and(|e| Arc::ptr_eq(&e, entry)) {
+                return Ok(k.clone());
+            }
+        }
+    }
+    let key = Arc::new(parse(&entry.obj)?);
+    let mut guard = CACHE.lock();
+    let c = guard.get_or_insert_with(HashMap::new);
+    // Forget keys whose objects are gone, so secrets do not outlive them.
+    c.retain(|_, (w, _)| w.strong_count() > 0);
+    c.insert(uid, (Arc::downgrade(entry), key.clone()));
+    Ok(key)
+}
+
+/// Forgets the parsed keys whose objects are gone (after a logout, a destroy, a closed session).
+pub fn prune() {
+    if let Some(c) = CACHE.lock().as_mut() {
+        c.retain(|_, (w, _)| w.strong_count() > 0);
+    }
+}
+
+/// Drops every cached key (C_Finalize).
+pub fn clear_cache() {
+    *CACHE.lock() = None;
+}
+
+fn attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+    o.get(ty).filter(|v| !v.is_empty())
+}
+
+fn need(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
+    attr(o, ty).ok_or(Error::TemplateIncomplete)
+}
+
+/// Strips leading zero bytes of a big-endian integer.
+pub fn strip(v: &[u8]) -> &[u8] {
+    let i = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+    &v[i..]
+}
+
+/// Parses a key object into a backend key, checking its values.
+pub fn parse(o: &Object) -> Result<Key> {
+    let kt = o.key_type().ok_or(Error::KeyTypeInconsistent)?;
+    Ok(match (o.class(), kt) {
+        (CKO_PRIVATE_KEY, CKK_RSA) => {
+            let n = need(o, CKA_MODULUS)?;
+            let e = need(o, CKA_PUBLIC_EXPONENT)?;
+            let d = need(o, CKA_PRIVATE_EXPONENT)?;
+            let primes = match (attr(o, CKA_PRIME_1), attr(o, CKA_PRIME_2)) {
+                (Some(p), Some(q)) => Some((p, q)),
+                (None, None) => None,
+                _ => return Err(Error::TemplateInconsistent),
+            };
+            let k = RsaPrivate::from_components(n, e, d, primes)?;
+            // CRT values given with the key must be the ones the key has.
+            let parts = k.parts();
+            for (ty, want) in [
+                (CKA_EXPONENT_1, &parts.dp),
+                (CKA_EXPONENT_2, &parts.dq),
+                (CKA_COEFFICIENT, &parts.qinv),
+            ] {
+                if let Some(v) = attr(o, ty) {
+                    if primes.is_some() && strip(v) != strip(want) {
+                        return Err(Error::AttributeValueInvalid);
+                    }
+                }
+            }
+            Key::RsaPrivate(k)
+        }
+        (CKO_PUBLIC_KEY, CKK_RSA) => Key::RsaPublic(RsaPublic::new(
+            need(o, CKA_MODULUS)?,
+            need(o, CKA_PUBLIC_EXPONENT)?,
+        )?),
+        (CKO_PRIVATE_KEY, CKK_EC) => {
+            let curve = curve_of_params(need(o, CKA_EC_PARAMS)?)?;
+            Key::EcPrivate(EcPrivate::from_bytes(curve, need(o, CKA_VALUE)?)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_EC) => {
+            let curve = curve_of_params(need(o, CKA_EC_PARAMS)?)?;
+            let p = point_of(curve, need(o, CKA_EC_POINT)?)?;
+            Key::EcPublic(p)
+        }
+        (CKO_SECRET_KEY, _) => {
+            let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
+            if v.is_empty() {
+                return Err(Error::AttributeValueInvalid);
+            }
+            Key::Secret(Secret(Zeroizing::new(v.to_vec())))
+        }
+        _ => return Err(Error::KeyTypeInconsistent),
+    })
+}
+
+/// Checks the values of a key being imported with C_CreateObject, and returns the attributes the
+/// module computes for it (CKA_PUBLIC_KEY_INFO of RSA and EC keys, when the template has none).
+/// Objects that are not keys pass unchanged.
+pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
+    match (o.class(), o.key_type()) {
+        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, Some(CKK_RSA | CKK_EC)) | (CKO_SECRET_KEY, Some(_)) => {}
+        _ => return Ok(Vec::new()),
+    }
+    let key = parse(o)?;
+    if o.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let spki = match &key {
+        Key::RsaPrivate(k) => k.public().spki()?,
+        Key::RsaPublic(k) => k.spki()?,
+        Key::EcPrivate(k) => k.public().spki()?,
+        Key::EcPublic(k) => k.spki()?,
+        Key::Secret(_) => return Ok(Vec::new()),
+    };
+    Ok(vec![crate::object::Attribute::new(
+        CKA_PUBLIC_KEY_INFO,
+        spki,
+    )])
+}
+
+// ---- EC encodings ------------------------------------------------------------------------------
+
+const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+
+/// The curve named by CKA_EC_PARAMS: a DER OID, or a DER PrintableString with the curve's name.
+pub fn curve_of_params(p: &[u8]) -> Result<Curve> {
+    match p {
+        OID_P256 => return Ok(Curve::P256),
+        OID_P384 => return Ok(Curve::P384),
+        OID_P521 => return Ok(Curve::P521),
+        _ => {}
+    }
+    if p.len() >= 2 && p[0] == 0x13 && p[1] as usize == p.len() - 2 {
+        return match &p[2..] {
+            b"prime256v1" | b"secp256r1" | b"P-256" => Ok(Curve::P256),
+            b"secp384r1" | b"P-384" => Ok(Curve::P384),
+            b"secp521r1" | b"P-521" => Ok(Curve::P521),
+            _ => Err(Error::CurveNotSupported),
+        };
+    }
+    if p.first() == Some(&0x06) {
+        return Err(Error::CurveNotSupported);
+    }
+    Err(Error::DomainParamsInvalid)
+}
+
+/// DER OCTET STRING around a point.
+pub fn der_octet_string(v: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x04];
+    match v.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend_from_slice(&[0x81, n as u8]),
+        n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(v);
+    out
+}
+
+/// Unwraps a DER OCTET STRING, if `v` is exactly one.
+fn unwrap_octet_string(v: &[u8]) -> Option<&[u8]> {
+    if v.len() < 2 || v[0] != 0x04 {
+        return None;
+    }
+    let (len, hdr) = match v[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 if v.len() >= 3 => (v[2] as usize, 3),
+        0x82 if v.len() >= 4 => (((v[2] as usize) << 8) | v[3] as usize, 4),
+        _ => return None,
+    };
+    (v.len() == hdr + len).then(|| &v[hdr..])
+}
+
+/// The public point of CKA_EC_POINT: DER OCTET STRING of the SEC 1 point, or the raw point.
+pub fn point_of(curve: Curve, v: &[u8]) -> Result<EcPublic> {
+    if let Some(inner) = unwrap_octet_string(v) {
+        if let Ok(p) = EcPublic::from_sec1(curve, inner) {
+            return Ok(p);
+        }
+    }
+    EcPublic::from_sec1(curve, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ec_params() {
+        assert_eq!(curve_of_params(OID_P256).unwrap(), Curve::P256);
+        assert_eq!(curve_of_params(OID_P384).unwrap(), Curve::P384);
+        assert_eq!(curve_of_params(OID_P521).unwrap(), Curve::P521);
+        let mut s = vec![0x13, 10];
+        s.extend_from_slice(b"prime256v1");
+        assert_eq!(curve_of_params(&s).unwrap(), Curve::P256);
+        let mut s = vec![0x13, 9];
+        s.extend_from_slice(b"secp384r1");
+        assert_eq!(curve_of_params(&s).unwrap(), Curve::P384);
+        // secp256k1: a valid OID, not supported.
+        assert_eq!(
+            curve_of_params(&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]).unwrap_err(),
+            Error::CurveNotSupported
+        );
+        assert_eq!(
+            curve_of_params(&[1, 2, 3]).unwrap_err(),
+            Error::DomainParamsInvalid
+        );
+        assert_eq!(
+            curve_of_params(&[]).unwrap_err(),
+            Error::DomainParamsInvalid
+        );
+    }
+
+    #[test]
+    fn ec_points_both_forms() {
+        for c in [Curve::P256, Curve::P384, Curve::P521] {
+            let k = crate::crypto::ec_generate(c);
+            let raw = k.public().point();
+            assert_eq!(raw.len(), 2 * c.field_len() + 1);
+            let der = der_octet_string(&raw);
+            assert_eq!(unwrap_octet_string(&der).unwrap(), &raw[..]);
+            assert_eq!(point_of(c, &der).unwrap().point(), raw);
+            assert_eq!(point_of(c, &raw).unwrap().point(), raw);
+            let mut bad = raw.clone();
+            bad[5] ^= 1;
+            assert!(point_of(c, &bad).is_err());
+        }
+    }
+}

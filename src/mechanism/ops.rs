@@ -1,0 +1,611 @@
+//! The session side of cryptographic operations: C_*Init key checks, one active operation of each
+//! kind per session, the output-length protocol, CKA_ALWAYS_AUTHENTICATE, key generation.
+//!
+//! Length protocol: a call without an output buffer, or with one too short, answers
+//! [`Out::Need`] and leaves the operation as it was; a call that produces output, and any error,
+//! ends the operation (the operation is taken out of the session before the work starts).
+
+use super::keys::{self, Key};
+use super::{digest, ec, hmac, info, rsa, CryptOp, Mech, SignOp};
+use crate::crypto::Hasher;
+use crate::error::{Error, Result};
+use crate::module::Module;
+use crate::object::{Attribute, Object, Origin};
+use crate::session::Session;
+use crate::token::Entry;
+use cryptoki_sys::*;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// What a call that produces output gives back.
+#[derive(Debug)]
+pub enum Out {
+    /// The caller must supply (at least) this many bytes; the operation goes on.
+    Need(usize),
+    Done(Zeroizing<Vec<u8>>),
+}
+
+/// An operation in a session, with its authorization state.
+pub struct Active<O> {
+    op: O,
+    /// The key has CKA_ALWAYS_AUTHENTICATE: a context-specific login must precede its use.
+    always_auth: bool,
+    authed: bool,
+    /// C_*Update was called: the single-part call is no longer allowed.
+    multi: bool,
+    /// Gathered multi-part input of encryption and decryption.
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl<O> Active<O> {
+    fn new(op: O, always_auth: bool) -> Active<O> {
+        Active {
+            op,
+            always_auth,
+            authed: false,
+            multi: false,
+            buf: Zeroizing::new(Vec::new()),
+        }
+    }
+    fn check_auth(&self) -> Result<()> {
+        if self.always_auth && !self.authed {
+            Err(Error::UserNotLoggedIn)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The cryptographic operations of a session (a field of [`crate::session::Ops`]).
+#[derive(Default)]
+pub struct CryptoOps {
+    sign: Option<Active<Box<dyn SignOp>>>,
+    verify: Option<Active<Box<dyn SignOp>>>,
+    encrypt: Option<Active<Box<dyn CryptOp>>>,
+    decrypt: Option<Active<Box<dyn CryptOp>>>,
+    digest: Option<Hasher>,
+}
+
+impl std::fmt::Debug for CryptoOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CryptoOps")
+            .field("sign", &self.sign.is_some())
+            .field("verify", &self.verify.is_some())
+            .field("encrypt", &self.encrypt.is_some())
+            .field("decrypt", &self.decrypt.is_some())
+            .field("digest", &self.digest.is_some())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crypt {
+    Encrypt,
+    Decrypt,
+}
+
+fn slot(ops: &mut CryptoOps, which: Crypt) -> &mut Option<Active<Box<dyn CryptOp>>> {
+    match which {
+        Crypt::Encrypt => &mut ops.encrypt,
+        Crypt::Decrypt => &mut ops.decrypt,
+    }
+}
+
+fn sign_slot(ops: &mut CryptoOps, verify: bool) -> &mut Option<Active<Box<dyn SignOp>>> {
+    if verify {
+        &mut ops.verify
+    } else {
+        &mut ops.sign
+    }
+}
+
+fn template_get(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+    t.iter().rev().find(|a| a.ty == ty).map(|a| &a.value[..])
+}
+
+fn template_ulong(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
+    template_get(t, ty)
+        .map(|v| {
+            v.try_into()
+                .map(CK_ULONG::from_ne_bytes)
+                .map_err(|_| Error::AttributeValueInvalid)
+        })
+        .transpose()
+}
+
+fn template_bool(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+    template_get(t, ty).map(|v| v.first().is_some_and(|&b| b != 0))
+}
+
+/// The template with CKA_CLASS and CKA_KEY_TYPE, which must agree with the mechanism.
+fn with_class(t: &[Attribute], class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -> Result<Vec<Attribute>> {
+    let mut v = t.to_vec();
+    for (ty, want) in [(CKA_CLASS, class), (CKA_KEY_TYPE, kt)] {
+        match template_ulong(t, ty)? {
+            Some(x) if x != want => return Err(Error::TemplateInconsistent),
+            Some(_) => {}
+            None => v.push(Attribute::ulong(ty, want)),
+        }
+    }
+    Ok(v)
+}
+
+/// Attributes every generated key gets.
+fn generated(mech: CK_MECHANISM_TYPE, t: &[Attribute], secret: bool) -> Vec<Attribute> {
+    let mut v = vec![
+        Attribute::bool(CKA_LOCAL, true),
+        Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech),
+    ];
+    if secret {
+        let sensitive = template_bool(t, CKA_SENSITIVE).unwrap_or(false);
+        let extractable = template_bool(t, CKA_EXTRACTABLE).unwrap_or(false);
+        v.push(Attribute::bool(CKA_ALWAYS_SENSITIVE, sensitive));
+        v.push(Attribute::bool(CKA_NEVER_EXTRACTABLE, !extractable));
+    }
+    v
+}
+
+/// The mechanisms a key allows (CKA_ALLOWED_MECHANISMS; empty allows all).
+fn allowed(obj: &Object, ty: CK_MECHANISM_TYPE) -> bool {
+    let Some(v) = obj.get(CKA_ALLOWED_MECHANISMS) else {
+        return true;
+    };
+    let n = std::mem::size_of::<CK_ULONG>();
+    v.is_empty()
+        || v.chunks_exact(n)
+            .any(|c| CK_ULONG::from_ne_bytes(c.try_into().expect("chunk")) == ty)
+}
+
+/// Verifies the user PIN for a context-specific login and authorizes the session's pending
+/// signature or decryption whose key has CKA_ALWAYS_AUTHENTICATE.
+pub fn context_login(s: &Session, pin: &[u8]) -> Result<()> {
+    let pending = {
+        let ops = s.ops.lock();
+        let c = &ops.crypto;
+        c.sign.as_ref().is_some_and(|a| a.always_auth)
+            || c.decrypt.as_ref().is_some_and(|a| a.always_auth)
+    };
+    if !pending {
+        return Err(Error::OperationNotInitialized);
+    }
+    s.token.verify_user_pin(pin)?;
+    let mut ops = s.ops.lock();
+    let c = &mut ops.crypto;
+    for a in c.sign.iter_mut().filter(|a| a.always_auth) {
+        a.authed = true;
+    }
+    for a in c.decrypt.iter_mut().filter(|a| a.always_auth) {
+        a.authed = true;
+    }
+    Ok(())
+}
+
+impl Module {
+    /// The key for an operation, after the checks every C_*Init makes.
+    fn op_key(
+        &self,
+        s: &Session,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        usage: CK_ATTRIBUTE_TYPE,
+        flag: CK_FLAGS,
+    ) -> Result<(Arc<Entry>, Arc<Key>)> {
+        let mi = info(&self.config, mech.ty)?;
+        if mi.flags & flag == 0 {
+            return Err(Error::MechanismInvalid);
+        }
+        let entry = s.token.object(key).map_err(|e| match e {
+            Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
+            e => e,
+        })?;
+        let o = &entry.obj;
+        if !matches!(o.class(), CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
+            return Err(Error::KeyHandleInvalid);
+        }
+        let kt = o.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
+        let fits = if rsa::is_sign_mech(mech.ty) || rsa::is_crypt_mech(mech.ty) {
+            kt == CKK_RSA && o.class() != CKO_SECRET_KEY
+        } else if ec::is_sign_mech(mech.ty) {
+            kt == CKK_EC && o.class() != CKO_SECRET_KEY
+        } else if hmac::is_sign_mech(mech.ty) {
+            o.class() == CKO_SECRET_KEY && hmac::key_type_fits(mech.ty, kt)
+        } else {
+            false
+        };
+        if !fits {
+            return Err(Error::KeyTypeInconsistent);
+        }
+        let wanted_class = match usage {
+            CKA_SIGN | CKA_DECRYPT => [CKO_PRIVATE_KEY, CKO_SECRET_KEY],
+            _ => [CKO_PUBLIC_KEY, CKO_SECRET_KEY],
+        };
+        if !wanted_class.contains(&o.class()) {
+            return Err(Error::KeyTypeInconsistent);
+        }
+        if !o.bool(usage) {
+            return Err(Error::KeyFunctionNotPermitted);
+        }
+        if !allowed(o, mech.ty) {
+            return Err(Error::MechanismInvalid);
+        }
+        let parsed = keys::parsed(&entry)?;
+        Ok((entry, parsed))
+    }
+
+    // ---- sign and verify ---------------------------------------------------------------------
+
+    /// C_SignInit (`verify` false) or C_VerifyInit.
+    pub fn sign_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        verify: bool,
+    ) -> Result<()> {
+        let s = self.session(h)?;
+        if sign_slot(&mut s.ops.lock().crypto, verify).is_some() {
+            return Err(Error::OperationActive);
+        }
+        let (usage, flag) = if verify {
+            (CKA_VERIFY, CKF_VERIFY)
+        } else {
+            (CKA_SIGN, CKF_SIGN)
+        };
+        let (entry, k) = self.op_key(&s, mech, key, usage, flag)?;
+        let op = if rsa::is_sign_mech(mech.ty) {
+            rsa::sign_op(mech, k, verify)?
+        } else if ec::is_sign_mech(mech.ty) {
+            ec::sign_op(mech, k, verify)?
+        } else {
+            hmac::sign_op(mech, &k)?
+        };
+        let always = !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE);
+        let mut ops = s.ops.lock();
+        let slot = sign_slot(&mut ops.crypto, verify);
+        if slot.is_some() {
+            return Err(Error::OperationActive);
+        }
+        *slot = Some(Active::new(op, always));
+        Ok(())
+    }
+
+    /// C_Sign (`data` given) or C_SignFinal; `cap` is the caller's buffer size, `None` for NULL.
+    pub fn sign(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: Option<&[u8]>,
+        cap: Option<usize>,
+    ) -> Result<Out> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let a = ops
+            .crypto
+            .sign
+            .as_ref()
+            .ok_or(Error::OperationNotInitialized)?;
+        if data.is_some() && a.multi {
+            ops.crypto.sign = None;
+            return Err(Error::OperationActive);
+        }
+        let n = a.op.sig_len();
+        if cap.is_none_or(|c| c < n) {
+            return Ok(Out::Need(n));
+        }
+        let mut a = ops.crypto.sign.take().expect("checked");
+        drop(ops);
+        a.check_auth()?;
+        if let Some(d) = data {
+            a.op.update(d)?;
+        }
+        Ok(Out::Done(a.op.sign()?))
+    }
+
+    /// C_SignUpdate or C_VerifyUpdate.
+    pub fn sign_update(&self, h: CK_SESSION_HANDLE, data: &[u8], verify: bool) -> Result<()> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let slot = sign_slot(&mut ops.crypto, verify);
+        let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+        a.multi = true;
+        let r = a.op.update(data);
+        if r.is_err() {
+            *slot = None;
+        }
+        r
+    }
+
+    /// C_Verify (`data` given) or C_VerifyFinal.
+    pub fn verify(&self, h: CK_SESSION_HANDLE, data: Option<&[u8]>, sig: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        let mut a = s
+            .ops
+            .lock()
+            .crypto
+            .verify
+            .take()
+            .ok_or(Error::OperationNotInitialized)?;
+        if let Some(d) = data {
+            if a.multi {
+                return Err(Error::OperationActive);
+            }
+            a.op.update(d)?;
+        }
+        a.op.verify(sig)
+    }
+
+    // ---- encrypt and decrypt -----------------------------------------------------------------
+
+    /// C_EncryptInit (`decrypt` false) or C_DecryptInit.
+    pub fn crypt_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        decrypt: bool,
+    ) -> Result<()> {
+        let s = self.session(h)?;
+        let which = if decrypt {
+            Crypt::Decrypt
+        } else {
+            Crypt::Encrypt
+        };
+        if slot(&mut s.ops.lock().crypto, which).is_some() {
+            return Err(Error::OperationActive);
+        }
+        let (usage, flag) = if decrypt {
+            (CKA_DECRYPT, CKF_DECRYPT)
+        } else {
+            (CKA_ENCRYPT, CKF_ENCRYPT)
+        };
+        let (entry, k) = self.op_key(&s, mech, key, usage, flag)?;
+        let op = rsa::crypt_op(mech, k, decrypt)?;
+        let always = decrypt && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE);
+        let mut ops = s.ops.lock();
+        let sl = slot(&mut ops.crypto, which);
+        if sl.is_some() {
+            return Err(Error::OperationActive);
+        }
+        *sl = Some(Active::new(op, always));
+        Ok(())
+    }
+
+    /// C_Encrypt / C_Decrypt (`data` given) or C_EncryptFinal / C_DecryptFinal.
+    pub fn crypt(
+        &self,
+        h: CK_SESSION_HANDLE,
+        decrypt: bool,
+        data: Option<&[u8]>,
+        cap: Option<usize>,
+    ) -> Result<Out> {
+        let which = if decrypt {
+            Crypt::Decrypt
+        } else {
+            Crypt::Encrypt
+        };
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let sl = slot(&mut ops.crypto, which);
+        let a = sl.as_ref().ok_or(Error::OperationNotInitialized)?;
+        if data.is_some() && a.multi {
+            *sl = None;
+            return Err(Error::OperationActive);
+        }
+        let max = a.op.max_out();
+        let Some(cap) = cap else {
+            return Ok(Out::Need(max));
+        };
+        if !decrypt && cap < max {
+            return Ok(Out::Need(max));
+        }
+        let a = sl.take().expect("checked");
+        drop(ops);
+        a.check_auth()?;
+        let input = data.unwrap_or(&a.buf);
+        let r = a.op.run(input)?;
+        if r.len() > cap {
+            // Decryption into a buffer too short for this plaintext: keep the operation.
+            let need = r.len();
+            let mut ops = s.ops.lock();
+            let sl = slot(&mut ops.crypto, which);
+            if sl.is_none() {
+                *sl = Some(a);
+            }
+            return Ok(Out::Need(need));
+        }
+        Ok(Out::Done(r))
+    }
+
+    /// C_EncryptUpdate / C_DecryptUpdate: RSA is single-part in substance, so the input is
+    /// gathered and processed by the final call; nothing is output here.
+    pub fn crypt_update(&self, h: CK_SESSION_HANDLE, decrypt: bool, data: &[u8]) -> Result<()> {
+        let which = if decrypt {
+            Crypt::Decrypt
+        } else {
+            Crypt::Encrypt
+        };
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let sl = slot(&mut ops.crypto, which);
+        let a = sl.as_mut().ok_or(Error::OperationNotInitialized)?;
+        a.multi = true;
+        if a.buf.len() + data.len() > a.op.max_out() {
+            *sl = None;
+            return Err(if decrypt {
+                Error::EncryptedDataLenRange
+            } else {
+                Error::DataLenRange
+            });
+        }
+        a.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    // ---- digest ------------------------------------------------------------------------------
+
+    pub fn digest_init(&self, h: CK_SESSION_HANDLE, mech: &Mech) -> Result<()> {
+        let s = self.session(h)?;
+        if s.ops.lock().crypto.digest.is_some() {
+            return Err(Error::OperationActive);
+        }
+        let mi = info(&self.config, mech.ty)?;
+        if mi.flags & CKF_DIGEST == 0 {
+            return Err(Error::MechanismInvalid);
+        }
+        let hasher = digest::start(mech.ty)?;
+        let mut ops = s.ops.lock();
+        if ops.crypto.digest.is_some() {
+            return Err(Error::OperationActive);
+        }
+        ops.crypto.digest = Some(hasher);
+        Ok(())
+    }
+
+    /// C_Digest (`data` given) or C_DigestFinal.
+    pub fn digest(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: Option<&[u8]>,
+        cap: Option<usize>,
+    ) -> Result<Out> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let d = ops
+            .crypto
+            .digest
+            .as_ref()
+            .ok_or(Error::OperationNotInitialized)?;
+        let n = d.alg().len();
+        if cap.is_none_or(|c| c < n) {
+            return Ok(Out::Need(n));
+        }
+        let mut d = ops.crypto.digest.take().expect("checked");
+        drop(ops);
+        if let Some(data) = data {
+            d.update(data);
+        }
+        Ok(Out::Done(Zeroizing::new(d.finalize())))
+    }
+
+    pub fn digest_update(&self, h: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let d = ops
+            .crypto
+            .digest
+            .as_mut()
+            .ok_or(Error::OperationNotInitialized)?;
+        d.update(data);
+        Ok(())
+    }
+
+    /// C_DigestKey: feeds a secret key's value.
+    pub fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        if s.ops.lock().crypto.digest.is_none() {
+            return Err(Error::OperationNotInitialized);
+        }
+        let r = (|| {
+            let e = s.token.object(key).map_err(|e| match e {
+                Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
+                e => e,
+            })?;
+            if e.obj.class() != CKO_SECRET_KEY {
+                return Err(Error::KeyIndigestible);
+            }
+            let v = Zeroizing::new(e.obj.get(CKA_VALUE).ok_or(Error::KeyIndigestible)?.to_vec());
+            Ok(v)
+        })();
+        let mut ops = s.ops.lock();
+        match r {
+            Ok(v) => {
+                let d = ops
+                    .crypto
+                    .digest
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                d.update(&v);
+                Ok(())
+            }
+            Err(e) => {
+                ops.crypto.digest = None;
+                Err(e)
+            }
+        }
+    }
+
+    // ---- key generation ----------------------------------------------------------------------
+
+    /// C_GenerateKey.
+    pub fn generate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let mi = info(&self.config, mech.ty)?;
+        if mi.flags & CKF_GENERATE == 0 {
+            return Err(Error::MechanismInvalid);
+        }
+        let (kt, default_len) = hmac::keygen_shape(mech.ty).ok_or(Error::MechanismInvalid)?;
+        let len = match template_ulong(template, CKA_VALUE_LEN)? {
+            Some(n) => n as usize,
+            None => default_len.ok_or(Error::TemplateIncomplete)?,
+        };
+        let value = hmac::generate(len).map_err(|_| Error::AttributeValueInvalid)?;
+        let t = with_class(template, CKO_SECRET_KEY, kt)?;
+        let mut internal = generated(mech.ty, template, true);
+        internal.push(Attribute::new(CKA_VALUE, value.to_vec()));
+        let obj = Object::build(&t, Origin::Generate, &internal)?;
+        s.token.add(s.caller(), obj)
+    }
+
+    /// C_GenerateKeyPair: returns (public, private).
+    pub fn generate_key_pair(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        pub_t: &[Attribute],
+        priv_t: &[Attribute],
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let s = self.session(h)?;
+        let mi = info(&self.config, mech.ty)?;
+        if mi.flags & CKF_GENERATE_KEY_PAIR == 0 {
+            return Err(Error::MechanismInvalid);
+        }
+        let (kt, (pubs, privs)) = match mech.ty {
+            CKM_RSA_PKCS_KEY_PAIR_GEN => {
+                let bits = template_ulong(pub_t, CKA_MODULUS_BITS)?
+                    .ok_or(Error::TemplateIncomplete)? as usize;
+                if !(mi.min as usize..=mi.max as usize).contains(&bits) {
+                    return Err(Error::KeySizeRange);
+                }
+                (
+                    CKK_RSA,
+                    rsa::generate(bits, template_get(pub_t, CKA_PUBLIC_EXPONENT))?,
+                )
+            }
+            CKM_EC_KEY_PAIR_GEN => {
+                let params = template_get(pub_t, CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
+                (CKK_EC, ec::generate(params)?)
+            }
+            _ => return Err(Error::MechanismInvalid),
+        };
+        let pt = with_class(pub_t, CKO_PUBLIC_KEY, kt)?;
+        let st = with_class(priv_t, CKO_PRIVATE_KEY, kt)?;
+        let mut pub_i = generated(mech.ty, pub_t, false);
+        pub_i.extend(pubs);
+        let mut priv_i = generated(mech.ty, priv_t, true);
+        priv_i.extend(privs);
+        let pub_o = Object::build(&pt, Origin::Generate, &pub_i)?;
+        let priv_o = Object::build(&st, Origin::Generate, &priv_i)?;
+        let ph = s.token.add(s.caller(), pub_o)?;
+        match s.token.add(s.caller(), priv_o) {
+            Ok(sh) => Ok((ph, sh)),
+            Err(e) => {
+                let _ = s.token.destroy(s.caller(), ph);
+                Err(e)
+            }
+        }
+    }
+}

