@@ -65,14 +65,27 @@ impl SignOp for EcdsaSign {
 
     fn verify(self: Box<Self>, sig: &[u8]) -> Result<()> {
         let z = self.input.finish();
-        if sig.len() != self.sig_len {
-            return Err(Error::SignatureLenRange);
-        }
+        let sig = widen_signature(sig, self.sig_len)?;
         match &*self.key {
-            Key::EcPublic(k) => k.verify_prehash(&z, sig),
+            Key::EcPublic(k) => k.verify_prehash(&z, &sig),
             _ => Err(Error::KeyTypeInconsistent),
         }
     }
+}
+
+/// Brings an r||s signature to its full width. PKCS#11 (2.3.1) has r and s as octet strings "of
+/// equal length of at most nLen": some clients (Java's SunPKCS11 among them) send shorter halves
+/// when both values are small, as happens for about a quarter of P-521 signatures. Each half is
+/// left-padded with zeros; an odd length or one longer than the full width is out of range.
+fn widen_signature(sig: &[u8], full: usize) -> Result<Vec<u8>> {
+    if sig.is_empty() || sig.len() % 2 != 0 || sig.len() > full {
+        return Err(Error::SignatureLenRange);
+    }
+    let (half, n) = (sig.len() / 2, full / 2);
+    let mut out = vec![0u8; full];
+    out[n - half..n].copy_from_slice(&sig[..half]);
+    out[full - half..].copy_from_slice(&sig[half..]);
+    Ok(out)
 }
 
 /// Generates a key pair on the curve named by CKA_EC_PARAMS. Returns the computed attributes of
@@ -128,7 +141,10 @@ mod tests {
                 assert_eq!(v.verify(&sig).unwrap_err(), Error::SignatureInvalid);
                 let mut v = sign_op(&m, pk.clone(), true).unwrap();
                 v.update(b"message").unwrap();
-                assert_eq!(v.verify(&sig[2..]).unwrap_err(), Error::SignatureLenRange);
+                assert_eq!(v.verify(&sig[1..]).unwrap_err(), Error::SignatureLenRange, "odd length");
+                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                v.update(b"message").unwrap();
+                assert_eq!(v.verify(&[&sig[..], &[0, 0]].concat()).unwrap_err(), Error::SignatureLenRange, "too long");
             }
             // Raw ECDSA on digests shorter and longer than the order.
             for len in [1usize, 20, 32, 64, 100] {
@@ -142,6 +158,37 @@ mod tests {
                 v.verify(&sig).unwrap();
             }
         }
+    }
+
+    /// P-521 signatures whose r and s both fit in 65 bytes verify in the short form clients send
+    /// (PKCS#11 2.3.1: "of equal length of at most nLen"), and the padding is exact.
+    #[test]
+    fn short_p521_signatures_verify() {
+        let c = Curve::P521;
+        let k = crypto::ec_generate(c);
+        let pk = Arc::new(Key::EcPublic(k.public()));
+        let sk = Arc::new(Key::EcPrivate(EcPrivate::from_bytes(c, &k.scalar()).unwrap()));
+        let m = Mech::new(CKM_ECDSA_SHA512);
+        let mut found = 0;
+        for i in 0u32..200 {
+            let msg = i.to_be_bytes();
+            let mut s = sign_op(&m, sk.clone(), false).unwrap();
+            s.update(&msg).unwrap();
+            let sig = s.sign().unwrap();
+            if sig[0] != 0 || sig[66] != 0 {
+                continue;
+            }
+            found += 1;
+            let short = [&sig[1..66], &sig[67..]].concat();
+            let mut v = sign_op(&m, pk.clone(), true).unwrap();
+            v.update(&msg).unwrap();
+            v.verify(&short).unwrap();
+            let mut v = sign_op(&m, pk.clone(), true).unwrap();
+            v.update(b"other").unwrap();
+            assert_eq!(v.verify(&short).unwrap_err(), Error::SignatureInvalid);
+        }
+        assert!(found > 0, "no signature with two short halves among 200 (expected ~50)");
+        assert_eq!(widen_signature(&[1, 2], 6).unwrap(), vec![0, 0, 1, 0, 0, 2]);
     }
 
     /// RFC 6979 A.2.5 (P-256, SHA-256, message "sample"): deterministic nonces make the
