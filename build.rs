@@ -9,7 +9,12 @@ fn main() {
     // still releases everything the module holds.
     let awslc = std::env::var_os("CARGO_FEATURE_BACKEND_AWSLC").is_some();
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if awslc && matches!(os.as_str(), "linux" | "android" | "freebsd" | "netbsd" | "openbsd") {
+    if awslc
+        && matches!(
+            os.as_str(),
+            "linux" | "android" | "freebsd" | "netbsd" | "openbsd"
+        )
+    {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
 }

@@ -401,7 +401,13 @@ impl RsaPublic {
         self.rc.spki()
     }
 
-    fn lc_verify(&self, i: Option<usize>, alg: HashAlg, hashed: &[u8], s: &[u8]) -> Option<Result<()>> {
+    fn lc_verify(
+        &self,
+        i: Option<usize>,
+        alg: HashAlg,
+        hashed: &[u8],
+        s: &[u8],
+    ) -> Option<Result<()>> {
         let (lc, i, d) = (self.lc.as_ref()?, i?, imported(alg, hashed)?);
         let v = lc.verifier(i)?;
         Some(
@@ -533,12 +539,15 @@ impl std::fmt::Debug for EcPublic {
 
 /// Generates an EC private key (AWS-LC; RustCrypto if AWS-LC fails).
 pub fn ec_generate(curve: Curve) -> EcPrivate {
-    let lc = EcdsaKeyPair::generate(ec_sign_alg(curve)).ok().and_then(|kp| {
-        let d = AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(&kp.private_key())
-            .ok()?;
-        let rc = rc::EcPrivate::from_bytes(curve, d.as_ref()).ok()?;
-        Some(EcPrivate { rc, lc: Some(kp) })
-    });
+    let lc = EcdsaKeyPair::generate(ec_sign_alg(curve))
+        .ok()
+        .and_then(|kp| {
+            let d =
+                AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(&kp.private_key())
+                    .ok()?;
+            let rc = rc::EcPrivate::from_bytes(curve, d.as_ref()).ok()?;
+            Some(EcPrivate { rc, lc: Some(kp) })
+        });
     lc.unwrap_or_else(|| EcPrivate::wrap(rc::ec_generate(curve)))
 }
 
