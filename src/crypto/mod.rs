@@ -3,10 +3,10 @@
 //! The mechanism layer ([`crate::mechanism`]) only sees the types and functions of this module:
 //! [`HashAlg`], [`Hasher`], [`Hmac`], [`RsaPrivate`], [`RsaPublic`], [`Curve`], [`EcPrivate`],
 //! [`EcPublic`], [`rsa_generate`], [`ec_generate`], [`random`]. Each backend (one file) provides
-//! them with the same signatures; the active one is chosen at build time. The first and default
-//! backend is RustCrypto (`rustcrypto.rs`); the cargo feature `backend-awslc` selects the `aws-lc-rs`
-//! backend (`awslc.rs`) with a `#[cfg]` on the `pub use` below, without touching the mechanism
-//! layer.
+//! them with the same signatures; the active one is chosen at build time with a `#[cfg]` on the
+//! `pub use` below, without touching the mechanism layer: the cargo feature `backend-awslc` (on by
+//! default) selects the `aws-lc-rs` backend (`awslc.rs`); `--no-default-features` builds the
+//! RustCrypto backend (`rustcrypto.rs`) alone.
 //!
 //! Backends never log and never put secret material in `Debug` output or errors; every private
 //! key type zeroizes on drop. See `README.md` beside this file for the choice of crates and the
