@@ -3,16 +3,26 @@
 //! The mechanism layer ([`crate::mechanism`]) only sees the types and functions of this module:
 //! [`HashAlg`], [`Hasher`], [`Hmac`], [`RsaPrivate`], [`RsaPublic`], [`Curve`], [`EcPrivate`],
 //! [`EcPublic`], [`rsa_generate`], [`ec_generate`], [`random`]. Each backend (one file) provides
-//! them with the same signatures; the active one is chosen at build time. The first and default
-//! backend is RustCrypto ([`rustcrypto`]); an `aws-lc-rs` backend can be added as a cargo feature
-//! (`aws-lc`) with a `#[cfg]` on the `pub use` below, without touching the mechanism layer.
+//! them with the same signatures; the active one is chosen at build time with a `#[cfg]` on the
+//! `pub use` below, without touching the mechanism layer: the cargo feature `backend-awslc` (on by
+//! default) selects the `aws-lc-rs` backend (`awslc.rs`); `--no-default-features` builds the
+//! RustCrypto backend (`rustcrypto.rs`) alone.
 //!
 //! Backends never log and never put secret material in `Debug` output or errors; every private
 //! key type zeroizes on drop. See `README.md` beside this file for the choice of crates and the
 //! handling of RSA PKCS#1 v1.5 decryption (Marvin).
 
+// With `backend-awslc` the RustCrypto backend stays compiled in: the aws-lc backend delegates to it
+// the operations aws-lc-rs does not offer (see README.md).
+#[cfg_attr(feature = "backend-awslc", allow(dead_code))]
 mod rustcrypto;
+#[cfg(not(feature = "backend-awslc"))]
 pub use rustcrypto::*;
+
+#[cfg(feature = "backend-awslc")]
+mod awslc;
+#[cfg(feature = "backend-awslc")]
+pub use awslc::*;
 
 /// The hash functions the module offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -192,7 +192,9 @@ mod tests {
     }
 
     /// RFC 6979 A.2.5 (P-256, SHA-256, message "sample"): deterministic nonces make the
-    /// signature a known answer.
+    /// signature a known answer. Only the RustCrypto backend uses RFC 6979 nonces; aws-lc's are
+    /// random (see `rfc6979_p256_sha256_known_answer_verifies` for that backend).
+    #[cfg(not(feature = "backend-awslc"))]
     #[test]
     fn rfc6979_p256_sha256_known_answer() {
         let x = hex::decode("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721")
@@ -207,6 +209,32 @@ mod tests {
             "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716\
              F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8"
         );
+    }
+
+    /// With aws-lc (random nonces): the RFC 6979 A.2.5 signature verifies, and so does a fresh
+    /// one, which differs from it.
+    #[cfg(feature = "backend-awslc")]
+    #[test]
+    fn rfc6979_p256_sha256_known_answer_verifies() {
+        let x = hex::decode("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721")
+            .unwrap();
+        let k = EcPrivate::from_bytes(Curve::P256, &x).unwrap();
+        let pk = Arc::new(Key::EcPublic(k.public()));
+        let sk = Arc::new(Key::EcPrivate(k));
+        let known = hex::decode(
+            "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716\
+             F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8",
+        )
+        .unwrap();
+        let mut s = sign_op(&Mech::new(CKM_ECDSA_SHA256), sk, false).unwrap();
+        s.update(b"sample").unwrap();
+        let fresh = s.sign().unwrap();
+        assert_ne!(fresh[..], known[..]);
+        for sig in [&known[..], &fresh[..]] {
+            let mut v = sign_op(&Mech::new(CKM_ECDSA_SHA256), pk.clone(), true).unwrap();
+            v.update(b"sample").unwrap();
+            v.verify(sig).unwrap();
+        }
     }
 
     #[test]

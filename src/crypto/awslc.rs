@@ -1,0 +1,802 @@
+//! The aws-lc-rs backend (cargo feature `backend-awslc`): AWS-LC (BoringSSL-derived, assembly for
+//! RSA, P-256/P-384/P-521 and SHA) through `aws-lc-rs`.
+//!
+//! Each key type holds the RustCrypto key (the attribute values, SPKI and points come from it, and
+//! it serves the operations aws-lc-rs does not offer) next to the aws-lc key, both parsed once when
+//! the object is parsed (the parsed-key cache of `mechanism/keys.rs` keeps this type). Every
+//! operation takes the aws-lc path when its preconditions hold exactly and otherwise delegates to
+//! [`super::rustcrypto`]; `README.md` lists which operation goes where.
+
+use super::rustcrypto as rc;
+use super::{Curve, HashAlg};
+use crate::error::{Error, Result};
+use aws_lc_rs::digest::{self, Digest};
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
+use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, ParsedPublicKey};
+use aws_lc_rs::{constant_time, hmac, rsa as lrsa};
+use std::sync::OnceLock;
+use zeroize::Zeroizing;
+
+pub use rc::{random, RsaParts, RSA_MAX_BITS, RSA_MIN_BITS};
+
+// ---- digests -----------------------------------------------------------------------------------
+
+fn digest_alg(alg: HashAlg) -> &'static digest::Algorithm {
+    match alg {
+        HashAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+        HashAlg::Sha224 => &digest::SHA224,
+        HashAlg::Sha256 => &digest::SHA256,
+        HashAlg::Sha384 => &digest::SHA384,
+        HashAlg::Sha512 => &digest::SHA512,
+    }
+}
+
+/// A digest computed elsewhere, as aws-lc-rs takes it; `None` when the length does not match.
+fn imported(alg: HashAlg, hashed: &[u8]) -> Option<Digest> {
+    Digest::import_less_safe(hashed, digest_alg(alg)).ok()
+}
+
+/// A running hash.
+#[derive(Clone)]
+pub struct Hasher {
+    alg: HashAlg,
+    ctx: digest::Context,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hasher({:?})", self.alg)
+    }
+}
+
+impl Hasher {
+    pub fn new(alg: HashAlg) -> Hasher {
+        Hasher {
+            alg,
+            ctx: digest::Context::new(digest_alg(alg)),
+        }
+    }
+    pub fn alg(&self) -> HashAlg {
+        self.alg
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.ctx.update(data)
+    }
+    pub fn finalize(self) -> Vec<u8> {
+        self.ctx.finish().as_ref().to_vec()
+    }
+    /// One-shot hash.
+    pub fn digest(alg: HashAlg, data: &[u8]) -> Vec<u8> {
+        digest::digest(digest_alg(alg), data).as_ref().to_vec()
+    }
+}
+
+// ---- HMAC --------------------------------------------------------------------------------------
+
+/// A running HMAC (AWS-LC's `HMAC_CTX`, cleansed when freed).
+pub struct Hmac(hmac::Context);
+
+impl std::fmt::Debug for Hmac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hmac(..)")
+    }
+}
+
+impl Hmac {
+    pub fn new(alg: HashAlg, key: &[u8]) -> Result<Hmac> {
+        let a = match alg {
+            HashAlg::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            HashAlg::Sha224 => hmac::HMAC_SHA224,
+            HashAlg::Sha256 => hmac::HMAC_SHA256,
+            HashAlg::Sha384 => hmac::HMAC_SHA384,
+            HashAlg::Sha512 => hmac::HMAC_SHA512,
+        };
+        Ok(Hmac(hmac::Context::with_key(&hmac::Key::new(a, key))))
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data)
+    }
+    pub fn finalize(self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.sign().as_ref().to_vec())
+    }
+    /// Checks a (possibly truncated, leftmost bytes) MAC in constant time; an empty or over-long
+    /// MAC never matches.
+    pub fn verify_truncated(self, mac: &[u8]) -> Result<()> {
+        let tag = self.0.sign();
+        let tag = tag.as_ref();
+        if mac.is_empty() || mac.len() > tag.len() {
+            return Err(Error::SignatureInvalid);
+        }
+        constant_time::verify_slices_are_equal(&tag[..mac.len()], mac)
+            .map_err(|_| Error::SignatureInvalid)
+    }
+}
+
+// ---- RSA ---------------------------------------------------------------------------------------
+
+/// aws-lc-rs takes RSA keys of 2048 to 8192 bits; other sizes stay with RustCrypto.
+fn lc_size(bits: usize) -> bool {
+    (2048..=8192).contains(&bits)
+}
+
+/// The aws-lc half of an RSA private key.
+struct LcRsaPrivate {
+    sign: lrsa::KeyPair,
+    /// Built from `sign` on the first OAEP decryption (`None`: aws-lc refused it).
+    oaep: OnceLock<Option<lrsa::OaepPrivateDecryptingKey>>,
+}
+
+impl LcRsaPrivate {
+    fn new(sign: lrsa::KeyPair) -> LcRsaPrivate {
+        LcRsaPrivate {
+            sign,
+            oaep: OnceLock::new(),
+        }
+    }
+
+    fn from_rc(k: &rc::RsaPrivate) -> Option<LcRsaPrivate> {
+        if !lc_size(k.bits()) {
+            return None;
+        }
+        let der = k.pkcs8_der().ok()?;
+        lrsa::KeyPair::from_pkcs8(&der).ok().map(LcRsaPrivate::new)
+    }
+
+    fn oaep(&self) -> Option<&lrsa::OaepPrivateDecryptingKey> {
+        self.oaep
+            .get_or_init(|| {
+                let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&self.sign).ok()?;
+                let der = Zeroizing::new(der.as_ref().to_vec());
+                let k = lrsa::PrivateDecryptingKey::from_pkcs8(&der).ok()?;
+                lrsa::OaepPrivateDecryptingKey::new(k).ok()
+            })
+            .as_ref()
+    }
+}
+
+/// An RSA private key: the RustCrypto key and, for 2048 to 8192 bits, the aws-lc key.
+pub struct RsaPrivate {
+    rc: rc::RsaPrivate,
+    lc: Option<LcRsaPrivate>,
+}
+
+impl std::fmt::Debug for RsaPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaPrivate({} bits)", self.bits())
+    }
+}
+
+/// Generates an RSA key pair: AWS-LC for e = 65537 and 2048/3072/4096/8192 bits, RustCrypto for
+/// every other size or exponent.
+pub fn rsa_generate(bits: usize, e: &[u8]) -> Result<RsaPrivate> {
+    let size = match bits {
+        2048 => Some(lrsa::KeySize::Rsa2048),
+        3072 => Some(lrsa::KeySize::Rsa3072),
+        4096 => Some(lrsa::KeySize::Rsa4096),
+        8192 => Some(lrsa::KeySize::Rsa8192),
+        _ => None,
+    };
+    if let (Some(size), [1, 0, 1]) = (size, crate::mechanism::keys::strip(e)) {
+        let kp = lrsa::KeyPair::generate(size).map_err(|_| Error::FunctionFailed)?;
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp)
+            .map_err(|_| Error::FunctionFailed)?;
+        let der = Zeroizing::new(der.as_ref().to_vec());
+        let rc = rc::RsaPrivate::from_pkcs8_der(&der)?;
+        return Ok(RsaPrivate {
+            rc,
+            lc: Some(LcRsaPrivate::new(kp)),
+        });
+    }
+    Ok(RsaPrivate::wrap(rc::rsa_generate(bits, e)?))
+}
+
+fn pkcs1_sign_enc(alg: HashAlg) -> Option<&'static sig::RsaSignatureEncoding> {
+    match alg {
+        HashAlg::Sha256 => Some(&sig::RSA_PKCS1_SHA256),
+        HashAlg::Sha384 => Some(&sig::RSA_PKCS1_SHA384),
+        HashAlg::Sha512 => Some(&sig::RSA_PKCS1_SHA512),
+        _ => None,
+    }
+}
+
+fn pss_sign_enc(alg: HashAlg) -> Option<&'static sig::RsaSignatureEncoding> {
+    match alg {
+        HashAlg::Sha256 => Some(&sig::RSA_PSS_SHA256),
+        HashAlg::Sha384 => Some(&sig::RSA_PSS_SHA384),
+        HashAlg::Sha512 => Some(&sig::RSA_PSS_SHA512),
+        _ => None,
+    }
+}
+
+fn oaep_alg(alg: HashAlg) -> Option<&'static lrsa::OaepAlgorithm> {
+    match alg {
+        HashAlg::Sha1 => Some(&lrsa::OAEP_SHA1_MGF1SHA1),
+        HashAlg::Sha256 => Some(&lrsa::OAEP_SHA256_MGF1SHA256),
+        HashAlg::Sha384 => Some(&lrsa::OAEP_SHA384_MGF1SHA384),
+        HashAlg::Sha512 => Some(&lrsa::OAEP_SHA512_MGF1SHA512),
+        HashAlg::Sha224 => None,
+    }
+}
+
+impl RsaPrivate {
+    fn wrap(rc: rc::RsaPrivate) -> RsaPrivate {
+        let lc = LcRsaPrivate::from_rc(&rc);
+        RsaPrivate { rc, lc }
+    }
+
+    /// Builds a key from its components; without the primes they are recovered from n, e, d (by
+    /// RustCrypto). Every component is checked for consistency.
+    pub fn from_components(
+        n: &[u8],
+        e: &[u8],
+        d: &[u8],
+        primes: Option<(&[u8], &[u8])>,
+    ) -> Result<RsaPrivate> {
+        Ok(RsaPrivate::wrap(rc::RsaPrivate::from_components(
+            n, e, d, primes,
+        )?))
+    }
+
+    pub fn bits(&self) -> usize {
+        self.rc.bits()
+    }
+
+    /// Modulus length in bytes.
+    pub fn size(&self) -> usize {
+        self.rc.size()
+    }
+
+    pub fn public(&self) -> RsaPublic {
+        RsaPublic::wrap(self.rc.public())
+    }
+
+    pub fn parts(&self) -> RsaParts {
+        self.rc.parts()
+    }
+
+    fn lc_sign(
+        &self,
+        enc: Option<&'static sig::RsaSignatureEncoding>,
+        alg: HashAlg,
+        hashed: &[u8],
+    ) -> Option<Result<Vec<u8>>> {
+        let (lc, enc, d) = (self.lc.as_ref()?, enc?, imported(alg, hashed)?);
+        let mut out = vec![0u8; lc.sign.public_modulus_len()];
+        Some(
+            lc.sign
+                .sign_digest(enc, &d, &mut out)
+                .map(|()| out)
+                .map_err(|_| Error::FunctionFailed),
+        )
+    }
+
+    /// RSASSA-PKCS1-v1_5 over a digest (`Some(alg)`: the DigestInfo prefix is added) or over an
+    /// already encoded DigestInfo (`None`, RustCrypto).
+    pub fn sign_pkcs1(&self, alg: Option<HashAlg>, hashed: &[u8]) -> Result<Vec<u8>> {
+        if let Some(a) = alg {
+            if let Some(r) = self.lc_sign(pkcs1_sign_enc(a), a, hashed) {
+                return r;
+            }
+        }
+        self.rc.sign_pkcs1(alg, hashed)
+    }
+
+    /// RSASSA-PSS over a digest, MGF1 with the same hash. aws-lc signs with a salt as long as the
+    /// hash; other salt lengths go to RustCrypto.
+    pub fn sign_pss(&self, alg: HashAlg, salt_len: usize, hashed: &[u8]) -> Result<Vec<u8>> {
+        if salt_len == alg.len() {
+            if let Some(r) = self.lc_sign(pss_sign_enc(alg), alg, hashed) {
+                return r;
+            }
+        }
+        self.rc.sign_pss(alg, salt_len, hashed)
+    }
+
+    /// RSAES-PKCS1-v1_5 decryption with implicit rejection (RustCrypto: aws-lc-rs offers no
+    /// implicit rejection).
+    pub fn decrypt_pkcs1(&self, c: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.rc.decrypt_pkcs1(c)
+    }
+
+    /// RSAES-OAEP decryption, MGF1 with the same hash.
+    pub fn decrypt_oaep(&self, alg: HashAlg, label: &[u8], c: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let key = match (&self.lc, oaep_alg(alg)) {
+            (Some(lc), Some(a)) if c.len() == self.size() => lc.oaep().map(|k| (k, a)),
+            _ => None,
+        };
+        let Some((k, a)) = key else {
+            return self.rc.decrypt_oaep(alg, label, c);
+        };
+        let mut out = Zeroizing::new(vec![0u8; k.min_output_size()]);
+        let label = (!label.is_empty()).then_some(label);
+        let n = k
+            .decrypt(a, c, &mut out, label)
+            .map_err(|_| Error::EncryptedDataInvalid)?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// The raw private operation (CKM_RSA_X_509): RustCrypto (aws-lc-rs has no raw RSA).
+    pub fn raw(&self, c: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.rc.raw(c)
+    }
+}
+
+/// The aws-lc half of an RSA public key: verification keys per parameter set and the OAEP
+/// encryption key, each parsed from the SPKI on first use and kept.
+struct LcRsaPublic {
+    spki: Vec<u8>,
+    verify: [OnceLock<Option<ParsedPublicKey>>; 7],
+    oaep: OnceLock<Option<lrsa::OaepPublicEncryptingKey>>,
+}
+
+const RSA_VERIFY: [&sig::RsaParameters; 7] = [
+    &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    &sig::RSA_PKCS1_2048_8192_SHA256,
+    &sig::RSA_PKCS1_2048_8192_SHA384,
+    &sig::RSA_PKCS1_2048_8192_SHA512,
+    &sig::RSA_PSS_2048_8192_SHA256,
+    &sig::RSA_PSS_2048_8192_SHA384,
+    &sig::RSA_PSS_2048_8192_SHA512,
+];
+
+impl LcRsaPublic {
+    fn verifier(&self, i: usize) -> Option<&ParsedPublicKey> {
+        self.verify[i]
+            .get_or_init(|| ParsedPublicKey::new(RSA_VERIFY[i], &self.spki).ok())
+            .as_ref()
+    }
+
+    fn oaep(&self) -> Option<&lrsa::OaepPublicEncryptingKey> {
+        self.oaep
+            .get_or_init(|| {
+                let k = lrsa::PublicEncryptingKey::from_der(&self.spki).ok()?;
+                lrsa::OaepPublicEncryptingKey::new(k).ok()
+            })
+            .as_ref()
+    }
+}
+
+/// An RSA public key: the RustCrypto key and, for 2048 to 8192 bits, the aws-lc keys.
+pub struct RsaPublic {
+    rc: rc::RsaPublic,
+    lc: Option<LcRsaPublic>,
+}
+
+impl std::fmt::Debug for RsaPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaPublic({} bits)", self.bits())
+    }
+}
+
+impl RsaPublic {
+    fn wrap(rc: rc::RsaPublic) -> RsaPublic {
+        let lc = if lc_size(rc.bits()) {
+            rc.spki().ok().map(|spki| LcRsaPublic {
+                spki,
+                verify: Default::default(),
+                oaep: OnceLock::new(),
+            })
+        } else {
+            None
+        };
+        RsaPublic { rc, lc }
+    }
+
+    pub fn new(n: &[u8], e: &[u8]) -> Result<RsaPublic> {
+        Ok(RsaPublic::wrap(rc::RsaPublic::new(n, e)?))
+    }
+
+    pub fn size(&self) -> usize {
+        self.rc.size()
+    }
+
+    pub fn bits(&self) -> usize {
+        self.rc.bits()
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> Result<Vec<u8>> {
+        self.rc.spki()
+    }
+
+    fn lc_verify(
+        &self,
+        i: Option<usize>,
+        alg: HashAlg,
+        hashed: &[u8],
+        s: &[u8],
+    ) -> Option<Result<()>> {
+        let (lc, i, d) = (self.lc.as_ref()?, i?, imported(alg, hashed)?);
+        let v = lc.verifier(i)?;
+        Some(
+            v.verify_digest_sig(&d, s)
+                .map_err(|_| Error::SignatureInvalid),
+        )
+    }
+
+    pub fn verify_pkcs1(&self, alg: Option<HashAlg>, hashed: &[u8], sig: &[u8]) -> Result<()> {
+        if let Some(a) = alg {
+            let i = match a {
+                HashAlg::Sha1 => Some(0),
+                HashAlg::Sha256 => Some(1),
+                HashAlg::Sha384 => Some(2),
+                HashAlg::Sha512 => Some(3),
+                HashAlg::Sha224 => None,
+            };
+            if let Some(r) = self.lc_verify(i, a, hashed, sig) {
+                return r;
+            }
+        }
+        self.rc.verify_pkcs1(alg, hashed, sig)
+    }
+
+    pub fn verify_pss(
+        &self,
+        alg: HashAlg,
+        salt_len: usize,
+        hashed: &[u8],
+        sig: &[u8],
+    ) -> Result<()> {
+        if salt_len == alg.len() {
+            let i = match alg {
+                HashAlg::Sha256 => Some(4),
+                HashAlg::Sha384 => Some(5),
+                HashAlg::Sha512 => Some(6),
+                _ => None,
+            };
+            if let Some(r) = self.lc_verify(i, alg, hashed, sig) {
+                return r;
+            }
+        }
+        self.rc.verify_pss(alg, salt_len, hashed, sig)
+    }
+
+    /// RSAES-PKCS1-v1_5 encryption (RustCrypto).
+    pub fn encrypt_pkcs1(&self, m: &[u8]) -> Result<Vec<u8>> {
+        self.rc.encrypt_pkcs1(m)
+    }
+
+    pub fn encrypt_oaep(&self, alg: HashAlg, label: &[u8], m: &[u8]) -> Result<Vec<u8>> {
+        let key = match (&self.lc, oaep_alg(alg)) {
+            (Some(lc), Some(a)) => lc
+                .oaep()
+                .filter(|k| m.len() <= k.max_plaintext_size(a))
+                .map(|k| (k, a)),
+            _ => None,
+        };
+        let Some((k, a)) = key else {
+            return self.rc.encrypt_oaep(alg, label, m);
+        };
+        let mut out = vec![0u8; k.ciphertext_size()];
+        let label = (!label.is_empty()).then_some(label);
+        let n = k
+            .encrypt(a, m, &mut out, label)
+            .map_err(|_| Error::FunctionFailed)?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// The raw public operation (CKM_RSA_X_509): RustCrypto.
+    pub fn raw(&self, m: &[u8]) -> Result<Vec<u8>> {
+        self.rc.raw(m)
+    }
+}
+
+// ---- EC ----------------------------------------------------------------------------------------
+
+/// The aws-lc signing algorithm of a curve: the digest length it takes is the curve's own.
+fn ec_sign_alg(curve: Curve) -> &'static sig::EcdsaSigningAlgorithm {
+    match curve {
+        Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+        Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+        Curve::P521 => &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
+    }
+}
+
+fn ec_verify_alg(curve: Curve) -> &'static sig::EcdsaVerificationAlgorithm {
+    match curve {
+        Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
+        Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
+        Curve::P521 => &sig::ECDSA_P521_SHA512_FIXED,
+    }
+}
+
+/// The hash whose digest aws-lc takes for a curve (see [`ec_sign_alg`]).
+fn ec_hash(curve: Curve) -> HashAlg {
+    match curve {
+        Curve::P256 => HashAlg::Sha256,
+        Curve::P384 => HashAlg::Sha384,
+        Curve::P521 => HashAlg::Sha512,
+    }
+}
+
+/// An EC private key: the RustCrypto key and the aws-lc key pair.
+pub struct EcPrivate {
+    rc: rc::EcPrivate,
+    lc: Option<EcdsaKeyPair>,
+}
+
+/// An EC public key: the RustCrypto key and the parsed aws-lc key.
+pub struct EcPublic {
+    rc: rc::EcPublic,
+    lc: Option<ParsedPublicKey>,
+}
+
+impl std::fmt::Debug for EcPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EcPrivate({:?})", self.curve())
+    }
+}
+
+impl std::fmt::Debug for EcPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EcPublic({:?})", self.curve())
+    }
+}
+
+/// Generates an EC private key (AWS-LC; RustCrypto if AWS-LC fails).
+pub fn ec_generate(curve: Curve) -> EcPrivate {
+    let lc = EcdsaKeyPair::generate(ec_sign_alg(curve))
+        .ok()
+        .and_then(|kp| {
+            let d =
+                AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(&kp.private_key())
+                    .ok()?;
+            let rc = rc::EcPrivate::from_bytes(curve, d.as_ref()).ok()?;
+            Some(EcPrivate { rc, lc: Some(kp) })
+        });
+    lc.unwrap_or_else(|| EcPrivate::wrap(rc::ec_generate(curve)))
+}
+
+impl EcPrivate {
+    fn wrap(rc: rc::EcPrivate) -> EcPrivate {
+        let lc = EcdsaKeyPair::from_private_key_and_public_key(
+            ec_sign_alg(rc.curve()),
+            &rc.scalar(),
+            &rc.public().point(),
+        )
+        .ok();
+        EcPrivate { rc, lc }
+    }
+
+    /// From the big-endian private scalar (shorter values are left-padded).
+    pub fn from_bytes(curve: Curve, d: &[u8]) -> Result<EcPrivate> {
+        Ok(EcPrivate::wrap(rc::EcPrivate::from_bytes(curve, d)?))
+    }
+
+    pub fn curve(&self) -> Curve {
+        self.rc.curve()
+    }
+
+    /// The private scalar, big-endian, field length.
+    pub fn scalar(&self) -> Zeroizing<Vec<u8>> {
+        self.rc.scalar()
+    }
+
+    pub fn public(&self) -> EcPublic {
+        EcPublic::wrap(self.rc.public())
+    }
+
+    /// ECDSA over a digest of any length, truncated or padded as SEC 1 says; r||s, each of field
+    /// length. aws-lc (random nonces) signs a digest as long as the curve's hash (32, 48, 64 bytes
+    /// for P-256, P-384, P-521); other lengths go to RustCrypto (RFC 6979 nonces).
+    pub fn sign_prehash(&self, z: &[u8]) -> Result<Vec<u8>> {
+        if let (Some(kp), Some(d)) = (&self.lc, imported(ec_hash(self.curve()), z)) {
+            return kp
+                .sign_digest(&d)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| Error::FunctionFailed);
+        }
+        self.rc.sign_prehash(z)
+    }
+}
+
+impl EcPublic {
+    fn wrap(rc: rc::EcPublic) -> EcPublic {
+        let lc = ParsedPublicKey::new(ec_verify_alg(rc.curve()), rc.point()).ok();
+        EcPublic { rc, lc }
+    }
+
+    /// From a SEC 1 encoded point (uncompressed or compressed), checked to be on the curve.
+    pub fn from_sec1(curve: Curve, p: &[u8]) -> Result<EcPublic> {
+        Ok(EcPublic::wrap(rc::EcPublic::from_sec1(curve, p)?))
+    }
+
+    pub fn curve(&self) -> Curve {
+        self.rc.curve()
+    }
+
+    /// The uncompressed SEC 1 point (04 || x || y).
+    pub fn point(&self) -> Vec<u8> {
+        self.rc.point()
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> Result<Vec<u8>> {
+        self.rc.spki()
+    }
+
+    /// Verifies an r||s signature over a digest of any length (aws-lc for a digest as long as the
+    /// curve's hash, RustCrypto otherwise).
+    pub fn verify_prehash(&self, z: &[u8], sig: &[u8]) -> Result<()> {
+        if let (Some(k), Some(d)) = (&self.lc, imported(ec_hash(self.curve()), z)) {
+            return k
+                .verify_digest_sig(&d, sig)
+                .map_err(|_| Error::SignatureInvalid);
+        }
+        self.rc.verify_prehash(z, sig)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a key took the aws-lc path (so the cross tests below test what they claim).
+    fn lc_rsa(k: &RsaPrivate) -> bool {
+        k.lc.is_some()
+    }
+
+    fn cross_rsa(k: &RsaPrivate) {
+        assert!(lc_rsa(k));
+        let p = k.parts();
+        let rck = rc::RsaPrivate::from_components(&p.n, &p.e, &p.d, Some((&p.p, &p.q))).unwrap();
+        let rcp = rck.public();
+        let lcp = k.public();
+        assert!(lcp.lc.is_some());
+        for alg in [
+            HashAlg::Sha1,
+            HashAlg::Sha224,
+            HashAlg::Sha256,
+            HashAlg::Sha384,
+            HashAlg::Sha512,
+        ] {
+            let z = Hasher::digest(alg, b"cross-backend");
+            // PKCS#1 v1.5: aws-lc signs, RustCrypto verifies, and back. Both are deterministic.
+            let s1 = k.sign_pkcs1(Some(alg), &z).unwrap();
+            rcp.verify_pkcs1(Some(alg), &z, &s1).unwrap();
+            let s2 = rck.sign_pkcs1(Some(alg), &z).unwrap();
+            lcp.verify_pkcs1(Some(alg), &z, &s2).unwrap();
+            assert_eq!(s1, s2, "{alg:?}");
+            let mut bad = s1.clone();
+            bad[10] ^= 1;
+            assert_eq!(
+                lcp.verify_pkcs1(Some(alg), &z, &bad).unwrap_err(),
+                Error::SignatureInvalid
+            );
+            // PSS with the hash-length salt (the aws-lc path) and another salt (RustCrypto).
+            for salt in [alg.len(), 0] {
+                let s = k.sign_pss(alg, salt, &z).unwrap();
+                rcp.verify_pss(alg, salt, &z, &s).unwrap();
+                let s = rck.sign_pss(alg, salt, &z).unwrap();
+                lcp.verify_pss(alg, salt, &z, &s).unwrap();
+                let mut bad = s.clone();
+                bad[5] ^= 1;
+                assert!(lcp.verify_pss(alg, salt, &z, &bad).is_err());
+            }
+            // OAEP, with and without a label.
+            for label in [&b""[..], b"label"] {
+                let c = lcp.encrypt_oaep(alg, label, b"secret").unwrap();
+                assert_eq!(&rck.decrypt_oaep(alg, label, &c).unwrap()[..], b"secret");
+                let c = rcp.encrypt_oaep(alg, label, b"secret").unwrap();
+                assert_eq!(&k.decrypt_oaep(alg, label, &c).unwrap()[..], b"secret");
+                let mut bad = c.clone();
+                bad[3] ^= 1;
+                assert_eq!(
+                    k.decrypt_oaep(alg, label, &bad).unwrap_err(),
+                    Error::EncryptedDataInvalid
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cross_backend_rsa_generated_by_awslc() {
+        cross_rsa(&rsa_generate(2048, &[1, 0, 1]).unwrap());
+    }
+
+    #[test]
+    fn cross_backend_rsa_generated_by_rustcrypto() {
+        // e = 3 is not generated by aws-lc: RustCrypto generates, aws-lc gets the key.
+        let k = rsa_generate(2048, &[3]).unwrap();
+        assert_eq!(k.parts().e, vec![3]);
+        cross_rsa(&k);
+    }
+
+    #[test]
+    fn small_rsa_keys_stay_with_rustcrypto() {
+        let k = rsa_generate(1024, &[1, 0, 1]).unwrap();
+        assert!(!lc_rsa(&k));
+        let z = Hasher::digest(HashAlg::Sha256, b"x");
+        let s = k.sign_pkcs1(Some(HashAlg::Sha256), &z).unwrap();
+        k.public()
+            .verify_pkcs1(Some(HashAlg::Sha256), &z, &s)
+            .unwrap();
+    }
+
+    #[test]
+    fn cross_backend_ecdsa() {
+        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+            for k in [ec_generate(curve), EcPrivate::wrap(rc::ec_generate(curve))] {
+                assert!(k.lc.is_some());
+                let rck = rc::EcPrivate::from_bytes(curve, &k.scalar()).unwrap();
+                let rcp = rck.public();
+                let lcp = k.public();
+                assert!(lcp.lc.is_some());
+                assert_eq!(lcp.point(), rcp.point());
+                // Every digest length: the curve's own goes through aws-lc, others RustCrypto.
+                for alg in [
+                    HashAlg::Sha1,
+                    HashAlg::Sha224,
+                    HashAlg::Sha256,
+                    HashAlg::Sha384,
+                    HashAlg::Sha512,
+                ] {
+                    let z = Hasher::digest(alg, b"cross-backend");
+                    let s = k.sign_prehash(&z).unwrap();
+                    assert_eq!(s.len(), curve.sig_len());
+                    rcp.verify_prehash(&z, &s).unwrap();
+                    let s = rck.sign_prehash(&z).unwrap();
+                    lcp.verify_prehash(&z, &s).unwrap();
+                    let mut bad = s.clone();
+                    bad[1] ^= 1;
+                    assert_eq!(
+                        lcp.verify_prehash(&z, &bad).unwrap_err(),
+                        Error::SignatureInvalid
+                    );
+                    assert!(lcp.verify_prehash(&z, &s[1..]).is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn digests_and_hmac_match_rustcrypto() {
+        let data = [7u8; 200];
+        for alg in [
+            HashAlg::Sha1,
+            HashAlg::Sha224,
+            HashAlg::Sha256,
+            HashAlg::Sha384,
+            HashAlg::Sha512,
+        ] {
+            assert_eq!(Hasher::digest(alg, &data), rc::Hasher::digest(alg, &data));
+            let mut h = Hasher::new(alg);
+            h.update(&data[..3]);
+            h.clone().update(b"ignored");
+            h.update(&data[3..]);
+            assert_eq!(h.finalize(), rc::Hasher::digest(alg, &data));
+            for key in [&b""[..], b"k", &[9u8; 200]] {
+                let mut a = Hmac::new(alg, key).unwrap();
+                let mut b = rc::Hmac::new(alg, key).unwrap();
+                a.update(&data);
+                b.update(&data);
+                let tag = b.finalize();
+                assert_eq!(*a.finalize(), *tag);
+                let check = |mac: &[u8]| {
+                    let mut m = Hmac::new(alg, key).unwrap();
+                    m.update(&data);
+                    m.verify_truncated(mac)
+                };
+                check(&tag).unwrap();
+                check(&tag[..10]).unwrap();
+                assert!(check(&[]).is_err());
+                assert!(check(&[tag.to_vec(), vec![0]].concat()).is_err());
+                let mut bad = tag.to_vec();
+                bad[0] ^= 1;
+                assert!(check(&bad).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let k = ec_generate(Curve::P256);
+        assert_eq!(format!("{k:?}"), "EcPrivate(P256)");
+        let h = Hmac::new(HashAlg::Sha256, b"key").unwrap();
+        assert_eq!(format!("{h:?}"), "Hmac(..)");
+    }
+}
