@@ -141,10 +141,18 @@ mod tests {
                 assert_eq!(v.verify(&sig).unwrap_err(), Error::SignatureInvalid);
                 let mut v = sign_op(&m, pk.clone(), true).unwrap();
                 v.update(b"message").unwrap();
-                assert_eq!(v.verify(&sig[1..]).unwrap_err(), Error::SignatureLenRange, "odd length");
+                assert_eq!(
+                    v.verify(&sig[1..]).unwrap_err(),
+                    Error::SignatureLenRange,
+                    "odd length"
+                );
                 let mut v = sign_op(&m, pk.clone(), true).unwrap();
                 v.update(b"message").unwrap();
-                assert_eq!(v.verify(&[&sig[..], &[0, 0]].concat()).unwrap_err(), Error::SignatureLenRange, "too long");
+                assert_eq!(
+                    v.verify(&[&sig[..], &[0, 0]].concat()).unwrap_err(),
+                    Error::SignatureLenRange,
+                    "too long"
+                );
             }
             // Raw ECDSA on digests shorter and longer than the order.
             for len in [1usize, 20, 32, 64, 100] {
@@ -167,7 +175,9 @@ mod tests {
         let c = Curve::P521;
         let k = crypto::ec_generate(c);
         let pk = Arc::new(Key::EcPublic(k.public()));
-        let sk = Arc::new(Key::EcPrivate(EcPrivate::from_bytes(c, &k.scalar()).unwrap()));
+        let sk = Arc::new(Key::EcPrivate(
+            EcPrivate::from_bytes(c, &k.scalar()).unwrap(),
+        ));
         let m = Mech::new(CKM_ECDSA_SHA512);
         let mut found = 0;
         for i in 0u32..200 {
@@ -187,7 +197,10 @@ mod tests {
             v.update(b"other").unwrap();
             assert_eq!(v.verify(&short).unwrap_err(), Error::SignatureInvalid);
         }
-        assert!(found > 0, "no signature with two short halves among 200 (expected ~50)");
+        assert!(
+            found > 0,
+            "no signature with two short halves among 200 (expected ~50)"
+        );
         assert_eq!(widen_signature(&[1, 2], 6).unwrap(), vec![0, 0, 1, 0, 0, 2]);
     }
 
