@@ -78,7 +78,7 @@ impl SignOp for EcdsaSign {
 /// when both values are small, as happens for about a quarter of P-521 signatures. Each half is
 /// left-padded with zeros; an odd length or one longer than the full width is out of range.
 fn widen_signature(sig: &[u8], full: usize) -> Result<Vec<u8>> {
-    if sig.is_empty() || sig.len() % 2 != 0 || sig.len() > full {
+    if sig.is_empty() || !sig.len().is_multiple_of(2) || sig.len() > full {
         return Err(Error::SignatureLenRange);
     }
     let (half, n) = (sig.len() / 2, full / 2);
