@@ -61,8 +61,19 @@ fn ecdsa_p1363() {
             for t in g.tests {
                 let mut op = ec::sign_op(&Mech::new(ty), key.clone(), true).unwrap();
                 op.update(t.msg.as_ref()).unwrap();
-                let ok = op.verify(t.sig.as_ref()).is_ok();
-                judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                let sig: &[u8] = t.sig.as_ref();
+                let ok = op.verify(sig).is_ok();
+                // PKCS#11 (2.3.1) has r and s "of equal length of at most nLen", so a shorter even
+                // r||s is the same (r, s) encoded narrower (Java's SunPKCS11 sends such signatures).
+                // Wycheproof's P1363 sets call that size invalid; here it is acceptable, since the
+                // module only accepts it when the widened (r, s) is a valid signature.
+                let short =
+                    !sig.is_empty() && sig.len().is_multiple_of(2) && sig.len() < curve.sig_len();
+                let result = match t.result {
+                    TestResult::Invalid if short => TestResult::Acceptable,
+                    r => r,
+                };
+                judge(&format!("{name:?}"), t.tc_id, result, ok, &mut counts);
             }
         }
     }
