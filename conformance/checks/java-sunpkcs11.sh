@@ -205,3 +205,146 @@ t_java_p521_short() {
 
 # j_hex HEX: the bytes
 j_hex() { printf '%b' "$(printf '%s' "$1" | sed 's/../\\x&/g')"; }
+
+# ---------------------------------------------------------------- CA-signed chain, TLS server
+
+# -importcert of a CA reply: the token key's certificate replaced by one signed by a throwaway OpenSSL
+# CA, the key entry's chain then [srv, ca]. The reply file holds the whole chain (SunPKCS11 keeps no
+# trusted-certificate entries, and the CA is not in the JDK's cacerts), so keytool is told to install
+# it anyway (-noprompt).
+check "java: keytool -importcert of a CA-signed chain onto a token key entry" t_java_keytool_importcert_chain
+t_java_keytool_importcert_chain() {
+    j_setup
+    j_keytool -genkeypair -alias srv -keyalg EC -groupname secp256r1 -sigalg SHA256withECDSA -dname CN=srv -validity 30
+    j_keytool -certreq -alias srv -file "$WORK/srv.csr"
+    expect_ok openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca -days 30 \
+        -keyout "$WORK/ca.key" -out "$WORK/ca.pem"
+    printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n' >"$WORK/ext.cnf"
+    expect_ok openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -set_serial 2 \
+        -days 30 -sha256 -extfile "$WORK/ext.cnf" -out "$WORK/srv.pem"
+    cat "$WORK/srv.pem" "$WORK/ca.pem" >"$WORK/chain.pem"
+    j_keytool -importcert -trustcacerts -noprompt -alias srv -file "$WORK/chain.pem"
+    expect_out 'Certificate reply was installed in keystore'
+    j_keytool -list -v -alias srv
+    expect_out '^Entry type: PrivateKeyEntry$'
+    expect_out '^Certificate chain length: 2$'
+    expect_out '^Owner: CN=srv$'
+    expect_out '^Issuer: CN=ca$'
+    expect_out '^Owner: CN=ca$'
+    # the installed chain, exported, verifies against the CA with OpenSSL
+    j_keytool -exportcert -alias srv -rfc -file "$WORK/got.pem"
+    expect_ok openssl verify -CAfile "$WORK/ca.pem" "$WORK/got.pem"
+    expect_out ': OK$'
+    # the certificates are token objects: the CA-signed one under the key's label, and the CA
+    expect_ok pkcs11-tool --module "$MODULE" --login --pin "$USER_PIN" -O --type cert
+    expect_out 'subject: +DN: CN=srv$'
+    expect_out 'subject: +DN: CN=ca$'
+    # and the key still signs: a new CSR from the entry verifies
+    j_keytool -certreq -alias srv -file "$WORK/srv2.csr"
+    expect_ok openssl req -in "$WORK/srv2.csr" -verify -noout
+    expect_out 'verify OK'
+}
+
+# j_tls_classes: TlsServer compiled once per run (own directory, beside JcaCheck's)
+j_tls_classes() {
+    local dir src
+    dir=$(dirname "$FIXTURES")/java-tls-classes
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../java" && pwd)/TlsServer.java
+    if [ ! -f "$dir/TlsServer.class" ]; then
+        mkdir -p "$dir.tmp"
+        run javac -J-XX:TieredStopAtLevel=1 -d "$dir.tmp" "$src"
+        [ "$RC" = 0 ] || fail "javac TlsServer.java failed"
+        mv "$dir.tmp" "$dir" 2>/dev/null || rm -rf "$dir.tmp"
+    fi
+    J_TLS_CLASSES=$dir
+}
+
+# j_tls_cleanup: on the check's exit, a server still running (a failed step) is killed and its output
+# logged
+j_tls_cleanup() {
+    [ -n "$J_SERVER" ] || return 0
+    kill "$J_SERVER" 2>/dev/null
+    wait "$J_SERVER" 2>/dev/null
+    note "TlsServer $J_ALIAS killed at the end of the check; its output:"
+    sed 's/^/  server | /' "$WORK/tls-$J_ALIAS.out"
+    sed 's/^/  server ! /' "$WORK/tls-$J_ALIAS.err"
+}
+
+# j_tls_server ALIAS N: TlsServer in the background presenting ALIAS for N connections; sets J_PORT
+j_tls_server() {
+    local srv=$WORK/tls-$1
+    J_ALIAS=$1
+    : >"$srv.out"
+    note "java TlsServer $1 $2 in the background"
+    timeout -k 2 "$((CMD_TIMEOUT + 10))" java "${JAVA_FLAGS[@]}" -cp "$J_TLS_CLASSES" TlsServer \
+        "$WORK/p11.cfg" "$USER_PIN" "$1" "$2" </dev/null >"$srv.out" 2>"$srv.err" &
+    J_SERVER=$!
+    J_PORT=""
+    for _ in $(seq 300); do
+        grep -q '^PORT ' "$srv.out" && break
+        kill -0 "$J_SERVER" 2>/dev/null || break
+        sleep 0.1
+    done
+    J_PORT=$(sed -n 's/^PORT \([0-9][0-9]*\)$/\1/p' "$srv.out")
+    [ -n "$J_PORT" ] || fail "TlsServer $1 did not start"
+}
+
+# j_tls_end ALIAS: waits for the server (it exits after its N connections), logs it, checks exit 0
+j_tls_end() {
+    local srv=$WORK/tls-$1 src
+    wait "$J_SERVER"
+    src=$?
+    J_SERVER=""
+    sed 's/^/  server | /' "$srv.out"
+    sed 's/^/  server ! /' "$srv.err"
+    printf '  server -> exit %s\n' "$src"
+    expect_eq "$src" 0 "TlsServer $1 exit status"
+}
+
+# j_tls_client ALIAS LINE OPENSSL-ARGS...: s_client to the server sending LINE, checking the reply,
+# the certificate (verified against the exported self-signed one) and the client's summary (-brief:
+# "Signature type", "Hash used"; without it "Peer signature type", "Peer signature digest")
+j_tls_client() {
+    local k=$1 line=$2
+    shift 2
+    printf '%s\n' "$line" >"$WORK/line"
+    run bash -c 'exec openssl s_client "$@" <"$0"' "$WORK/line" -connect "127.0.0.1:$J_PORT" \
+        -servername localhost -CAfile "$WORK/$k.pem" -verify_return_error -brief -ign_eof "$@"
+    [ "$RC" = 0 ] || fail "s_client failed (exit $RC)"
+    expect_out '^Verification: OK$'
+    expect_out "^Peer certificate: CN ?= ?$k\$"
+    expect_out "^echo: $line\$" "the server's answer"
+    expect_out '^(Peer signature digest|Hash used): SHA256$'
+}
+
+check "java: TLS server with the token key (SSLServerSocket, TLS 1.3 RSA-PSS and ECDSA, TLS 1.2)" t_java_tls_server
+t_java_tls_server() {
+    J_SERVER="" J_ALIAS=""
+    trap j_tls_cleanup EXIT
+    j_tls_classes
+    j_setup
+    j_keytool -genkeypair -alias rsa -keyalg RSA -keysize 2048 -sigalg SHA256withRSA -dname CN=rsa -validity 30
+    j_keytool -genkeypair -alias ec256 -keyalg EC -groupname secp256r1 -sigalg SHA256withECDSA -dname CN=ec256 -validity 30
+    local k
+    for k in rsa ec256; do
+        j_keytool -exportcert -alias "$k" -rfc -file "$WORK/$k.pem"
+    done
+    # RSA: TLS 1.3 with RSA-PSS (CKM_RSA_PKCS_PSS), TLS 1.2 with PKCS#1 v1.5 signatures
+    j_tls_server rsa 2
+    j_tls_client rsa "hello rsa tls13" -tls1_3 -sigalgs rsa_pss_rsae_sha256
+    expect_out '^Protocol version: TLSv1\.3$'
+    expect_out '^(Peer s|S)ignature type: RSA-PSS$'
+    j_tls_client rsa "hello rsa tls12" -tls1_2 -sigalgs RSA+SHA256
+    expect_out '^Protocol version: TLSv1\.2$'
+    expect_out '^(Peer s|S)ignature type: RSA$'
+    j_tls_end rsa
+    # EC P-256: TLS 1.3 and TLS 1.2 with ECDSA
+    j_tls_server ec256 2
+    j_tls_client ec256 "hello ec tls13" -tls1_3 -sigalgs ecdsa_secp256r1_sha256
+    expect_out '^Protocol version: TLSv1\.3$'
+    expect_out '^(Peer s|S)ignature type: ECDSA$'
+    j_tls_client ec256 "hello ec tls12" -tls1_2 -sigalgs ECDSA+SHA256
+    expect_out '^Protocol version: TLSv1\.2$'
+    expect_out '^(Peer s|S)ignature type: ECDSA$'
+    j_tls_end ec256
+}
