@@ -1611,10 +1611,10 @@ fn write_svg(path: &Path, names: &[String], results: &[Result1]) -> std::io::Res
     let d = decades as i32;
     for k in -d..=d {
         let x = x0 + k as f64 * scale;
-        let label = if k >= 0 {
-            format!("{}x", 10f64.powi(k))
-        } else {
-            format!("1/{}x", 10f64.powi(-k))
+        let label = match k {
+            3.. | ..=-3 => format!("1e{k}x"),
+            0.. => format!("{}x", 10f64.powi(k)),
+            _ => format!("1/{}x", 10f64.powi(-k)),
         };
         let _ = writeln!(
             s,

@@ -67,6 +67,8 @@ struct Inner {
     /// Handles by (attribute, value) for the attributes searches name most: label and ID.
     index: HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), BTreeSet<CK_OBJECT_HANDLE>>,
     by_db: HashMap<i64, CK_OBJECT_HANDLE>,
+    /// Session objects by owning session, so closing a session costs its own objects only.
+    by_session: HashMap<CK_SESSION_HANDLE, BTreeSet<CK_OBJECT_HANDLE>>,
     seq: u64,
     epoch: u64,
 }
@@ -86,12 +88,23 @@ impl Inner {
                     .insert(e.handle);
             }
         }
+        if let Some(sh) = e.session {
+            self.by_session.entry(sh).or_default().insert(e.handle);
+        }
         self.objects.insert(e.handle, Arc::new(e));
     }
 
     /// Removes an object from the cache and the index.
     fn take(&mut self, handle: CK_OBJECT_HANDLE) -> Option<Arc<Entry>> {
         let e = self.objects.remove(&handle)?;
+        if let Some(sh) = e.session {
+            if let Some(set) = self.by_session.get_mut(&sh) {
+                set.remove(&handle);
+                if set.is_empty() {
+                    self.by_session.remove(&sh);
+                }
+            }
+        }
         for ty in INDEXED {
             if let Some(v) = e.obj.get(ty) {
                 let key = (ty, v.to_vec());
@@ -167,6 +180,7 @@ impl Token {
                 objects: HashMap::new(),
                 index: HashMap::new(),
                 by_db: HashMap::new(),
+                by_session: HashMap::new(),
                 seq: 0,
                 epoch: 0,
             }),
@@ -699,9 +713,11 @@ impl Token {
 
     /// Removes the session objects of a closed session.
     pub fn close_session(&self, session: CK_SESSION_HANDLE) {
-        self.inner
-            .write()
-            .take_where(|e| e.session == Some(session));
+        let mut inner = self.inner.write();
+        let mine = inner.by_session.remove(&session).unwrap_or_default();
+        for h in mine {
+            inner.take(h);
+        }
     }
 
     /// Forgets every session object (C_CloseAllSessions / C_Finalize).
