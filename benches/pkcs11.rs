@@ -386,7 +386,7 @@ struct Module {
     /// The main session (RW, user logged in). Not `Sync`, so apart from what threads share.
     session: Session,
     sh: Shared,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     env: Vec<(String, PathBuf)>,
     kdf: (u32, u32),
     keys: Mutex<HashMap<KeySpec, (ObjectHandle, ObjectHandle)>>,
@@ -428,6 +428,10 @@ fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
         .prefix("pkcs11-bench-")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    if std::env::var_os("PKCS11_BENCH_KEEP").is_some() {
+        // For profiling: the token directory outlives the run (e.g. to rerun --worker-init-login).
+        eprintln!("keeping {}", dir.path().display());
+    }
     let tokens = dir.path().join("tokens");
     std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
     let kdf = if fast_kdf { FAST_KDF } else { DEFAULT_KDF };
@@ -528,7 +532,12 @@ fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
             created: AtomicUsize::new(0),
             create_rate: Mutex::new(0.0),
         },
-        _dir: dir,
+        _dir: if std::env::var_os("PKCS11_BENCH_KEEP").is_some() {
+            drop(dir.keep());
+            None
+        } else {
+            Some(dir)
+        },
         env,
         kdf,
         keys: Mutex::new(HashMap::new()),

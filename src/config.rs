@@ -56,6 +56,9 @@ pub struct Config {
     pub mechanisms: Option<MechanismFilter>,
     /// Problems that do not stop the module (unknown keys), to be logged once logging is set up.
     pub warnings: Vec<String>,
+    /// The module may start threads of its own (not a file key: false when the application
+    /// passes `CKF_LIBRARY_CANT_CREATE_OS_THREADS` to `C_Initialize`).
+    pub threads_allowed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +97,7 @@ impl Default for Config {
             removable: false,
             mechanisms: None,
             warnings: Vec::new(),
+            threads_allowed: true,
         }
     }
 }

@@ -24,13 +24,15 @@ pub fn get() -> Result<Arc<Module>> {
 }
 
 /// Reads the configuration and opens the token directory.
-pub fn initialize() -> Result<()> {
+/// `threads_allowed` is false when the application forbids the module to create threads.
+pub fn initialize(threads_allowed: bool) -> Result<()> {
     install_fork_handler();
     let mut st = STATE.write();
     if st.is_some() {
         return Err(Error::CryptokiAlreadyInitialized);
     }
-    let config = Config::discover().inspect_err(report_config_error)?;
+    let mut config = Config::discover().inspect_err(report_config_error)?;
+    config.threads_allowed = threads_allowed;
     if let Err(e) = crate::log::setup(config.log_level, config.log_file.as_deref()) {
         let e = Error::Config(format!("cannot open log.file: {e}"));
         report_config_error(&e);

@@ -55,6 +55,8 @@ pub struct Token {
     pub slot_id: CK_SLOT_ID,
     max_attempts: u32,
     kdf: crate::config::KdfCost,
+    /// Whether login may decode objects on worker threads.
+    threads: bool,
     inner: RwLock<Inner>,
     store: Mutex<Box<dyn TokenStore>>,
 }
@@ -69,6 +71,12 @@ struct Inner {
     by_db: HashMap<i64, CK_OBJECT_HANDLE>,
     /// Session objects by owning session, so closing a session costs its own objects only.
     by_session: HashMap<CK_SESSION_HANDLE, BTreeSet<CK_OBJECT_HANDLE>>,
+    /// Stored objects that need the master key, kept as read while nobody holding the key is
+    /// logged in, so a login decodes them without reading the store again.
+    locked: HashMap<i64, StoredObject>,
+    /// `locked` holds every such object (false after a logout dropped decoded ones: the next
+    /// login reads them from the store).
+    locked_complete: bool,
     seq: u64,
     epoch: u64,
 }
@@ -143,11 +151,38 @@ fn wrap_context(serial: &str, kind: PinKind) -> Vec<u8> {
     format!("ferrohsm master key:{serial}:{kind:?}").into_bytes()
 }
 
-fn seal_context(serial: &str, uid: &str, ty: CK_ATTRIBUTE_TYPE) -> Vec<u8> {
-    let mut v = format!("ferrohsm attribute:{serial}:{uid}:").into_bytes();
-    v.extend_from_slice(&ty.to_le_bytes());
+/// The associated data of a sealed attribute: `seal_prefix(serial, uid)` then the type.
+fn seal_prefix(serial: &str, uid: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(48 + serial.len() + uid.len());
+    v.extend_from_slice(b"ferrohsm attribute:");
+    v.extend_from_slice(serial.as_bytes());
+    v.push(b':');
+    v.extend_from_slice(uid.as_bytes());
+    v.push(b':');
     v
 }
+
+/// Sets `ctx` (a [`seal_prefix`] of `base` bytes) to the associated data of attribute `ty`.
+fn seal_context(ctx: &mut Vec<u8>, base: usize, ty: CK_ATTRIBUTE_TYPE) -> &[u8] {
+    ctx.truncate(base);
+    ctx.extend_from_slice(&ty.to_le_bytes());
+    ctx
+}
+
+/// How an object that must be sealed is stored: one attribute of this reserved type (no PKCS#11
+/// attribute type has every bit set) holding nonce || AES-256-GCM(record of its attributes) || tag,
+/// with [`object_context`] as associated data. One AEAD per object: the attribute types and values
+/// are authenticated together, so no attribute can be moved, dropped, added or rolled back alone.
+const SEALED_RECORD: u64 = u64::MAX;
+
+/// The associated data of a sealed object: token, object and its CKA_PRIVATE.
+fn object_context(serial: &str, uid: &str, private: bool) -> Vec<u8> {
+    format!("ferrohsm object v2:{serial}:{uid}:{}", private as u8).into_bytes()
+}
+
+/// Objects decoded on one thread at most; more are shared among worker threads at login.
+const DECODE_PER_THREAD: usize = 256;
+const MAX_DECODE_THREADS: usize = 4;
 
 /// Pads a label to 32 bytes with spaces.
 pub fn pad32(label: &[u8]) -> [u8; 32] {
@@ -173,6 +208,7 @@ impl Token {
             slot_id: slot_id_for_serial(&meta.serial),
             max_attempts: config.max_pin_attempts,
             kdf: config.kdf,
+            threads: config.threads_allowed,
             inner: RwLock::new(Inner {
                 meta,
                 login: Login::Public,
@@ -181,6 +217,8 @@ impl Token {
                 index: HashMap::new(),
                 by_db: HashMap::new(),
                 by_session: HashMap::new(),
+                locked: HashMap::new(),
+                locked_complete: true,
                 seq: 0,
                 epoch: 0,
             }),
@@ -237,8 +275,12 @@ impl Token {
         if ch.reset {
             inner.take_where(|e| e.db_id.is_some());
             inner.by_db.clear();
+            // Every stored object comes again below.
+            inner.locked.clear();
+            inner.locked_complete = true;
         }
         for id in &ch.deleted {
+            inner.locked.remove(id);
             if let Some(h) = inner.by_db.remove(id) {
                 inner.take(h);
             }
@@ -259,15 +301,24 @@ impl Token {
         Ok(())
     }
 
-    /// Decodes a stored object into the cache when the master key allows it.
+    /// Decodes a stored object into the cache, or keeps it aside until a login brings the key.
     fn load_object(&self, inner: &mut Inner, so: StoredObject) {
-        let handle = *inner.by_db.entry(so.id).or_insert_with(new_handle);
-        let needs_key = so.attrs.iter().any(|a| a.sealed);
-        if needs_key && inner.mk.is_none() {
-            inner.take(handle);
+        if inner.mk.is_none() && so.has_sealed() {
+            if let Some(h) = inner.by_db.remove(&so.id) {
+                inner.take(h);
+            }
+            inner.locked.insert(so.id, so);
             return;
         }
-        match self.decode(inner.mk.as_ref(), &so) {
+        inner.locked.remove(&so.id);
+        let r = self.decode(inner.mk.as_ref(), &so);
+        self.place(inner, &so, r);
+    }
+
+    /// Puts a decoded object in the cache, or drops it (with a log line) if it could not be read.
+    fn place(&self, inner: &mut Inner, so: &StoredObject, decoded: Result<Object>) {
+        let handle = *inner.by_db.entry(so.id).or_insert_with(new_handle);
+        match decoded {
             Ok(obj) => inner.put(Entry {
                 handle,
                 db_id: Some(so.id),
@@ -285,21 +336,54 @@ impl Token {
         }
     }
 
-    fn decode(&self, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
-        let mut attrs = Vec::with_capacity(so.attrs.len());
-        for a in &so.attrs {
-            let value = if a.sealed {
-                let mk = mk.ok_or(Error::UserNotLoggedIn)?;
-                mk.open(&seal_context(&self.serial, &so.uid, a.ty), &a.value)?
-            } else {
-                zeroize::Zeroizing::new(a.value.clone())
-            };
-            attrs.push(Attribute { ty: a.ty, value });
+    /// Decodes many stored objects with the master key, on worker threads when there are many
+    /// (and the application allows threads). Results are in the order of `objs`.
+    fn decode_many(&self, mk: &MasterKey, objs: &[StoredObject]) -> Vec<Result<Object>> {
+        let decode_chunk = |c: &[StoredObject]| -> Vec<Result<Object>> {
+            c.iter().map(|so| self.decode(Some(mk), so)).collect()
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (objs.len() / DECODE_PER_THREAD).clamp(1, cpus.min(MAX_DECODE_THREADS));
+        if !self.threads || workers < 2 {
+            return decode_chunk(objs);
         }
+        let per = objs.len().div_ceil(workers);
+        std::thread::scope(|sc| {
+            let mut chunks = objs.chunks(per);
+            // This thread decodes the first chunk itself; a worker that cannot start leaves its
+            // chunk to this thread as well.
+            let first = chunks.next().unwrap_or(&[]);
+            let spawned: Vec<_> = chunks
+                .map(|c| {
+                    let h = std::thread::Builder::new()
+                        .name("ferrohsm-decode".into())
+                        .spawn_scoped(sc, move || decode_chunk(c));
+                    (c, h.ok())
+                })
+                .collect();
+            let mut out = decode_chunk(first);
+            for (c, h) in spawned {
+                match h.map(|h| h.join()) {
+                    Some(Ok(v)) => out.extend(v),
+                    Some(Err(_)) => out.extend(c.iter().map(|_| Err(Error::GeneralError))),
+                    None => out.extend(decode_chunk(c)),
+                }
+            }
+            out
+        })
+    }
+
+    fn decode(&self, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
+        let sealed_whole = so.attrs().any(|a| a.ty == SEALED_RECORD);
+        let (attrs, any_clear) = if sealed_whole {
+            (Self::open_record(mk, &self.serial, so)?, false)
+        } else {
+            self.open_attributes(mk, so)?
+        };
         let obj = Object::from_stored(attrs)?;
         // Everything of an object that holds a secret or is private was written sealed: a clear value
         // there was put in by someone without the key, and is refused.
-        if obj.needs_sealing() && so.attrs.iter().any(|a| !a.sealed) {
+        if any_clear && obj.needs_sealing() {
             return Err(Error::Storage(
                 "object record has unsealed values where sealed ones belong".into(),
             ));
@@ -312,29 +396,84 @@ impl Token {
         Ok(obj)
     }
 
+    /// The attributes of an object sealed whole ([`SEALED_RECORD`]).
+    fn open_record(
+        mk: Option<&MasterKey>,
+        serial: &str,
+        so: &StoredObject,
+    ) -> Result<Vec<Attribute>> {
+        let damaged = || Error::Storage("sealed object record is damaged".into());
+        let mut it = so.attrs();
+        let sealed = it.next().filter(|a| a.sealed).ok_or_else(damaged)?;
+        if sealed.ty != SEALED_RECORD || it.next().is_some() {
+            return Err(damaged());
+        }
+        let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+        let plain = mk.open(&object_context(serial, &so.uid, so.private), sealed.value)?;
+        let mut attrs = Vec::with_capacity(40);
+        for a in crate::store::record_attrs(&plain)? {
+            if a.sealed || a.ty == SEALED_RECORD {
+                return Err(damaged());
+            }
+            attrs.push(Attribute {
+                ty: a.ty,
+                value: zeroize::Zeroizing::new(a.value.to_vec()),
+            });
+        }
+        Ok(attrs)
+    }
+
+    /// The attributes of an object stored one by one (sealed one by one by earlier versions, whose
+    /// tokens stay readable), and whether any was in clear.
+    fn open_attributes(
+        &self,
+        mk: Option<&MasterKey>,
+        so: &StoredObject,
+    ) -> Result<(Vec<Attribute>, bool)> {
+        let mut ctx = seal_prefix(&self.serial, &so.uid);
+        let base = ctx.len();
+        let mut attrs = Vec::with_capacity(40);
+        let mut any_clear = false;
+        for a in so.attrs() {
+            let value = if a.sealed {
+                let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+                mk.open(seal_context(&mut ctx, base, a.ty), a.value)?
+            } else {
+                any_clear = true;
+                zeroize::Zeroizing::new(a.value.to_vec())
+            };
+            attrs.push(Attribute { ty: a.ty, value });
+        }
+        Ok((attrs, any_clear))
+    }
+
     fn encode(&self, mk: Option<&MasterKey>, obj: &Object) -> Result<Vec<StoredAttr>> {
-        // Objects with a secret are sealed whole, so their policy attributes (CKA_SENSITIVE,
-        // CKA_EXTRACTABLE, ...) are authenticated along with the secret.
-        let seal = obj.needs_sealing();
-        let uid = obj.unique_id();
-        obj.attributes()
-            .map(|(ty, v)| {
-                if seal {
-                    let mk = mk.ok_or(Error::UserNotLoggedIn)?;
-                    Ok(StoredAttr {
-                        ty,
-                        sealed: true,
-                        value: mk.seal(&seal_context(&self.serial, uid, ty), v)?,
-                    })
-                } else {
-                    Ok(StoredAttr {
-                        ty,
-                        sealed: false,
-                        value: v.to_vec(),
-                    })
-                }
-            })
-            .collect()
+        if !obj.needs_sealing() {
+            return Ok(obj
+                .attributes()
+                .map(|(ty, v)| StoredAttr {
+                    ty,
+                    sealed: false,
+                    value: v.to_vec(),
+                })
+                .collect());
+        }
+        // Objects with a secret, and private objects, are sealed whole: their policy attributes
+        // (CKA_SENSITIVE, CKA_EXTRACTABLE, ...) are authenticated along with the secret.
+        let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+        let plain = zeroize::Zeroizing::new(crate::store::encode_record(obj.attributes().map(
+            |(ty, value)| crate::store::RecordAttr {
+                ty,
+                sealed: false,
+                value,
+            },
+        )));
+        let ctx = object_context(&self.serial, obj.unique_id(), obj.is_private());
+        Ok(vec![StoredAttr {
+            ty: SEALED_RECORD,
+            sealed: true,
+            value: mk.seal(&ctx, &plain)?,
+        }])
     }
 
     // ---- information -------------------------------------------------------------------------
@@ -445,21 +584,35 @@ impl Token {
         let mk = self.verify_pin(kind, pin)?;
         let mut inner = self.inner.write();
         check(&inner)?;
+        // Up to date first, while the key is not in yet: objects that need it wait in `locked`.
+        self.sync(&mut inner)?;
         inner.login = want;
         inner.mk = Some(mk);
-        // Objects that need the master key become readable: read them all once. If that fails, the
-        // login fails whole: no half-logged-in token.
-        let all = match self.store.lock().changes_since(0, inner.epoch) {
-            Ok(all) => all,
-            Err(e) => {
-                self.drop_login(&mut inner);
-                return Err(e);
+        // Objects that need the master key become readable: decode them all once, from what was
+        // read before (no store access) unless a logout dropped them. If reading fails, the login
+        // fails whole: no half-logged-in token.
+        let pending: Vec<StoredObject> = if inner.locked_complete {
+            inner.locked.drain().map(|(_, so)| so).collect()
+        } else {
+            let all = self.store.lock().changes_since(0, inner.epoch);
+            match all {
+                Ok(all) => {
+                    inner.locked.clear();
+                    all.upserts
+                        .into_iter()
+                        .filter(|so| so.has_sealed())
+                        .collect()
+                }
+                Err(e) => {
+                    self.drop_login(&mut inner);
+                    return Err(e);
+                }
             }
         };
-        for so in all.upserts {
-            if so.attrs.iter().any(|a| a.sealed) {
-                self.load_object(&mut inner, so);
-            }
+        inner.locked_complete = true;
+        let decoded = self.decode_many(inner.mk.as_ref().expect("set above"), &pending);
+        for (so, r) in pending.iter().zip(decoded) {
+            self.place(&mut inner, so, r);
         }
         Ok(())
     }
@@ -475,6 +628,9 @@ impl Token {
     fn drop_login(&self, inner: &mut Inner) {
         inner.login = Login::Public;
         inner.mk = None;
+        // The decoded objects go below; their records are read again at the next login.
+        inner.locked.clear();
+        inner.locked_complete = false;
         // Token objects that needed the key leave memory (their values are zeroized on drop), and
         // their handles die with the login: a later login gives them new ones, as the spec requires.
         let needs_key = |e: &Entry| e.obj.needs_sealing();

@@ -129,7 +129,7 @@ impl MasterKey {
     /// Opens a sealed value. Tampering, truncation or a value moved elsewhere gives a storage error.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         if sealed.len() < NONCE_LEN + 16 {
-            return Err(Error::Storage("sealed attribute is truncated".into()));
+            return Err(Error::Storage("sealed value is truncated".into()));
         }
         self.sealer
             .decrypt(
@@ -141,9 +141,7 @@ impl MasterKey {
             )
             .map(Zeroizing::new)
             .map_err(|_| {
-                Error::Storage(
-                    "sealed attribute failed its integrity check (tampered or moved)".into(),
-                )
+                Error::Storage("sealed value failed its integrity check (tampered or moved)".into())
             })
     }
 }

@@ -2,6 +2,10 @@
 //! of `src/store/mod.rs` `encode_attrs`). The module must never return a wrong key value: a damaged
 //! object is skipped (with an error in the log) or its reads fail; it never crashes or hangs.
 //! Damaging the wrapped master key makes login fail cleanly.
+//!
+//! Every key here holds a secret, so it is stored sealed whole: one attribute of the reserved type
+//! `SEALED_RECORD` whose value is nonce || ciphertext || tag. Attacks on single attributes are made
+//! by putting clear attributes next to it, or in its place.
 mod common;
 mod support;
 
@@ -180,10 +184,29 @@ fn restore(st: &Setup, label: &str, blob: &[u8]) {
     set_attrs_blob(&st.db, row.id, blob);
 }
 
-fn value_rec(recs: &mut [Rec]) -> &mut Rec {
-    recs.iter_mut()
-        .find(|r| r.ty == CKA_VALUE)
-        .expect("CKA_VALUE in the record")
+/// The sealed object, checked to be the record's only attribute.
+fn sealed_rec(recs: &mut [Rec]) -> &mut Rec {
+    assert_eq!(
+        recs.len(),
+        1,
+        "an object with a secret is stored as one sealed attribute"
+    );
+    assert_eq!(
+        recs[0].ty, SEALED_RECORD,
+        "the object is stored sealed whole"
+    );
+    assert_eq!(recs[0].sealed, 1, "the object is stored sealed whole");
+    &mut recs[0]
+}
+
+/// Sets a clear attribute in a record (replacing one of that type, or added next to the others).
+fn put_clear(recs: &mut Vec<Rec>, ty: u64, value: Vec<u8>) {
+    recs.retain(|r| r.ty != ty);
+    recs.push(Rec {
+        ty,
+        sealed: 0,
+        value,
+    });
 }
 
 /// Never a wrong value; a skip is logged.
@@ -214,7 +237,7 @@ fn check_outcome(st: &Setup, what: &str, label: &str, seen: &Seen, log_before: u
 fn flipped_or_truncated_sealed_values_are_detected() {
     let st = setup();
     type Mutation = (&'static str, fn(&mut Rec));
-    let mutations: [Mutation; 7] = [
+    let mutations: [Mutation; 8] = [
         ("nonce byte flipped", |r| r.value[0] ^= 0x01),
         ("ciphertext byte flipped", |r| r.value[12] ^= 0x80),
         ("last ciphertext byte flipped", |r| {
@@ -228,16 +251,15 @@ fn flipped_or_truncated_sealed_values_are_detected() {
         ("sealed value truncated to 20 bytes", |r| {
             r.value.truncate(20)
         }),
+        ("sealed value cut by its last byte", |r| {
+            r.value.pop();
+        }),
         ("sealed value emptied", |r| r.value.clear()),
         ("sealed value extended by one byte", |r| r.value.push(0)),
     ];
     for label in ["victim", "pub-victim"] {
         for (what, m) in mutations.iter() {
-            let orig = edit_value_attr(&st, label, |recs| {
-                let r = value_rec(recs);
-                assert_eq!(r.sealed, 1, "{label}: CKA_VALUE must be stored sealed");
-                m(r)
-            });
+            let orig = edit_value_attr(&st, label, |recs| m(sealed_rec(recs)));
             let before = st.log_text().len();
             let (seen, control) = observe(&st, label);
             let what = format!("{label}: {what}");
@@ -255,9 +277,11 @@ fn flipped_or_truncated_sealed_values_are_detected() {
 #[test]
 fn sealed_value_moved_from_another_object_is_rejected() {
     let st = setup();
-    let donor = decode_record(&row_by_uid(&st.db, st.uid("donor")).attrs);
-    let donor_value = donor.iter().find(|r| r.ty == CKA_VALUE).unwrap().clone();
-    edit_value_attr(&st, "victim", |recs| *value_rec(recs) = donor_value.clone());
+    let mut donor = decode_record(&row_by_uid(&st.db, st.uid("donor")).attrs);
+    let donor_sealed = sealed_rec(&mut donor).clone();
+    edit_value_attr(&st, "victim", |recs| {
+        *sealed_rec(recs) = donor_sealed.clone()
+    });
     let before = st.log_text().len();
     let (seen, control) = observe(&st, "victim");
     assert_ne!(
@@ -267,7 +291,7 @@ fn sealed_value_moved_from_another_object_is_rejected() {
     );
     check_outcome(
         &st,
-        "donor's sealed CKA_VALUE copied into victim",
+        "donor's sealed record copied into victim",
         "victim",
         &seen,
         before,
@@ -275,32 +299,81 @@ fn sealed_value_moved_from_another_object_is_rejected() {
     control.unwrap();
 }
 
-/// Marking a sealed attribute of a private object as clear must not make the module take the
-/// stored bytes (ciphertext, or a value of the attacker's choice) as the key value.
+/// Marking the sealed record as clear, or putting a clear CKA_VALUE in the record (next to the
+/// sealed one or in its place), must not make the module take the stored bytes (ciphertext, or a
+/// value of the attacker's choice) as the key value.
 #[test]
 fn clearing_the_sealed_flag_does_not_substitute_a_value() {
     let st = setup();
     let chosen = vec![0x41u8; 32];
     let mut problems = Vec::new();
+    // A whole clear record of the attacker's choice, with the victim's class, type and unique ID.
+    let forged = |label: &str, private: bool| {
+        let ul = |v: u64| v.to_ne_bytes().to_vec();
+        vec![
+            Rec {
+                ty: cryptoki_sys::CKA_CLASS,
+                sealed: 0,
+                value: ul(cryptoki_sys::CKO_SECRET_KEY),
+            },
+            Rec {
+                ty: CKA_KEY_TYPE,
+                sealed: 0,
+                value: ul(cryptoki_sys::CKK_GENERIC_SECRET),
+            },
+            Rec {
+                ty: cryptoki_sys::CKA_TOKEN,
+                sealed: 0,
+                value: vec![1],
+            },
+            Rec {
+                ty: cryptoki_sys::CKA_PRIVATE,
+                sealed: 0,
+                value: vec![private as u8],
+            },
+            Rec {
+                ty: CKA_SENSITIVE,
+                sealed: 0,
+                value: vec![0],
+            },
+            Rec {
+                ty: CKA_EXTRACTABLE,
+                sealed: 0,
+                value: vec![1],
+            },
+            Rec {
+                ty: cryptoki_sys::CKA_LABEL,
+                sealed: 0,
+                value: label.as_bytes().to_vec(),
+            },
+            Rec {
+                ty: cryptoki_sys::CKA_UNIQUE_ID,
+                sealed: 0,
+                value: st.uid(label).as_bytes().to_vec(),
+            },
+            Rec {
+                ty: CKA_VALUE,
+                sealed: 0,
+                value: chosen.clone(),
+            },
+        ]
+    };
     for (what, label, replace) in [
         ("sealed flag cleared, ciphertext kept", "victim", None),
         (
-            "sealed flag cleared, value of the attacker's choice",
+            "clear CKA_VALUE of the attacker's choice next to the sealed record",
             "victim",
             Some(chosen.clone()),
         ),
         (
-            "sealed flag cleared, value of the attacker's choice",
+            "clear CKA_VALUE of the attacker's choice next to the sealed record",
             "pub-victim",
             Some(chosen.clone()),
         ),
     ] {
-        let orig = edit_value_attr(&st, label, |recs| {
-            let r = value_rec(recs);
-            r.sealed = 0;
-            if let Some(v) = &replace {
-                r.value = v.clone();
-            }
+        let orig = edit_value_attr(&st, label, |recs| match &replace {
+            None => sealed_rec(recs).sealed = 0,
+            Some(v) => put_clear(recs, CKA_VALUE, v.clone()),
         });
         let (seen, control) = observe(&st, label);
         let what = format!("{label}: {what}");
@@ -321,26 +394,34 @@ fn clearing_the_sealed_flag_does_not_substitute_a_value() {
         }
         restore(&st, label, &orig);
     }
+    for (label, private) in [("victim", true), ("pub-victim", false)] {
+        let what = format!("{label}: sealed record replaced by a forged clear record");
+        let row = row_by_uid(&st.db, st.uid(label));
+        set_attrs_blob(&st.db, row.id, &encode_record(&forged(label, private)));
+        let (seen, control) = observe(&st, label);
+        if let Seen::Value(v) = &seen {
+            problems.push(format!(
+                "{what}: C_GetAttributeValue(CKA_VALUE) returned {} bytes",
+                v.len()
+            ));
+        }
+        if let Err(e) = control {
+            problems.push(format!("{what}: {e}"));
+        }
+        set_attrs_blob(&st.db, row.id, &row.attrs);
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// CKA_SENSITIVE / CKA_EXTRACTABLE of a public (CKA_PRIVATE=false) key are stored in clear; editing
-/// them must not let the module reveal the sensitive value.
+/// CKA_SENSITIVE / CKA_EXTRACTABLE of a public (CKA_PRIVATE=false) sensitive key are sealed with
+/// it; clear values put next to the sealed record must not let the module reveal the key.
 #[test]
 fn editing_clear_policy_attributes_does_not_reveal_a_sensitive_key() {
     let st = setup();
     edit_value_attr(&st, "pub-sensitive", |recs| {
-        for r in recs.iter_mut() {
-            if r.ty == CKA_SENSITIVE {
-                // Sealed since objects with a secret are sealed whole; forced to clear here.
-                r.sealed = 0;
-                r.value = vec![0];
-            }
-            if r.ty == CKA_EXTRACTABLE {
-                r.sealed = 0;
-                r.value = vec![1];
-            }
-        }
+        sealed_rec(recs);
+        put_clear(recs, CKA_SENSITIVE, vec![0]);
+        put_clear(recs, CKA_EXTRACTABLE, vec![1]);
     });
     let before = st.log_text().len();
     let (seen, control) = observe(&st, "pub-sensitive");
@@ -354,32 +435,15 @@ fn editing_clear_policy_attributes_does_not_reveal_a_sensitive_key() {
     control.unwrap();
 }
 
-/// A private key's CKA_SENSITIVE / CKA_EXTRACTABLE are sealed; replacing them with clear values
-/// (sealed flag 0) must not make the module reveal the key.
+/// A private key's CKA_SENSITIVE / CKA_EXTRACTABLE are sealed; clear values put next to the sealed
+/// record (sealed flag 0) must not make the module reveal the key.
 #[test]
 fn replacing_sealed_policy_attributes_does_not_reveal_a_private_key() {
     let st = setup();
     edit_value_attr(&st, "priv-sensitive", |recs| {
-        for r in recs.iter_mut() {
-            if r.ty == CKA_SENSITIVE {
-                assert_eq!(
-                    r.sealed, 1,
-                    "a private object's CKA_SENSITIVE is stored sealed"
-                );
-                *r = Rec {
-                    ty: r.ty,
-                    sealed: 0,
-                    value: vec![0],
-                };
-            }
-            if r.ty == CKA_EXTRACTABLE {
-                *r = Rec {
-                    ty: r.ty,
-                    sealed: 0,
-                    value: vec![1],
-                };
-            }
-        }
+        sealed_rec(recs);
+        put_clear(recs, CKA_SENSITIVE, vec![0]);
+        put_clear(recs, CKA_EXTRACTABLE, vec![1]);
     });
     let (seen, control) = observe(&st, "priv-sensitive");
     assert_ne!(
@@ -436,13 +500,9 @@ fn truncated_record_leaves_the_other_objects_usable() {
 fn malformed_clear_attribute_does_not_break_the_module() {
     let st = setup();
     edit_value_attr(&st, "pub-victim", |recs| {
-        let r = recs
-            .iter_mut()
-            .find(|r| r.ty == CKA_KEY_TYPE)
-            .expect("CKA_KEY_TYPE");
-        // Stored sealed (the object holds a secret); forced to a malformed clear value here.
-        r.sealed = 0;
-        r.value = vec![1, 2, 3];
+        // The object is sealed whole (it holds a secret); a malformed clear value is added.
+        sealed_rec(recs);
+        put_clear(recs, CKA_KEY_TYPE, vec![1, 2, 3]);
     });
     // In a child process first (a crash must not take this test binary with it).
     let r = run_script(&st.env.conf, TOKEN, &["login_user 1234", "value control"]);
@@ -466,11 +526,8 @@ fn malformed_clear_attribute_does_not_break_the_module() {
 fn failed_login_leaves_the_session_logged_out() {
     let st = setup();
     edit_value_attr(&st, "pub-victim", |recs| {
-        let r = recs
-            .iter_mut()
-            .find(|r| r.ty == CKA_KEY_TYPE)
-            .expect("CKA_KEY_TYPE");
-        r.value.truncate(3);
+        sealed_rec(recs);
+        put_clear(recs, CKA_KEY_TYPE, vec![1, 2, 3]);
     });
     // Child process: a crash must not take this test binary with it.
     let r = run_script(

@@ -22,7 +22,9 @@ fn version() -> CK_VERSION {
 
 ffi_entry! {
     fn C_Initialize(p_init_args: *mut c_void) {
+        let mut threads_allowed = true;
         if let Some(args) = (p_init_args as *const CK_C_INITIALIZE_ARGS).as_ref() {
+            threads_allowed = args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS == 0;
             if !args.pReserved.is_null() {
                 return Err(Error::ArgumentsBad);
             }
@@ -38,7 +40,7 @@ ffi_entry! {
             // Whatever the application offers, the module's own locks are correct in every case
             // the spec describes, so the callbacks are not needed.
         }
-        module::initialize()
+        module::initialize(threads_allowed)
     }
 }
 

@@ -74,6 +74,16 @@ fn ulong_of(v: &[u8]) -> Option<CK_ULONG> {
 
 /// Checks a value against its type's encoding and normalises it (booleans become 0 or 1).
 fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let kind = check_kind(ty, v)?;
+    Ok(Zeroizing::new(if kind == Kind::Bool {
+        vec![(v[0] != 0) as u8]
+    } else {
+        v.to_vec()
+    }))
+}
+
+/// The kind of attribute `ty`, once `v` is checked to be a well-formed value of it.
+fn check_kind(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Kind> {
     let kind = rules::kind(ty).ok_or(Error::AttributeTypeInvalid)?;
     let ok = match kind {
         Kind::Bool => v.len() == 1,
@@ -87,11 +97,7 @@ fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if !ok {
         return Err(Error::AttributeValueInvalid);
     }
-    Ok(Zeroizing::new(if kind == Kind::Bool {
-        vec![(v[0] != 0) as u8]
-    } else {
-        v.to_vec()
-    }))
+    Ok(kind)
 }
 
 /// Parses a template into a map, rejecting unknown types, malformed values and contradictions.
@@ -231,9 +237,13 @@ impl Object {
         // Stored values are checked like a template's: a damaged record is an error, never a panic.
         let mut map = BTreeMap::new();
         for a in attrs {
-            let v = check_value(a.ty, &a.value).map_err(|_| {
+            let kind = check_kind(a.ty, &a.value).map_err(|_| {
                 Error::Storage(format!("stored attribute {:#x} is malformed", a.ty))
             })?;
+            let mut v = a.value;
+            if kind == Kind::Bool {
+                v[0] = (v[0] != 0) as u8;
+            }
             map.insert(a.ty, v);
         }
         let class = map
@@ -284,7 +294,7 @@ impl Object {
     }
 
     /// All attributes, for storage.
-    pub fn attributes(&self) -> impl Iterator<Item = (CK_ATTRIBUTE_TYPE, &[u8])> {
+    pub fn attributes(&self) -> impl Iterator<Item = (CK_ATTRIBUTE_TYPE, &[u8])> + Clone {
         self.attrs.iter().map(|(k, v)| (*k, &v[..]))
     }
 

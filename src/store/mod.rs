@@ -59,13 +59,119 @@ impl std::fmt::Debug for StoredAttr {
     }
 }
 
-/// One token object as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One token object as stored: its record is kept as read (one allocation per object), and its
+/// attributes are read from it in place by [`StoredObject::attrs`]. The store only hands out
+/// records that [`check_record`] accepted.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub id: i64,
     pub uid: String,
     pub private: bool,
-    pub attrs: Vec<StoredAttr>,
+    record: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("id", &self.id)
+            .field("uid", &self.uid)
+            .field("private", &self.private)
+            .field("record_bytes", &self.record.len())
+            .finish()
+    }
+}
+
+impl StoredObject {
+    /// Wraps a record read from storage; a truncated or malformed record is a storage error.
+    pub fn new(id: i64, uid: String, private: bool, record: Vec<u8>) -> Result<StoredObject> {
+        check_record(&record)?;
+        Ok(StoredObject {
+            id,
+            uid,
+            private,
+            record,
+        })
+    }
+
+    /// The attributes, borrowed from the record.
+    pub fn attrs(&self) -> RecordAttrs<'_> {
+        RecordAttrs::new(&self.record).expect("checked when read")
+    }
+
+    /// Whether any value is sealed (the object cannot be read without the master key).
+    pub fn has_sealed(&self) -> bool {
+        self.attrs().any(|a| a.sealed)
+    }
+}
+
+/// One attribute of a record, borrowed.
+#[derive(Clone, Copy)]
+pub struct RecordAttr<'a> {
+    pub ty: u64,
+    pub sealed: bool,
+    pub value: &'a [u8],
+}
+
+/// The attributes of a record written by [`encode_attrs`], in order, read in place.
+pub struct RecordAttrs<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> RecordAttrs<'a> {
+    fn new(b: &'a [u8]) -> Option<RecordAttrs<'a>> {
+        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        // Each attribute takes at least 13 bytes: a count beyond that is damage, not a huge record.
+        if n > (b.len() - 4) / 13 {
+            return None;
+        }
+        Some(RecordAttrs {
+            rest: &b[4..],
+            left: n,
+        })
+    }
+
+    /// The next attribute; `Err` on a malformed record.
+    fn step(&mut self) -> std::result::Result<Option<RecordAttr<'a>>, ()> {
+        if self.left == 0 {
+            return if self.rest.is_empty() {
+                Ok(None)
+            } else {
+                Err(())
+            };
+        }
+        let b = self.rest;
+        if b.len() < 13 {
+            return Err(());
+        }
+        let ty = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+        let sealed = match b[8] {
+            0 => false,
+            1 => true,
+            _ => return Err(()),
+        };
+        let len = u32::from_le_bytes(b[9..13].try_into().expect("4 bytes")) as usize;
+        let value = b[13..].get(..len).ok_or(())?;
+        self.rest = &b[13 + len..];
+        self.left -= 1;
+        Ok(Some(RecordAttr { ty, sealed, value }))
+    }
+}
+
+impl<'a> Iterator for RecordAttrs<'a> {
+    type Item = RecordAttr<'a>;
+    /// Only used on checked records, where `step` cannot fail.
+    fn next(&mut self) -> Option<RecordAttr<'a>> {
+        self.step().ok().flatten()
+    }
+}
+
+/// Checks that a record is well formed, without copying anything.
+pub fn check_record(b: &[u8]) -> Result<()> {
+    let bad = || Error::Storage("object record is truncated or malformed".into());
+    let mut it = RecordAttrs::new(b).ok_or_else(bad)?;
+    while it.step().map_err(|_| bad())?.is_some() {}
+    Ok(())
 }
 
 /// What changed since a reader's last look.
@@ -114,48 +220,48 @@ pub trait Backend: Send + Sync {
 
 /// Serializes attributes into one record.
 pub fn encode_attrs(attrs: &[StoredAttr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + attrs.iter().map(|a| 13 + a.value.len()).sum::<usize>());
-    out.extend_from_slice(&(attrs.len() as u32).to_le_bytes());
+    encode_record(attrs.iter().map(|a| RecordAttr {
+        ty: a.ty,
+        sealed: a.sealed,
+        value: &a.value,
+    }))
+}
+
+/// Serializes attributes into one record (the format [`RecordAttrs`] reads).
+pub fn encode_record<'a, I>(attrs: I) -> Vec<u8>
+where
+    I: Iterator<Item = RecordAttr<'a>> + Clone,
+{
+    let len = 4 + attrs.clone().map(|a| 13 + a.value.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&(attrs.clone().count() as u32).to_le_bytes());
     for a in attrs {
         out.extend_from_slice(&a.ty.to_le_bytes());
         out.push(a.sealed as u8);
         out.extend_from_slice(&(a.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(&a.value);
+        out.extend_from_slice(a.value);
     }
     out
 }
 
-/// Parses a record written by [`encode_attrs`]; a truncated or malformed record is a storage error.
-pub fn decode_attrs(mut b: &[u8]) -> Result<Vec<StoredAttr>> {
-    let bad = || Error::Storage("object record is truncated or malformed".into());
-    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        if b.len() < n {
-            return None;
-        }
-        let (h, t) = b.split_at(n);
-        *b = t;
-        Some(h)
-    }
-    let n = u32::from_le_bytes(take(&mut b, 4).ok_or_else(bad)?.try_into().unwrap()) as usize;
-    if n > b.len() / 13 {
-        return Err(bad());
-    }
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        let ty = u64::from_le_bytes(take(&mut b, 8).ok_or_else(bad)?.try_into().unwrap());
-        let sealed = match take(&mut b, 1).ok_or_else(bad)?[0] {
-            0 => false,
-            1 => true,
-            _ => return Err(bad()),
-        };
-        let len = u32::from_le_bytes(take(&mut b, 4).ok_or_else(bad)?.try_into().unwrap()) as usize;
-        let value = take(&mut b, len).ok_or_else(bad)?.to_vec();
-        v.push(StoredAttr { ty, sealed, value });
-    }
-    if !b.is_empty() {
-        return Err(bad());
-    }
-    Ok(v)
+/// The attributes of a record, after checking that it is well formed.
+pub fn record_attrs(b: &[u8]) -> Result<RecordAttrs<'_>> {
+    check_record(b)?;
+    Ok(RecordAttrs::new(b).expect("checked"))
+}
+
+/// Parses a record written by [`encode_attrs`] into owned attributes; a truncated or malformed
+/// record is a storage error.
+pub fn decode_attrs(b: &[u8]) -> Result<Vec<StoredAttr>> {
+    check_record(b)?;
+    Ok(RecordAttrs::new(b)
+        .expect("checked")
+        .map(|a| StoredAttr {
+            ty: a.ty,
+            sealed: a.sealed,
+            value: a.value.to_vec(),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -180,6 +286,17 @@ mod tests {
         assert_eq!(decode_attrs(&e).unwrap(), attrs);
         for cut in 0..e.len() {
             assert!(decode_attrs(&e[..cut]).is_err(), "cut at {cut}");
+            assert!(StoredObject::new(1, "u".into(), false, e[..cut].to_vec()).is_err());
         }
+        let mut longer = e.clone();
+        longer.push(0);
+        assert!(check_record(&longer).is_err());
+        let so = StoredObject::new(1, "u".into(), false, e).unwrap();
+        assert!(so.has_sealed());
+        let seen: Vec<(u64, bool, &[u8])> = so.attrs().map(|a| (a.ty, a.sealed, a.value)).collect();
+        assert_eq!(
+            seen,
+            vec![(3, false, &b"label"[..]), (0x11, true, &[9u8; 40][..])]
+        );
     }
 }

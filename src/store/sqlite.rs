@@ -297,13 +297,8 @@ impl TokenStore for SqliteToken {
                 let (id, uid, private, blob) = row?;
                 // One damaged record makes one object unreadable (dropped from view), never the whole
                 // token.
-                match super::decode_attrs(&blob) {
-                    Ok(attrs) => ch.upserts.push(StoredObject {
-                        id,
-                        uid,
-                        private,
-                        attrs,
-                    }),
+                match StoredObject::new(id, uid, private, blob) {
+                    Ok(so) => ch.upserts.push(so),
                     Err(e) => {
                         crate::log_error!("object {id} cannot be read and is skipped: {e}");
                         ch.deleted.push(id);

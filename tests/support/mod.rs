@@ -804,6 +804,10 @@ pub struct Rec {
     pub value: Vec<u8>,
 }
 
+/// The reserved attribute type under which an object that must be sealed is stored whole
+/// (src/token.rs `SEALED_RECORD`): its value is nonce || AES-256-GCM(record) || tag.
+pub const SEALED_RECORD: u64 = u64::MAX;
+
 /// `u32 LE count`, then per attribute `u64 LE type`, `u8 sealed`, `u32 LE length`, value.
 pub fn decode_record(mut b: &[u8]) -> Vec<Rec> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> &'a [u8] {
