@@ -10,7 +10,8 @@ use crate::store::{PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::vault::MasterKey;
 use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -213,11 +214,11 @@ impl Token {
                 meta,
                 login: Login::Public,
                 mk: None,
-                objects: HashMap::new(),
-                index: HashMap::new(),
-                by_db: HashMap::new(),
-                by_session: HashMap::new(),
-                locked: HashMap::new(),
+                objects: HashMap::default(),
+                index: HashMap::default(),
+                by_db: HashMap::default(),
+                by_session: HashMap::default(),
+                locked: HashMap::default(),
                 locked_complete: true,
                 seq: 0,
                 epoch: 0,

@@ -235,17 +235,20 @@ impl Object {
     /// Rebuilds an object from stored attributes (already validated when written).
     pub fn from_stored(attrs: Vec<Attribute>) -> Result<Object> {
         // Stored values are checked like a template's: a damaged record is an error, never a panic.
-        let mut map = BTreeMap::new();
-        for a in attrs {
-            let kind = check_kind(a.ty, &a.value).map_err(|_| {
-                Error::Storage(format!("stored attribute {:#x} is malformed", a.ty))
-            })?;
-            let mut v = a.value;
-            if kind == Kind::Bool {
-                v[0] = (v[0] != 0) as u8;
-            }
-            map.insert(a.ty, v);
-        }
+        let map = attrs
+            .into_iter()
+            .map(|a| {
+                let kind = check_kind(a.ty, &a.value).map_err(|_| {
+                    Error::Storage(format!("stored attribute {:#x} is malformed", a.ty))
+                })?;
+                let mut v = a.value;
+                if kind == Kind::Bool {
+                    v[0] = (v[0] != 0) as u8;
+                }
+                Ok((a.ty, v))
+            })
+            // Collected at once: stored attributes come sorted, which BTreeMap builds in bulk.
+            .collect::<Result<BTreeMap<_, _>>>()?;
         let class = map
             .get(&CKA_CLASS)
             .and_then(|v| ulong_of(v))
