@@ -57,7 +57,6 @@ fn report_config_error(e: &Error) {
 pub fn finalize() -> Result<()> {
     let m = STATE.write().take().ok_or(Error::CryptokiNotInitialized)?;
     m.close_everything();
-    crate::mechanism::keys::clear_cache();
     Ok(())
 }
 
@@ -323,7 +322,6 @@ impl Module {
             s
         };
         s.token.close_session(h);
-        crate::mechanism::keys::prune();
         Ok(())
     }
 
@@ -378,7 +376,6 @@ impl Module {
         for o in self.sessions_on(&s.token) {
             o.ops.lock().crypto = Default::default();
         }
-        crate::mechanism::keys::prune();
         Ok(())
     }
 
@@ -432,7 +429,6 @@ impl Module {
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
         let s = self.session(h)?;
         s.token.destroy(s.caller(), o)?;
-        crate::mechanism::keys::prune();
         Ok(())
     }
 

@@ -42,6 +42,9 @@ pub struct Entry {
     /// Session that owns a session object.
     pub session: Option<CK_SESSION_HANDLE>,
     pub obj: Object,
+    /// The key parsed for the backend, made on first use (see [`crate::mechanism::keys::parsed`]).
+    /// A changed object is a new entry, so a parsed key never outlives the values it came from.
+    pub parsed: std::sync::OnceLock<Arc<crate::mechanism::keys::Key>>,
 }
 
 /// What an operation knows of the calling session.
@@ -325,6 +328,7 @@ impl Token {
                 db_id: Some(so.id),
                 session: None,
                 obj,
+                parsed: Default::default(),
             }),
             Err(e) => {
                 crate::log_error!(
@@ -756,6 +760,7 @@ impl Token {
                 db_id: None,
                 session: Some(caller.session),
                 obj,
+                parsed: Default::default(),
             });
             Ok(handle)
         }
@@ -814,6 +819,7 @@ impl Token {
                 db_id: None,
                 session: e.session,
                 obj,
+                parsed: Default::default(),
             });
         }
         Ok(())

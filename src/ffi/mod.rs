@@ -8,6 +8,7 @@
 pub mod crypto;
 pub mod entry;
 pub mod rv;
+pub mod shm;
 pub mod tables;
 
 use crate::error::{Error, Result};

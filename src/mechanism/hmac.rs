@@ -60,7 +60,7 @@ pub fn sign_op(mech: &Mech, key: &Key) -> Result<Box<dyn SignOp>> {
         return Err(Error::KeyTypeInconsistent);
     };
     Ok(Box::new(HmacSign {
-        mac: crypto::Hmac::new(h, &s.0)?,
+        mac: s.hmac(h)?,
         len,
     }))
 }
@@ -118,7 +118,7 @@ mod tests {
     use crate::mechanism::keys::Secret;
 
     fn mac(ty: CK_MECHANISM_TYPE, param: Param, key: &[u8], data: &[u8]) -> Result<Vec<u8>> {
-        let k = Key::Secret(Secret(Zeroizing::new(key.to_vec())));
+        let k = Key::Secret(Secret::new(Zeroizing::new(key.to_vec())));
         let mut op = sign_op(&Mech { ty, param }, &k)?;
         op.update(data)?;
         Ok(op.sign()?.to_vec())
@@ -199,7 +199,7 @@ mod tests {
                 Error::MechanismParamInvalid
             );
         }
-        let k = Key::Secret(Secret(Zeroizing::new(key.to_vec())));
+        let k = Key::Secret(Secret::new(Zeroizing::new(key.to_vec())));
         let m = Mech {
             ty: CKM_SHA256_HMAC_GENERAL,
             param: Param::MacLen(12),

@@ -2,18 +2,16 @@
 //! DER encodings of EC parameters and points.
 //!
 //! Parsing an RSA key means building big integers, checking them and precomputing CRT values:
-//! far too slow to do on every C_Sign. Parsed keys are cached by the object's CKA_UNIQUE_ID,
-//! together with a weak reference to the token's entry: an entry that was replaced (attributes
-//! changed) or dropped (destroyed, logout) no longer matches, and its parsed key is thrown away.
+//! far too slow to do on every C_Sign. A parsed key is kept in the token's entry for the object
+//! ([`crate::token::Entry::parsed`]): an entry that is replaced (attributes changed) or dropped
+//! (destroyed, logout) takes its parsed key with it.
 
-use crate::crypto::{Curve, EcPrivate, EcPublic, RsaPrivate, RsaPublic};
+use crate::crypto::{Curve, EcPrivate, EcPublic, HashAlg, Hmac, HmacKey, RsaPrivate, RsaPublic};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::token::Entry;
 use cryptoki_sys::*;
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock};
 use zeroize::Zeroizing;
 
 /// A key ready for the backend.
@@ -26,47 +24,54 @@ pub enum Key {
     Secret(Secret),
 }
 
-/// A secret key value (zeroized on drop, never printed).
-pub struct Secret(pub Zeroizing<Vec<u8>>);
+/// A secret key value (zeroized on drop, never printed), with its keyed HMAC states.
+pub struct Secret {
+    pub value: Zeroizing<Vec<u8>>,
+    /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
+    /// and the parsed key lives in the key cache, so each key is keyed once per hash.
+    hmac: [OnceLock<HmacKey>; 5],
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({} bytes)", self.0.len())
+        write!(f, "Secret({} bytes)", self.value.len())
     }
 }
 
-type Cache = HashMap<String, (Weak<Entry>, Arc<Key>)>;
-static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-
-/// The parsed key of a token entry, from the cache when it is still valid.
-pub fn parsed(entry: &Arc<Entry>) -> Result<Arc<Key>> {
-    let uid = entry.obj.unique_id().to_string();
-    if let Some(c) = CACHE.lock().as_ref() {
-        if let Some((w, k)) = c.get(&uid) {
-            if w.upgrade().is_some_and(|e| Arc::ptr_eq(&e, entry)) {
-                return Ok(k.clone());
-            }
+impl Secret {
+    pub fn new(value: Zeroizing<Vec<u8>>) -> Secret {
+        Secret {
+            value,
+            hmac: Default::default(),
         }
     }
-    let key = Arc::new(parse(&entry.obj)?);
-    let mut guard = CACHE.lock();
-    let c = guard.get_or_insert_with(HashMap::new);
-    // Forget keys whose objects are gone, so secrets do not outlive them.
-    c.retain(|_, (w, _)| w.strong_count() > 0);
-    c.insert(uid, (Arc::downgrade(entry), key.clone()));
-    Ok(key)
-}
 
-/// Forgets the parsed keys whose objects are gone (after a logout, a destroy, a closed session).
-pub fn prune() {
-    if let Some(c) = CACHE.lock().as_mut() {
-        c.retain(|_, (w, _)| w.strong_count() > 0);
+    /// A new HMAC with `alg` under this key.
+    pub fn hmac(&self, alg: HashAlg) -> Result<Hmac> {
+        let i = match alg {
+            HashAlg::Sha1 => 0,
+            HashAlg::Sha224 => 1,
+            HashAlg::Sha256 => 2,
+            HashAlg::Sha384 => 3,
+            HashAlg::Sha512 => 4,
+        };
+        if let Some(k) = self.hmac[i].get() {
+            return Ok(k.start());
+        }
+        let k = HmacKey::new(alg, &self.value)?;
+        Ok(self.hmac[i].get_or_init(|| k).start())
     }
 }
 
-/// Drops every cached key (C_Finalize).
-pub fn clear_cache() {
-    *CACHE.lock() = None;
+/// The parsed key of a token entry: parsed on first use and kept in the entry, so it lives exactly
+/// as long as the entry (a destroyed or changed object, or a logout, drops it) and the hot path
+/// takes no lock. Two threads racing on a first use may both parse; one result is kept.
+pub fn parsed(entry: &Arc<Entry>) -> Result<Arc<Key>> {
+    if let Some(k) = entry.parsed.get() {
+        return Ok(k.clone());
+    }
+    let key = Arc::new(parse(&entry.obj)?);
+    Ok(entry.parsed.get_or_init(|| key).clone())
 }
 
 fn attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
@@ -130,7 +135,7 @@ pub fn parse(o: &Object) -> Result<Key> {
             if v.is_empty() {
                 return Err(Error::AttributeValueInvalid);
             }
-            Key::Secret(Secret(Zeroizing::new(v.to_vec())))
+            Key::Secret(Secret::new(Zeroizing::new(v.to_vec())))
         }
         _ => return Err(Error::KeyTypeInconsistent),
     })

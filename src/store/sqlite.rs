@@ -9,11 +9,18 @@
 
 use super::{Backend, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::error::{Error, Result};
+use crate::ffi::shm::SharedCounter;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 const DB_FILE: &str = "token.db";
+/// The change counter shared by the processes using a token ([`SharedCounter`]).
+const CHANGES_FILE: &str = "changes";
+/// Even when the shared counter says nothing changed, the database is asked at least this often:
+/// it bounds how long a change stays unseen if a writer died between its commit and its bump.
+const FULL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const SCHEMA_VERSION: i64 = 1;
 
 pub struct SqliteBackend {
@@ -121,10 +128,20 @@ impl Backend for SqliteBackend {
             return Err(Error::TokenNotPresent);
         }
         let conn = open_db(&path, self.umask, false)?;
+        let dir = self.token_dir(serial)?;
+        // Without the shared counter (say, a read-only directory) every check asks the database.
+        let counter = SharedCounter::open(&dir.join(CHANGES_FILE), 0o600 & !self.umask)
+            .inspect_err(|e| {
+                crate::log_warn!("token {serial}: no shared change counter ({e}); using the database")
+            })
+            .ok();
         let mut s = SqliteToken {
             conn,
             data_version: 0,
-            dir: self.token_dir(serial)?,
+            counter,
+            counter_seen: 0,
+            last_full_check: Instant::now(),
+            dir,
             umask: self.umask,
         };
         let v: Option<i64> = s.get_meta("schema")?;
@@ -134,6 +151,7 @@ impl Backend for SqliteBackend {
                 path.display()
             )));
         }
+        s.counter_seen = s.counter.as_ref().map_or(0, SharedCounter::load);
         s.data_version = s
             .conn
             .pragma_query_value(None, "data_version", |r| r.get(0))?;
@@ -208,6 +226,11 @@ fn open_db(path: &Path, umask: u32, create: bool) -> Result<Connection> {
 struct SqliteToken {
     conn: Connection,
     data_version: i64,
+    /// Bumped by every writer before and after each commit.
+    counter: Option<SharedCounter>,
+    /// The counter's value at the last database check.
+    counter_seen: u64,
+    last_full_check: Instant,
     dir: PathBuf,
     umask: u32,
 }
@@ -235,12 +258,16 @@ impl SqliteToken {
     }
 
     fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        // Bumped before and after: a reader that looks while the commit is in flight still gets a
+        // bump after it. A writer killed in between is covered by FULL_CHECK_EVERY.
+        let bump = |c: &Option<SharedCounter>| c.as_ref().map(SharedCounter::bump);
+        bump(&self.counter);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let v = f(&tx)?;
-        tx.commit()?;
-        Ok(v)
+        let r = f(&tx).and_then(|v| Ok(tx.commit().map(|()| v)?));
+        bump(&self.counter);
+        r
     }
 }
 
@@ -266,7 +293,16 @@ impl TokenStore for SqliteToken {
     }
 
     fn has_changed(&mut self) -> Result<bool> {
-        // A cached statement: this runs on every call that reads the token, so it must stay cheap.
+        // This runs on every call that reads the token: first the shared counter (one atomic load),
+        // then, only if it moved (or a while has passed), the database.
+        if let Some(c) = &self.counter {
+            let now = c.load();
+            if now == self.counter_seen && self.last_full_check.elapsed() < FULL_CHECK_EVERY {
+                return Ok(false);
+            }
+            self.counter_seen = now;
+            self.last_full_check = Instant::now();
+        }
         let v: i64 = self
             .conn
             .prepare_cached("PRAGMA data_version")?
