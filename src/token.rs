@@ -15,6 +15,10 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Even when the store's change hint has not moved, the store is asked at least this often: it
+/// bounds how long a change stays unseen if a writer died between its commit and its bump.
+const FULL_CHECK_EVERY_MS: u64 = 1000;
+
 /// Object handles are never reused in a process.
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
 
@@ -63,6 +67,12 @@ pub struct Token {
     threads: bool,
     inner: RwLock<Inner>,
     store: Mutex<Box<dyn TokenStore>>,
+    /// The store's change hint, read without a lock on every call; `hint_seen` is its value at the
+    /// last full check, made `last_full_ms` after `opened`.
+    hint: Option<Arc<crate::ffi::shm::SharedCounter>>,
+    hint_seen: AtomicU64,
+    last_full_ms: AtomicU64,
+    opened: std::time::Instant,
 }
 
 struct Inner {
@@ -207,6 +217,7 @@ pub fn check_pin_len(pin: &[u8]) -> Result<()> {
 impl Token {
     pub fn open(mut store: Box<dyn TokenStore>, config: &Config) -> Result<Arc<Token>> {
         let meta = store.meta()?;
+        let hint = store.change_hint();
         let t = Token {
             serial: meta.serial.clone(),
             slot_id: slot_id_for_serial(&meta.serial),
@@ -227,6 +238,10 @@ impl Token {
                 epoch: 0,
             }),
             store: Mutex::new(store),
+            hint_seen: AtomicU64::new(hint.as_ref().map_or(0, |h| h.load())),
+            hint,
+            last_full_ms: AtomicU64::new(0),
+            opened: std::time::Instant::now(),
         };
         {
             let mut inner = t.inner.write();
@@ -257,10 +272,25 @@ impl Token {
 
     /// Brings the cache up to date with the store: a cheap check, then only what changed.
     fn refresh(&self) -> Result<()> {
+        let now_ms = self.opened.elapsed().as_millis() as u64;
+        let hint = self.hint.as_ref().map(|h| h.load());
+        if let Some(h) = hint {
+            if h == self.hint_seen.load(Ordering::Acquire)
+                && now_ms.saturating_sub(self.last_full_ms.load(Ordering::Relaxed))
+                    < FULL_CHECK_EVERY_MS
+            {
+                return Ok(());
+            }
+        }
         let changed = self.store.lock().has_changed()?;
         if changed {
             let mut inner = self.inner.write();
             self.sync(&mut inner)?;
+        }
+        // The value read before the check: a bump made meanwhile is seen by the next call.
+        if let Some(h) = hint {
+            self.hint_seen.store(h, Ordering::Release);
+            self.last_full_ms.store(now_ms, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -188,8 +188,13 @@ pub struct Changes {
 /// One token's persistent state.
 pub trait TokenStore: Send {
     fn meta(&mut self) -> Result<TokenMeta>;
-    /// Cheap check whether another process committed since the last call.
+    /// Whether another process committed since the last call (asks the database).
     fn has_changed(&mut self) -> Result<bool>;
+    /// A counter every writer bumps before and after each commit, readable without any lock, so
+    /// a reader asks [`TokenStore::has_changed`] only when it moved. `None`: ask every time.
+    fn change_hint(&self) -> Option<std::sync::Arc<crate::ffi::shm::SharedCounter>> {
+        None
+    }
     /// Objects written and deleted since `seq` (everything when `epoch` is no longer current).
     fn changes_since(&mut self, seq: u64, epoch: u64) -> Result<Changes>;
     fn insert_object(&mut self, uid: &str, private: bool, attrs: &[StoredAttr]) -> Result<i64>;

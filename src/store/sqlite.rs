@@ -13,14 +13,12 @@ use crate::ffi::shm::SharedCounter;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
 
 const DB_FILE: &str = "token.db";
 /// The change counter shared by the processes using a token ([`SharedCounter`]).
 const CHANGES_FILE: &str = "changes";
-/// Even when the shared counter says nothing changed, the database is asked at least this often:
-/// it bounds how long a change stays unseen if a writer died between its commit and its bump.
-const FULL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 const SCHEMA_VERSION: i64 = 1;
 
 pub struct SqliteBackend {
@@ -134,13 +132,12 @@ impl Backend for SqliteBackend {
             .inspect_err(|e| {
                 crate::log_warn!("token {serial}: no shared change counter ({e}); using the database")
             })
-            .ok();
+            .ok()
+            .map(Arc::new);
         let mut s = SqliteToken {
             conn,
             data_version: 0,
             counter,
-            counter_seen: 0,
-            last_full_check: Instant::now(),
             dir,
             umask: self.umask,
         };
@@ -151,7 +148,6 @@ impl Backend for SqliteBackend {
                 path.display()
             )));
         }
-        s.counter_seen = s.counter.as_ref().map_or(0, SharedCounter::load);
         s.data_version = s
             .conn
             .pragma_query_value(None, "data_version", |r| r.get(0))?;
@@ -226,11 +222,8 @@ fn open_db(path: &Path, umask: u32, create: bool) -> Result<Connection> {
 struct SqliteToken {
     conn: Connection,
     data_version: i64,
-    /// Bumped by every writer before and after each commit.
-    counter: Option<SharedCounter>,
-    /// The counter's value at the last database check.
-    counter_seen: u64,
-    last_full_check: Instant,
+    /// Bumped by every writer before and after each commit (read by [`crate::token::Token`]).
+    counter: Option<Arc<SharedCounter>>,
     dir: PathBuf,
     umask: u32,
 }
@@ -259,8 +252,9 @@ impl SqliteToken {
 
     fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
         // Bumped before and after: a reader that looks while the commit is in flight still gets a
-        // bump after it. A writer killed in between is covered by FULL_CHECK_EVERY.
-        let bump = |c: &Option<SharedCounter>| c.as_ref().map(SharedCounter::bump);
+        // bump after it. A writer killed in between is covered by the readers' periodic full
+        // check (`crate::token::FULL_CHECK_EVERY`).
+        let bump = |c: &Option<Arc<SharedCounter>>| c.as_deref().map(SharedCounter::bump);
         bump(&self.counter);
         let tx = self
             .conn
@@ -293,16 +287,7 @@ impl TokenStore for SqliteToken {
     }
 
     fn has_changed(&mut self) -> Result<bool> {
-        // This runs on every call that reads the token: first the shared counter (one atomic load),
-        // then, only if it moved (or a while has passed), the database.
-        if let Some(c) = &self.counter {
-            let now = c.load();
-            if now == self.counter_seen && self.last_full_check.elapsed() < FULL_CHECK_EVERY {
-                return Ok(false);
-            }
-            self.counter_seen = now;
-            self.last_full_check = Instant::now();
-        }
+        // A cached statement; callers ask only when the change hint moved (see `change_hint`).
         let v: i64 = self
             .conn
             .prepare_cached("PRAGMA data_version")?
@@ -310,6 +295,10 @@ impl TokenStore for SqliteToken {
         let changed = v != self.data_version;
         self.data_version = v;
         Ok(changed)
+    }
+
+    fn change_hint(&self) -> Option<Arc<SharedCounter>> {
+        self.counter.clone()
     }
 
     fn changes_since(&mut self, seq: u64, epoch: u64) -> Result<Changes> {
