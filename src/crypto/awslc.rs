@@ -12,8 +12,8 @@ use super::{Curve, HashAlg};
 use crate::error::{Error, Result};
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
-use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, ParsedPublicKey};
 use aws_lc_rs::rsa as lrsa;
+use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, ParsedPublicKey};
 use std::sync::OnceLock;
 use zeroize::Zeroizing;
 

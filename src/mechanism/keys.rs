@@ -29,7 +29,7 @@ pub struct Secret {
     pub value: Zeroizing<Vec<u8>>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
     /// and the parsed key lives in the key cache, so each key is keyed once per hash.
-    hmac: [OnceLock<HmacKey>; 5],
+    hmac: Box<[OnceLock<HmacKey>; 5]>,
 }
 
 impl std::fmt::Debug for Secret {

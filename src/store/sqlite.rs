@@ -130,7 +130,9 @@ impl Backend for SqliteBackend {
         // Without the shared counter (say, a read-only directory) every check asks the database.
         let counter = SharedCounter::open(&dir.join(CHANGES_FILE), 0o600 & !self.umask)
             .inspect_err(|e| {
-                crate::log_warn!("token {serial}: no shared change counter ({e}); using the database")
+                crate::log_warn!(
+                    "token {serial}: no shared change counter ({e}); using the database"
+                )
             })
             .ok()
             .map(Arc::new);
