@@ -268,7 +268,7 @@ fn hmac() {
                 if t.key.as_ref().is_empty() {
                     continue; // PKCS#11 secret keys are never empty.
                 }
-                let key = Key::Secret(Secret(Zeroizing::new(t.key.as_ref().to_vec())));
+                let key = Key::Secret(Secret::new(Zeroizing::new(t.key.as_ref().to_vec())));
                 let len = g.tag_size / 8;
                 let m = Mech {
                     ty: general,
