@@ -410,12 +410,17 @@ impl Token {
 
     fn decode(&self, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
         let sealed_whole = so.attrs().any(|a| a.ty == SEALED_RECORD);
-        let (attrs, any_clear) = if sealed_whole {
-            (Self::open_record(mk, &self.serial, so)?, false)
+        let (obj, any_clear) = if sealed_whole {
+            let plain = Self::open_record(mk, &self.serial, so)?;
+            let attrs = crate::store::record_attrs(&plain)?;
+            if attrs.clone().any(|a| a.sealed || a.ty == SEALED_RECORD) {
+                return Err(Error::Storage("sealed object record is damaged".into()));
+            }
+            (Object::from_record(attrs.map(|a| (a.ty, a.value)))?, false)
         } else {
-            self.open_attributes(mk, so)?
+            let (attrs, any_clear) = self.open_attributes(mk, so)?;
+            (Object::from_stored(attrs)?, any_clear)
         };
-        let obj = Object::from_stored(attrs)?;
         // Everything of an object that holds a secret or is private was written sealed: a clear value
         // there was put in by someone without the key, and is refused.
         if any_clear && obj.needs_sealing() {
@@ -431,12 +436,12 @@ impl Token {
         Ok(obj)
     }
 
-    /// The attributes of an object sealed whole ([`SEALED_RECORD`]).
+    /// The record inside an object sealed whole ([`SEALED_RECORD`]).
     fn open_record(
         mk: Option<&MasterKey>,
         serial: &str,
         so: &StoredObject,
-    ) -> Result<Vec<Attribute>> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let damaged = || Error::Storage("sealed object record is damaged".into());
         let mut it = so.attrs();
         let sealed = it.next().filter(|a| a.sealed).ok_or_else(damaged)?;
@@ -444,18 +449,7 @@ impl Token {
             return Err(damaged());
         }
         let mk = mk.ok_or(Error::UserNotLoggedIn)?;
-        let plain = mk.open(&object_context(serial, &so.uid, so.private), sealed.value)?;
-        let mut attrs = Vec::with_capacity(40);
-        for a in crate::store::record_attrs(&plain)? {
-            if a.sealed || a.ty == SEALED_RECORD {
-                return Err(damaged());
-            }
-            attrs.push(Attribute {
-                ty: a.ty,
-                value: zeroize::Zeroizing::new(a.value.to_vec()),
-            });
-        }
-        Ok(attrs)
+        mk.open(&object_context(serial, &so.uid, so.private), sealed.value)
     }
 
     /// The attributes of an object stored one by one (sealed one by one by earlier versions, whose
@@ -646,6 +640,10 @@ impl Token {
         };
         inner.locked_complete = true;
         let decoded = self.decode_many(inner.mk.as_ref().expect("set above"), &pending);
+        let n = pending.len();
+        inner.objects.reserve(n);
+        inner.by_db.reserve(n);
+        inner.index.reserve(2 * n);
         for (so, r) in pending.iter().zip(decoded) {
             self.place(&mut inner, so, r);
         }

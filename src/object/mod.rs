@@ -1,11 +1,12 @@
 //! Objects and the one engine that applies the attribute rules of [`rules`].
 
+pub mod attrs;
 pub mod rules;
 
 use crate::error::{Error, Result};
+use attrs::{AttrMap, Value};
 use cryptoki_sys::*;
 use rules::{flag, Kind, Rule};
-use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 /// One attribute of a template or an object. Values are zeroized on drop and never printed.
@@ -56,7 +57,7 @@ pub enum Read<'a> {
 pub struct Object {
     class: CK_OBJECT_CLASS,
     sub: Option<&'static [Rule]>,
-    attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>,
+    attrs: AttrMap,
 }
 
 impl std::fmt::Debug for Object {
@@ -101,14 +102,12 @@ fn check_kind(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Kind> {
 }
 
 /// Parses a template into a map, rejecting unknown types, malformed values and contradictions.
-fn parse_template(
-    template: &[Attribute],
-) -> Result<BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>> {
-    let mut m = BTreeMap::new();
+fn parse_template(template: &[Attribute]) -> Result<AttrMap> {
+    let mut m = AttrMap::with_capacity(template.len() + 24);
     for a in template {
         let v = check_value(a.ty, &a.value)?;
         if let Some(prev) = m.insert(a.ty, v) {
-            if prev != m[&a.ty] {
+            if Some(&prev) != m.get(&a.ty) {
                 return Err(Error::TemplateInconsistent);
             }
         }
@@ -169,10 +168,7 @@ impl Object {
         Ok(obj)
     }
 
-    fn sub_rules(
-        class: CK_OBJECT_CLASS,
-        attrs: &BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>,
-    ) -> Result<Option<&'static [Rule]>> {
+    fn sub_rules(class: CK_OBJECT_CLASS, attrs: &AttrMap) -> Result<Option<&'static [Rule]>> {
         Ok(match class {
             CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
                 let kt = attrs
@@ -234,21 +230,25 @@ impl Object {
 
     /// Rebuilds an object from stored attributes (already validated when written).
     pub fn from_stored(attrs: Vec<Attribute>) -> Result<Object> {
+        Self::from_record(attrs.iter().map(|a| (a.ty, &a.value[..])))
+    }
+
+    /// Rebuilds an object from stored attributes, read in place from a record.
+    pub fn from_record<'a>(
+        attrs: impl Iterator<Item = (CK_ATTRIBUTE_TYPE, &'a [u8])>,
+    ) -> Result<Object> {
         // Stored values are checked like a template's: a damaged record is an error, never a panic.
-        let map = attrs
-            .into_iter()
-            .map(|a| {
-                let kind = check_kind(a.ty, &a.value).map_err(|_| {
-                    Error::Storage(format!("stored attribute {:#x} is malformed", a.ty))
-                })?;
-                let mut v = a.value;
-                if kind == Kind::Bool {
-                    v[0] = (v[0] != 0) as u8;
-                }
-                Ok((a.ty, v))
-            })
-            // Collected at once: stored attributes come sorted, which BTreeMap builds in bulk.
-            .collect::<Result<BTreeMap<_, _>>>()?;
+        let mut map = AttrMap::with_capacity(attrs.size_hint().0);
+        for (ty, v) in attrs {
+            let kind = check_kind(ty, v)
+                .map_err(|_| Error::Storage(format!("stored attribute {ty:#x} is malformed")))?;
+            let value = match kind {
+                Kind::Bool => Value::scalar(&[(v[0] != 0) as u8]),
+                Kind::Ulong | Kind::Date => Value::scalar(v),
+                _ => Value::bytes(v),
+            };
+            map.insert(ty, value);
+        }
         let class = map
             .get(&CKA_CLASS)
             .and_then(|v| ulong_of(v))

@@ -113,6 +113,7 @@ pub struct RecordAttr<'a> {
 }
 
 /// The attributes of a record written by [`encode_attrs`], in order, read in place.
+#[derive(Clone)]
 pub struct RecordAttrs<'a> {
     rest: &'a [u8],
     left: usize,
@@ -163,6 +164,9 @@ impl<'a> Iterator for RecordAttrs<'a> {
     /// Only used on checked records, where `step` cannot fail.
     fn next(&mut self) -> Option<RecordAttr<'a>> {
         self.step().ok().flatten()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 
