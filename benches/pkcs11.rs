@@ -1591,8 +1591,10 @@ fn xml(s: &str) -> String {
 
 /// Horizontal bars of log10(ratio) around 1x.
 fn write_svg(path: &Path, names: &[String], results: &[Result1]) -> std::io::Result<()> {
+    // The KDF row compares two different KDFs (SoftHSM's is an estimate): not a speed ratio.
     let bars: Vec<(&str, f64)> = results
         .iter()
+        .filter(|r| !matches!(r.row.kind, RowKind::KdfAlone))
         .filter_map(|r| Some((r.row.name.as_str(), ratio(&r.cells)?)))
         .collect();
     let decades = bars
@@ -1760,6 +1762,10 @@ fn main() {
     let mut results: Vec<Result1> = Vec::new();
     let mut fresh: Vec<Option<Fresh>> = vec![None; mods.len()];
     let mut populated = false;
+    let want_fresh = rows.iter().any(|r| r.group() == Group::Fresh);
+    // Fresh processes run right after populating, while the token holds exactly the N objects
+    // (the create row adds some).
+    let mut per_mod: Option<Vec<Res<Fresh>>> = None;
     for row in rows.iter().filter(|r| r.group() != Group::Fresh) {
         if row.group() == Group::Objects && !populated {
             for m in mods.iter_mut() {
@@ -1770,6 +1776,9 @@ fn main() {
                 }
             }
             populated = true;
+            if want_fresh {
+                per_mod = Some(mods.iter().map(|m| run_fresh(&o, m)).collect());
+            }
         }
         let threads = if row.threaded() { o.threads } else { 1 };
         let mut cells = Vec::new();
@@ -1806,24 +1815,24 @@ fn main() {
             cells,
         });
     }
-    // Fresh processes last: the token then holds the N objects (and the create row's leftovers).
     let fresh_rows: Vec<&Row> = rows.iter().filter(|r| r.group() == Group::Fresh).collect();
     if !fresh_rows.is_empty() {
-        if !populated {
-            for m in mods.iter_mut() {
-                if let Err(e) = m.populate(o.objects) {
-                    eprintln!("error: {e}");
-                    std::process::exit(1);
+        let per_mod = match per_mod {
+            Some(p) => p,
+            None => {
+                for m in mods.iter_mut() {
+                    if let Err(e) = m.populate(o.objects) {
+                        eprintln!("error: {e}");
+                        std::process::exit(1);
+                    }
                 }
+                mods.iter().map(|m| run_fresh(&o, m)).collect()
             }
-        }
-        let mut per_mod = Vec::new();
-        for (i, m) in mods.iter().enumerate() {
-            let r = run_fresh(&o, m);
-            if let Ok(f) = &r {
+        };
+        for (i, r) in per_mod.iter().enumerate() {
+            if let Ok(f) = r {
                 fresh[i] = Some(f.clone());
             }
-            per_mod.push(r);
         }
         for row in fresh_rows {
             let cells = per_mod
