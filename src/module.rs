@@ -424,6 +424,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
+        crate::family::check_copy(&*s.token.object(o)?)?;
         s.token.copy(s.caller(), o, template)
     }
 
@@ -449,6 +450,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<()> {
         let s = self.session(h)?;
+        crate::family::check_set(&s, &*s.token.object(o)?, template)?;
         s.token.set_attributes(s.caller(), o, template)
     }
 
