@@ -54,7 +54,12 @@ fn worker() {
     s.login(UserType::User, Some(&pin(USER_PIN)))
         .expect("C_Login");
     say("READY".into());
-    loop {
+    // FERROHSM_TEST_N: that many rounds, then exit; else until killed.
+    let n: u64 = std::env::var("FERROHSM_TEST_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    for _ in 0..n {
         let (pk, _) = s
             .generate_key_pair(
                 &Mechanism::EccKeyPairGen,
@@ -252,4 +257,41 @@ fn kill9_during_rotation_leaves_exactly_one_newest_version() {
     );
     let db = env.only_db();
     assert_eq!(integrity_check(&db), "ok", "PRAGMA integrity_check");
+}
+
+#[test]
+fn concurrent_rotations_in_two_processes_never_collide() {
+    const N: u64 = 25;
+    let env = Env::new("log.level = ERROR\n");
+    env.make_token(TOKEN);
+    let mut ws: Vec<Running> = (0..2)
+        .map(|_| {
+            let mut c = worker_cmd("rotate_loop", &env.conf);
+            c.env("FERROHSM_TEST_TOKEN", TOKEN)
+                .env("FERROHSM_TEST_N", N.to_string());
+            Running::spawn(c)
+        })
+        .collect();
+    for w in &mut ws {
+        let st = w
+            .wait_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|| panic!("worker hung\n{}", w.describe()));
+        assert!(st.success(), "worker failed\n{}", w.describe());
+        assert_eq!(w.tagged("OK").len() as u64, 2 * N, "{}", w.describe());
+    }
+    // Every rotation of either process made its own version: none lost, none doubled.
+    let v = check_token(&env, "after two concurrent rotators");
+    assert_eq!(v["crash-ec"], 2 * N);
+    assert_eq!(v["crash-hmac"], 2 * N);
+    let mut seen: Vec<u64> = ws
+        .iter()
+        .flat_map(|w| w.tagged("OK"))
+        .filter_map(|l| l.strip_prefix("crash-ec ").map(|v| v.parse().unwrap()))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=2 * N).collect::<Vec<_>>(),
+        "versions reported by the two processes"
+    );
 }
