@@ -59,6 +59,8 @@
  * (defaults; a template asking otherwise is CKR_TEMPLATE_INCONSISTENT).
  *
  * Family keys cannot be copied (C_CopyObject: CKR_ACTION_PROHIBITED).
+ * ferrohsm-util's `key` commands (rotate, versions, disable, enable, retire,
+ * public) use exactly these attributes; see README.md, "Key rotation".
  */
 
 /* CKA_FERROHSM_KEY_FAMILY: byte array, the family name (UTF-8).
@@ -93,5 +95,16 @@
  * rotation template (else the previous version's, else the default;
  * CKR_ATTRIBUTE_VALUE_INVALID if it does not fit the key); read-only after. */
 #define CKA_FERROHSM_KEY_ALG       (CKA_FERROHSM_BASE | 0x0005UL)
+
+/* CKA_FERROHSM_KEY_CERT: CK_BBOOL, only in a rotation template of an RSA or EC
+ * key pair (C_GenerateKeyPair; never stored, CKR_ATTRIBUTE_TYPE_INVALID
+ * elsewhere).  CK_TRUE: the same transaction also stores a self-signed X.509
+ * certificate for the new version (subject and issuer CN=<kid>, valid 10
+ * years, signed by the new private key: sha256WithRSAEncryption or ECDSA with
+ * SHA-256/384/512 by curve), with the version's CKA_ID, CKA_LABEL and family
+ * attributes, demoted with it at the next rotation.  Applications that list
+ * private keys only together with a certificate of the same CKA_ID (Java's
+ * SunPKCS11 KeyStore) then see the newest version under the family name. */
+#define CKA_FERROHSM_KEY_CERT      (CKA_FERROHSM_BASE | 0x0006UL)
 
 #endif /* FERROHSM_H */

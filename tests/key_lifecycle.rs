@@ -21,6 +21,7 @@ pub const CKA_FERROHSM_KEY_VERSION: CK_ULONG = 0xC645_0002;
 pub const CKA_FERROHSM_KEY_DISABLED: CK_ULONG = 0xC645_0003;
 pub const CKA_FERROHSM_KEY_CREATED: CK_ULONG = 0xC645_0004;
 pub const CKA_FERROHSM_KEY_ALG: CK_ULONG = 0xC645_0005;
+pub const CKA_FERROHSM_KEY_CERT: CK_ULONG = 0xC645_0006;
 
 const TOKEN: &str = "keys";
 
@@ -561,6 +562,85 @@ fn rotation_through_pkcs11_alone() {
 }
 
 #[test]
+fn rotate_with_cert_makes_a_certificate_per_version() {
+    use x509_cert::der::{Decode, Encode};
+    let env = env();
+    let f = env.fixture();
+    let slot = support::slot_by_label(&f, TOKEN).unwrap();
+    let s = f.user_session(slot);
+    let dir = tempfile::tempdir().unwrap();
+    for (fam, ty) in [("crt-rsa", "rsa:2048"), ("crt-ec", "ec:P-384")] {
+        for v in 1..=2u64 {
+            key_ok(&env, &["rotate", fam, "--type", ty, "--cert"]);
+            let certs = by_label(&s, ObjectClass::CERTIFICATE, fam);
+            assert_eq!(
+                certs.len(),
+                1,
+                "{fam}: one certificate labelled with the family"
+            );
+            let c = certs[0];
+            assert_eq!(get_bytes(&s, c, AttributeType::Id), kid(fam, v).as_bytes());
+            assert_eq!(ulong_attr(&s, c, CKA_FERROHSM_KEY_VERSION), v as CK_ULONG);
+            let der = get_bytes(&s, c, AttributeType::Value);
+            let cert = x509_cert::Certificate::from_der(&der).expect("the certificate parses");
+            assert_eq!(
+                cert.tbs_certificate.subject.to_string(),
+                format!("CN={}", kid(fam, v))
+            );
+            // Its public key is the version's.
+            let pk = by_kid(&s, ObjectClass::PUBLIC_KEY, &kid(fam, v));
+            assert_eq!(
+                cert.tbs_certificate
+                    .subject_public_key_info
+                    .to_der()
+                    .unwrap(),
+                get_bytes(&s, pk, AttributeType::PublicKeyInfo)
+            );
+            // Its signature verifies (OpenSSL, self-signed).
+            let pem = dir.path().join(format!("{fam}-{v}.der"));
+            std::fs::write(&pem, &der).unwrap();
+            let o = support::run({
+                let mut c = std::process::Command::new("openssl");
+                c.args(["x509", "-inform", "DER", "-in"])
+                    .arg(&pem)
+                    .arg("-out")
+                    .arg(pem.with_extension("pem"));
+                c
+            });
+            assert!(o.ok(), "{o}");
+            let o = support::run({
+                let mut c = std::process::Command::new("openssl");
+                c.args(["verify", "-check_ss_sig", "-CAfile"])
+                    .arg(pem.with_extension("pem"))
+                    .arg(pem.with_extension("pem"));
+                c
+            });
+            assert!(
+                o.ok() && o.stdout.contains(": OK"),
+                "openssl verify {fam} v{v}:\n{o}"
+            );
+            if v > 1 {
+                let old = by_kid(&s, ObjectClass::CERTIFICATE, &kid(fam, v - 1));
+                assert_eq!(get_label(&s, old), kid(fam, v - 1).as_bytes());
+            }
+        }
+        // Disable and retire take the certificate along.
+        key_ok(&env, &["disable", fam, "--version", "1"]);
+        let c1 = by_kid(&s, ObjectClass::CERTIFICATE, &kid(fam, 1));
+        assert!(bool_attr(&s, c1, CKA_FERROHSM_KEY_DISABLED));
+        let o = key_ok(&env, &["versions", fam]);
+        assert!(o.stdout.contains(ty), "{o}");
+        key_ok(&env, &["retire", fam, "--version", "1"]);
+        assert!(find(&s, &[Attribute::Id(kid(fam, 1).into_bytes())]).is_empty());
+    }
+    key_fails(
+        &env,
+        &["rotate", "crt-h", "--type", "hmac:32", "--cert"],
+        "--cert",
+    );
+}
+
+#[test]
 fn header_defines_the_vendor_attributes() {
     let h = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/ferrohsm.h"))
         .unwrap();
@@ -583,6 +663,7 @@ fn header_defines_the_vendor_attributes() {
         ("CKA_FERROHSM_KEY_DISABLED", CKA_FERROHSM_KEY_DISABLED),
         ("CKA_FERROHSM_KEY_CREATED", CKA_FERROHSM_KEY_CREATED),
         ("CKA_FERROHSM_KEY_ALG", CKA_FERROHSM_KEY_ALG),
+        ("CKA_FERROHSM_KEY_CERT", CKA_FERROHSM_KEY_CERT),
     ];
     let want: Vec<(String, CK_ULONG)> = want.iter().map(|(n, v)| (n.to_string(), *v)).collect();
     assert_eq!(found, want);

@@ -634,7 +634,7 @@ impl Module {
         if let Some(r) = fam {
             let hs = crate::family::add_version(&s, &r, vec![pub_o, priv_o])?;
             return match hs[..] {
-                [ph, sh] => Ok((ph, sh)),
+                [ph, sh, ..] => Ok((ph, sh)),
                 _ => Err(Error::GeneralError),
             };
         }

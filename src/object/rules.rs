@@ -182,6 +182,13 @@ const X509: &[Rule] = &[
     r(CKA_HASH_OF_ISSUER_PUBLIC_KEY, 0, E),
     r(CKA_JAVA_MIDP_SECURITY_DOMAIN, 0, U(0)),
     r(CKA_NAME_HASH_ALGORITHM, 0, U(CKM_SHA_1)),
+    // The certificate a rotation makes for a family version (CKA_FERROHSM_KEY_CERT) carries the
+    // version's family attributes, set by the module only (see KEY below).
+    r(CKA_FERROHSM_KEY_FAMILY, NO_CREATE, N),
+    r(CKA_FERROHSM_KEY_VERSION, NO_CREATE | DERIVED, N),
+    r(CKA_FERROHSM_KEY_DISABLED, NO_CREATE | MODIFY, N),
+    r(CKA_FERROHSM_KEY_CREATED, NO_CREATE | DERIVED, N),
+    r(CKA_FERROHSM_KEY_ALG, NO_CREATE, N),
 ];
 
 const KEY: &[Rule] = &[

@@ -22,3 +22,7 @@ pub const CKA_FERROHSM_KEY_DISABLED: CK_ATTRIBUTE_TYPE = CKA_FERROHSM_BASE | 0x0
 pub const CKA_FERROHSM_KEY_CREATED: CK_ATTRIBUTE_TYPE = CKA_FERROHSM_BASE | 0x0004;
 /// The JOSE `alg` the version is meant for (ASCII, e.g. "PS256"); may be given at generation.
 pub const CKA_FERROHSM_KEY_ALG: CK_ATTRIBUTE_TYPE = CKA_FERROHSM_BASE | 0x0005;
+/// CK_BBOOL, only in a rotation template: also make a self-signed X.509 certificate for the new
+/// version (subject CN=<kid>, signed by the new key), with the version's ID and label, in the same
+/// transaction. Never stored on an object.
+pub const CKA_FERROHSM_KEY_CERT: CK_ATTRIBUTE_TYPE = CKA_FERROHSM_BASE | 0x0006;

@@ -27,6 +27,11 @@ pub enum KeyCmd {
         /// previous version's, else RS256 / ES256|ES384|ES512 by curve / HS256
         #[arg(long)]
         alg: Option<String>,
+        /// Also make a self-signed certificate (CN=<kid>) for the version, with its ID and label,
+        /// so that Java's SunPKCS11 KeyStore lists RSA and EC versions (alias = the family name
+        /// for the newest)
+        #[arg(long)]
+        cert: bool,
         #[command(flatten)]
         sel: Select,
         #[command(flatten)]
@@ -139,9 +144,10 @@ pub fn run(m: &Module, cmd: KeyCmd) -> R<()> {
             name,
             key_type,
             alg,
+            cert,
             sel,
             pins,
-        } => rotate(m, &name, &key_type, alg.as_deref(), &sel, &pins),
+        } => rotate(m, &name, &key_type, alg.as_deref(), cert, &sel, &pins),
         KeyCmd::Versions { name, sel, pins } => {
             let s = login(m, &sel, &pins)?;
             let vs = versions(&s, &name)?;
@@ -239,6 +245,7 @@ fn rotate(
     name: &str,
     key_type: &str,
     alg: Option<&str>,
+    cert: bool,
     sel: &Select,
     pins: &Pins,
 ) -> R<()> {
@@ -276,9 +283,17 @@ fn rotate(
             pub_t.push(Attribute::bool(CKA_VERIFY, true));
             pub_t.extend(common.iter().cloned());
             let mut priv_t = vec![Attribute::bool(CKA_SIGN, true)];
+            if cert {
+                priv_t.push(Attribute::bool(CKA_FERROHSM_KEY_CERT, true));
+            }
             priv_t.extend(common);
             m.generate_key_pair(s.h, &Mech::new(mech), &pub_t, &priv_t)
                 .map(|(_, sh)| sh)
+        }
+        "hmac" if cert => {
+            return Err(Fail(
+                "--cert needs an RSA or EC key type: secret keys have no certificate.".into(),
+            ))
         }
         "hmac" => {
             let len: CK_ULONG = size.parse().map_err(|_| bad_type(key_type))?;

@@ -27,6 +27,8 @@ use crate::token::{Change, Entry};
 use cryptoki_sys::*;
 use std::sync::Arc;
 
+mod cert;
+
 /// Longest family name, in bytes.
 pub const MAX_NAME: usize = 64;
 
@@ -67,6 +69,8 @@ pub fn check_name(name: &[u8]) -> Result<()> {
 pub struct Request {
     pub family: Vec<u8>,
     pub alg: Option<Vec<u8>>,
+    /// CKA_FERROHSM_KEY_CERT: also make a self-signed certificate for the version.
+    pub cert: bool,
 }
 
 fn get<'a>(t: &'a [Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&'a [u8]> {
@@ -90,6 +94,7 @@ pub fn request(templates: &[&[Attribute]]) -> Result<Option<Request>> {
             found = Some(Request {
                 family: f.to_vec(),
                 alg: None,
+                cert: false,
             });
         }
     }
@@ -103,6 +108,12 @@ pub fn request(templates: &[&[Attribute]]) -> Result<Option<Request>> {
             }
             r.alg = Some(a.to_vec());
         }
+        if let Some(c) = get(t, CKA_FERROHSM_KEY_CERT) {
+            if c.len() != 1 {
+                return Err(Error::AttributeValueInvalid);
+            }
+            r.cert |= c[0] != 0;
+        }
     }
     Ok(Some(r))
 }
@@ -114,7 +125,12 @@ impl Request {
     pub fn template(&self, t: &[Attribute], class: CK_OBJECT_CLASS) -> Result<Vec<Attribute>> {
         let mut v: Vec<Attribute> = t
             .iter()
-            .filter(|a| a.ty != CKA_FERROHSM_KEY_FAMILY && a.ty != CKA_FERROHSM_KEY_ALG)
+            .filter(|a| {
+                !matches!(
+                    a.ty,
+                    CKA_FERROHSM_KEY_FAMILY | CKA_FERROHSM_KEY_ALG | CKA_FERROHSM_KEY_CERT
+                )
+            })
             .cloned()
             .collect();
         if get(t, CKA_LABEL).is_some() || get(t, CKA_ID).is_some() {
@@ -187,6 +203,16 @@ pub fn add_version(s: &Session, req: &Request, objs: Vec<Object>) -> Result<Vec<
         .map(|d| d.as_secs())
         .unwrap_or(0) as CK_ULONG;
     let fam = &req.family[..];
+    // The key that signs the certificate: the new private key.
+    let signer = if req.cert {
+        let o = objs
+            .iter()
+            .find(|o| o.class() == CKO_PRIVATE_KEY)
+            .ok_or(Error::TemplateInconsistent)?;
+        Some((Arc::new(keys::parse(o)?), o.clone()))
+    } else {
+        None
+    };
     s.token.batch(s.caller(), |entries| {
         let members: Vec<&Arc<Entry>> = entries
             .iter()
@@ -216,6 +242,17 @@ pub fn add_version(s: &Session, req: &Request, objs: Vec<Object>) -> Result<Vec<
             o.set_internal(CKA_FERROHSM_KEY_DISABLED, vec![0])?;
             o.set_internal(CKA_FERROHSM_KEY_ALG, alg.clone())?;
             ch.inserts.push(o);
+        }
+        if let Some((key, private)) = &signer {
+            let k = String::from_utf8_lossy(&kid(fam, version)).into_owned();
+            let mut c = cert::self_signed(key, private, &k, now as u64)?;
+            c.set_internal(CKA_LABEL, fam.to_vec())?;
+            c.set_internal(CKA_FERROHSM_KEY_FAMILY, fam.to_vec())?;
+            c.set_internal(CKA_FERROHSM_KEY_VERSION, version.to_ne_bytes().to_vec())?;
+            c.set_internal(CKA_FERROHSM_KEY_CREATED, now.to_ne_bytes().to_vec())?;
+            c.set_internal(CKA_FERROHSM_KEY_DISABLED, vec![0])?;
+            c.set_internal(CKA_FERROHSM_KEY_ALG, alg.clone())?;
+            ch.inserts.push(c);
         }
         // Demote: every older version is labelled by its kid and cannot sign.
         for e in members {
@@ -357,6 +394,9 @@ pub fn versions(s: &Session, fam: &[u8]) -> Result<Vec<Version>> {
             }
         };
         let x = &mut out[i];
+        if e.obj.class() != CKO_CERTIFICATE {
+            x.algorithm = algorithm_of(&e.obj);
+        }
         x.disabled |= is_disabled(&e.obj);
         x.handles.push(e.handle);
         if e.obj.class() == CKO_PUBLIC_KEY {
