@@ -2,8 +2,8 @@
 //! rotate`, and a worker rotating through PKCS#11 alone in a loop — are killed with SIGKILL at
 //! random instants. After every kill the token must hold, for each family, exactly one newest
 //! version (exactly one object per class labelled with the family, and it is the highest
-//! version), versions 1..=max each exactly once per class with all of their objects (no half
-//! rotation), older versions labelled by their kid and unable to sign, and every version a
+//! version), versions 1..=max each exactly once per class with all of their objects (public key,
+//! private key and certificate, or secret key: no half rotation), older versions labelled by their kid and unable to sign, and every version a
 //! process reported as made.
 //!
 //! Bounded: at most 150 kills and about 15 s of killing. `FERROHSM_TEST_SEED=<n>` replays the
@@ -26,11 +26,16 @@ use support::*;
 const TOKEN: &str = "crash";
 const CKA_FERROHSM_KEY_FAMILY: CK_ULONG = 0xC645_0001;
 const CKA_FERROHSM_KEY_VERSION: CK_ULONG = 0xC645_0002;
+const CKA_FERROHSM_KEY_CERT: CK_ULONG = 0xC645_0006;
 /// (family, classes of each version)
 const FAMILIES: [(&str, &[ObjectClass]); 2] = [
     (
         "crash-ec",
-        &[ObjectClass::PUBLIC_KEY, ObjectClass::PRIVATE_KEY],
+        &[
+            ObjectClass::PUBLIC_KEY,
+            ObjectClass::PRIVATE_KEY,
+            ObjectClass::CERTIFICATE,
+        ],
     ),
     ("crash-hmac", &[ObjectClass::SECRET_KEY]),
 ];
@@ -67,7 +72,10 @@ fn worker() {
                     Attribute::EcParams(P256_OID.to_vec()),
                     raw_attr(CKA_FERROHSM_KEY_FAMILY, b"crash-ec".to_vec()),
                 ],
-                &[Attribute::Sign(true)],
+                &[
+                    Attribute::Sign(true),
+                    raw_attr(CKA_FERROHSM_KEY_CERT, vec![1]),
+                ],
             )
             .expect("rotate crash-ec");
         let v = get_ulong(
@@ -146,7 +154,7 @@ fn check_token(env: &Env, when: &str) -> BTreeMap<&'static str, u64> {
                 (1..=max).collect::<Vec<_>>(),
                 "{when}: {fam} {c:?}: versions must be 1..=max, each once"
             );
-            if c != ObjectClass::PUBLIC_KEY {
+            if c == ObjectClass::PRIVATE_KEY || c == ObjectClass::SECRET_KEY {
                 for v in 1..max {
                     let h = s
                         .find_objects(&[
@@ -195,6 +203,9 @@ fn kill9_during_rotation_leaves_exactly_one_newest_version() {
                 "key", "rotate", fam, "--type", ty, "--token", TOKEN, "--pin", USER_PIN,
             ])
             .env("FERROHSM_CONF", &env.conf);
+            if fam == "crash-ec" {
+                c.arg("--cert");
+            }
             let w = Running::spawn(c);
             std::thread::sleep(Duration::from_millis(rng.range(0, 50)));
             w

@@ -671,6 +671,24 @@ fn header_defines_the_vendor_attributes() {
         h.contains("#define CKA_FERROHSM_BASE          (CKA_VENDOR_DEFINED | FERROHSM_VENDOR_TAG)")
     );
     assert!(h.contains("#define FERROHSM_VENDOR_TAG        0x46450000UL"));
+    // And a C compiler agrees (the header compiles, the values are these).
+    let mut c = String::from("#include \"ferrohsm.h\"\n");
+    for (n, v) in &want {
+        c.push_str(&format!("_Static_assert({n} == {v:#x}UL, \"{n}\");\n"));
+    }
+    let src = tempfile::Builder::new().suffix(".c").tempfile().unwrap();
+    std::fs::write(src.path(), c).unwrap();
+    let o = support::run({
+        let mut cmd = std::process::Command::new("cc");
+        cmd.args(["-fsyntax-only", "-Wall", "-Werror", "-I"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/include"))
+            .arg(src.path());
+        cmd
+    });
+    assert!(
+        o.ok(),
+        "cc on include/ferrohsm.h (needs a C compiler, as tests/c does):\n{o}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
