@@ -237,7 +237,7 @@ fn lifecycle(kind: Kind) {
             v == 3,
             "{fam} v{v} CKA_SIGN"
         );
-        assert_eq!(get_bool(&s, verifier, AttributeType::Verify), true);
+        assert!(get_bool(&s, verifier, AttributeType::Verify));
         if v < 3 {
             assert_eq!(
                 rv(s.sign(&m, signer, msg)),
@@ -285,17 +285,13 @@ fn lifecycle(kind: Kind) {
         .collect();
     assert_eq!(rows.len(), 3, "{o}");
     let algo = kind.cli_type();
+    let iso = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").unwrap();
     for (i, st) in ["enabled", "enabled", "newest"].iter().enumerate() {
         let r = &rows[i];
         assert_eq!(r[0], (i + 1).to_string(), "{o}");
         assert_eq!(r[1], *st, "{o}");
         assert_eq!(r[2], algo, "{o}");
-        assert!(
-            regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-                .unwrap()
-                .is_match(&r[4]),
-            "{o}"
-        );
+        assert!(iso.is_match(&r[4]), "{o}");
         assert_eq!(r[5], kid(fam, i as u64 + 1), "{o}");
     }
 

@@ -73,7 +73,7 @@ pub struct Request {
     pub cert: bool,
 }
 
-fn get<'a>(t: &'a [Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&'a [u8]> {
+fn get(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
     t.iter().rev().find(|a| a.ty == ty).map(|a| &a.value[..])
 }
 
@@ -334,7 +334,7 @@ pub struct Version {
     /// The JOSE alg (CKA_FERROHSM_KEY_ALG).
     pub alg: String,
     /// Seconds since 1970 UTC.
-    pub created: u64,
+    pub created: CK_ULONG,
     pub kid: String,
     pub handles: Vec<CK_OBJECT_HANDLE>,
     /// CKA_PUBLIC_KEY_INFO (DER SubjectPublicKeyInfo) of the public key, if the version has one.
@@ -384,7 +384,7 @@ pub fn versions(s: &Session, fam: &[u8]) -> Result<Vec<Version>> {
                     algorithm: algorithm_of(o),
                     alg: String::from_utf8_lossy(o.get(CKA_FERROHSM_KEY_ALG).unwrap_or_default())
                         .into_owned(),
-                    created: o.ulong(CKA_FERROHSM_KEY_CREATED).unwrap_or(0) as u64,
+                    created: o.ulong(CKA_FERROHSM_KEY_CREATED).unwrap_or(0),
                     kid: String::from_utf8_lossy(&kid(fam, v)).into_owned(),
                     handles: Vec::new(),
                     spki: None,
@@ -520,7 +520,7 @@ pub fn jwk(v: &Version) -> Result<Option<serde_json::Value>> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of seconds since 1970 (proleptic Gregorian, UTC).
-pub fn iso8601(secs: u64) -> String {
+pub fn iso8601(secs: CK_ULONG) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's civil_from_days.
@@ -563,10 +563,10 @@ mod tests {
         let f = Attribute::new(CKA_FERROHSM_KEY_FAMILY, b"f".to_vec());
         let g = Attribute::new(CKA_FERROHSM_KEY_FAMILY, b"g".to_vec());
         assert!(request(&[&[], &[]]).unwrap().is_none());
-        let r = request(&[&[f.clone()], &[]]).unwrap().unwrap();
+        let r = request(&[std::slice::from_ref(&f), &[]]).unwrap().unwrap();
         assert_eq!(r.family, b"f");
         assert_eq!(
-            request(&[&[f.clone()], &[g]]).unwrap_err(),
+            request(&[std::slice::from_ref(&f), &[g]]).unwrap_err(),
             Error::TemplateInconsistent
         );
         let t = r.template(&[], CKO_PRIVATE_KEY).unwrap();

@@ -49,7 +49,7 @@ pub enum KeyCmd {
     Disable {
         name: String,
         #[arg(long)]
-        version: u64,
+        version: CK_ULONG,
         #[command(flatten)]
         sel: Select,
         #[command(flatten)]
@@ -59,7 +59,7 @@ pub enum KeyCmd {
     Enable {
         name: String,
         #[arg(long)]
-        version: u64,
+        version: CK_ULONG,
         #[command(flatten)]
         sel: Select,
         #[command(flatten)]
@@ -69,7 +69,7 @@ pub enum KeyCmd {
     Retire {
         name: String,
         #[arg(long)]
-        version: u64,
+        version: CK_ULONG,
         #[command(flatten)]
         sel: Select,
         #[command(flatten)]
@@ -83,7 +83,7 @@ pub enum KeyCmd {
         format: Format,
         /// Only this version (it must be enabled)
         #[arg(long)]
-        version: Option<u64>,
+        version: Option<CK_ULONG>,
         #[command(flatten)]
         sel: Select,
         #[command(flatten)]
@@ -199,7 +199,7 @@ pub fn run(m: &Module, cmd: KeyCmd) -> R<()> {
                 )));
             }
             let sess = m.session(s.h)?;
-            family::retire(&sess, name.as_bytes(), version as CK_ULONG)?;
+            family::retire(&sess, name.as_bytes(), version)?;
             println!("Retired version {version} of {name} ({}).", v.kid);
             Ok(())
         }
@@ -233,10 +233,10 @@ fn versions(s: &Sess<'_>, name: &str) -> R<Vec<Version>> {
     Ok(vs)
 }
 
-fn one_version(s: &Sess<'_>, name: &str, version: u64) -> R<Version> {
+fn one_version(s: &Sess<'_>, name: &str, version: CK_ULONG) -> R<Version> {
     versions(s, name)?
         .into_iter()
-        .find(|v| v.version as u64 == version)
+        .find(|v| v.version == version)
         .ok_or_else(|| Fail(format!("Key family {name} has no version {version}.")))
 }
 
@@ -328,7 +328,7 @@ fn rotate(
 fn set_disabled(
     m: &Module,
     name: &str,
-    version: u64,
+    version: CK_ULONG,
     disabled: bool,
     sel: &Select,
     pins: &Pins,
@@ -341,7 +341,7 @@ fn set_disabled(
         )));
     }
     let sess = m.session(s.h)?;
-    family::set_disabled(&sess, name.as_bytes(), version as CK_ULONG, disabled)?;
+    family::set_disabled(&sess, name.as_bytes(), version, disabled)?;
     println!(
         "Version {version} of {name} ({}) is {}.",
         v.kid,
@@ -354,7 +354,7 @@ fn public(
     m: &Module,
     name: &str,
     format: Format,
-    version: Option<u64>,
+    version: Option<CK_ULONG>,
     sel: &Select,
     pins: &Pins,
 ) -> R<()> {
@@ -370,7 +370,7 @@ fn public(
         Some(n) => {
             let v = all
                 .iter()
-                .find(|v| v.version as u64 == n)
+                .find(|v| v.version == n)
                 .ok_or_else(|| Fail(format!("Key family {name} has no version {n}.")))?;
             if v.disabled {
                 return Err(Fail(format!("Version {n} of {name} is disabled.")));
