@@ -58,7 +58,10 @@
  * private and secret keys are private, sensitive and not extractable
  * (defaults; a template asking otherwise is CKR_TEMPLATE_INCONSISTENT).
  *
- * Family keys cannot be copied (C_CopyObject: CKR_ACTION_PROHIBITED).
+ * Policy on family objects (CKR_ACTION_PROHIBITED): they cannot be copied
+ * (C_CopyObject); their CKA_LABEL and CKA_ID cannot be changed
+ * (C_SetAttributeValue); only a disabled version other than the newest can be
+ * destroyed (C_DestroyObject), which is what retiring a version means.
  * ferrohsm-util's `key` commands (rotate, versions, disable, enable, retire,
  * public) use exactly these attributes; see README.md, "Key rotation".
  */

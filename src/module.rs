@@ -430,6 +430,7 @@ impl Module {
 
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
         let s = self.session(h)?;
+        crate::family::check_destroy(&s, &*s.token.object(o)?)?;
         s.token.destroy(s.caller(), o)?;
         crate::mechanism::keys::prune();
         Ok(())

@@ -471,6 +471,28 @@ fn rotation_through_pkcs11_alone() {
         RvError::AttributeReadOnly
     );
     assert_eq!(rv(s.copy_object(sk3, &[])), RvError::ActionProhibited);
+    // Label and ID are the module's.
+    assert_eq!(
+        rv(s.update_attributes(sk3, &[Attribute::Label(b"renamed".to_vec())])),
+        RvError::ActionProhibited
+    );
+    assert_eq!(
+        rv(s.update_attributes(pairs[0].0, &[Attribute::Id(b"x".to_vec())])),
+        RvError::ActionProhibited
+    );
+    s.update_attributes(sk3, &[Attribute::Label(fam.to_vec())])
+        .expect("setting the same label is no change");
+    // Only a disabled older version can be destroyed (the newest never; an enabled one not).
+    assert_eq!(rv(s.destroy_object(sk3)), RvError::ActionProhibited);
+    let (pk1, sk1) = pairs[0];
+    assert_eq!(rv(s.destroy_object(sk1)), RvError::ActionProhibited);
+    for h in [pk1, sk1] {
+        s.update_attributes(h, &[raw_attr(CKA_FERROHSM_KEY_DISABLED, vec![1])])
+            .unwrap();
+        s.destroy_object(h)
+            .expect("destroy a disabled older version");
+    }
+    assert!(find(&s, &[Attribute::Id(b"p11-only.v1".to_vec())]).is_empty());
     // Templates the module refuses.
     let (mut pt, st) = ec_pair_templates(fam);
     pt.push(Attribute::Label(b"mine".to_vec()));
@@ -504,7 +526,7 @@ fn rotation_through_pkcs11_alone() {
     );
     drop(ro);
     // Nothing above created a version.
-    check_labels(&s, "p11-only", Kind::Ec, 3, &[1, 2, 3]);
+    check_labels(&s, "p11-only", Kind::Ec, 3, &[2, 3]);
     // HMAC through C_GenerateKey.
     for v in 1..=2u64 {
         let k = s
@@ -528,9 +550,9 @@ fn rotation_through_pkcs11_alone() {
     check_labels(&s, "p11-hmac", Kind::Hmac, 2, &[1, 2]);
     // The CLI sees what PKCS#11 made, and vice versa.
     let o = key_ok(&env, &["versions", "p11-only"]);
-    assert_eq!(o.stdout.lines().count(), 4, "{o}");
+    assert_eq!(o.stdout.lines().count(), 3, "{o}");
     key_ok(&env, &["rotate", "p11-only", "--type", "ec:P-256"]);
-    check_labels(&s, "p11-only", Kind::Ec, 4, &[1, 2, 3, 4]);
+    check_labels(&s, "p11-only", Kind::Ec, 4, &[2, 3, 4]);
     // Keys outside families are unaffected: no vendor attribute, usable as before.
     let (pk, sk) = s
         .generate_key_pair(

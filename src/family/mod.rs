@@ -277,12 +277,17 @@ pub fn add_version(s: &Session, req: &Request, objs: Vec<Object>) -> Result<Vec<
     })
 }
 
-/// Checks a C_SetAttributeValue on a family key: the newest version cannot be disabled, and an
-/// older one cannot sign again.
+/// Checks a C_SetAttributeValue on a family object: label and ID are the module's, the newest
+/// version cannot be disabled, and an older one cannot sign again.
 pub fn check_set(s: &Session, e: &Entry, template: &[Attribute]) -> Result<()> {
     let Some(fam) = family_of(&e.obj) else {
         return Ok(());
     };
+    for ty in [CKA_LABEL, CKA_ID] {
+        if get(template, ty).is_some_and(|v| Some(v) != e.obj.get(ty)) {
+            return Err(Error::ActionProhibited);
+        }
+    }
     let sets_true = |ty| get(template, ty).is_some_and(|v| v.first().is_some_and(|&b| b != 0));
     let disabling = sets_true(CKA_FERROHSM_KEY_DISABLED);
     let signing = sets_true(CKA_SIGN) || sets_true(CKA_SIGN_RECOVER);
@@ -292,6 +297,18 @@ pub fn check_set(s: &Session, e: &Entry, template: &[Attribute]) -> Result<()> {
     let newest = newest_version(s, fam)?;
     let is_newest = version_of(&e.obj) == newest;
     if (disabling && is_newest) || (signing && !is_newest) {
+        return Err(Error::ActionProhibited);
+    }
+    Ok(())
+}
+
+/// C_DestroyObject on a family object: only a disabled version that is not the newest can go (as
+/// `key retire` does), so the family never loses its newest version.
+pub fn check_destroy(s: &Session, e: &Entry) -> Result<()> {
+    let Some(fam) = family_of(&e.obj) else {
+        return Ok(());
+    };
+    if !is_disabled(&e.obj) || version_of(&e.obj) == newest_version(s, fam)? {
         return Err(Error::ActionProhibited);
     }
     Ok(())
