@@ -890,6 +890,22 @@ fn jwks_verifies_jwts_signed_by_each_enabled_version() {
         results["forged"].starts_with("fail"),
         "a forged token verified:\n{o}"
     );
+    // Publishing needs no PIN: the public keys are public objects (and disabled ones stay out).
+    let o = util(
+        &env.conf,
+        &[
+            "key", "public", "es256", "--format", "jwks", "--token", TOKEN,
+        ],
+    );
+    assert!(o.ok(), "{o}");
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let kids: Vec<&str> = j["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [kid("es256", 3), kid("es256", 2)], "{o}");
     // PEM and single JWK forms.
     let o = key_ok(&env, &["public", "rs"]);
     assert_eq!(

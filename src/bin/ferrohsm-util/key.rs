@@ -76,7 +76,8 @@ pub enum KeyCmd {
         pins: Pins,
     },
     /// Print the public keys of the enabled versions (pem: all, SPKI; jwk: the newest, or
-    /// --version; jwks: all, {"keys":[...]}, newest first)
+    /// --version; jwks: all, {"keys":[...]}, newest first). Needs no PIN: public keys are public
+    /// objects (a PIN, when given, logs in)
     Public {
         name: String,
         #[arg(long, value_enum, default_value_t = Format::Pem)]
@@ -117,6 +118,17 @@ fn login<'a>(m: &'a Module, sel: &Select, pins: &Pins) -> R<Sess<'a>> {
     let p = pin(&pins.pin, "FERROHSM_PIN", "Please enter user PIN: ")?;
     m.login(h, CKU_USER, p.as_bytes())?;
     Ok(s)
+}
+
+/// A session for reading public keys: logged in when a PIN is given (--pin or $FERROHSM_PIN),
+/// else public (public keys need no login), never a prompt.
+fn public_session<'a>(m: &'a Module, sel: &Select, pins: &Pins) -> R<Sess<'a>> {
+    if pins.pin.is_some() || std::env::var_os("FERROHSM_PIN").is_some() {
+        return login(m, sel, pins);
+    }
+    let slot = find_slot(m, sel)?;
+    let h = m.open_session(slot, CKF_SERIAL_SESSION)?;
+    Ok(Sess { m, h })
 }
 
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -358,7 +370,7 @@ fn public(
     sel: &Select,
     pins: &Pins,
 ) -> R<()> {
-    let s = login(m, sel, pins)?;
+    let s = public_session(m, sel, pins)?;
     let all = versions(&s, name)?;
     if all.iter().all(|v| v.public.is_none()) {
         return Err(Fail(format!(
