@@ -8,6 +8,7 @@
 //! - [`object`]: objects, and the attribute rules of the spec as data tables.
 //! - [`store`]: persistent storage behind a trait (SQLite).
 //! - [`vault`]: encryption at rest (Argon2id, AES-256-GCM).
+//! - [`family`]: key families (versions, rotation, retirement) on top of the objects.
 //! - [`config`], [`log`]: configuration and logging.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -16,6 +17,7 @@
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod family;
 pub mod ffi;
 pub mod log;
 pub mod mechanism;

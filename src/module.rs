@@ -423,11 +423,13 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
+        crate::family::check_copy(&*s.token.object(o)?)?;
         s.token.copy(s.caller(), o, template)
     }
 
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Result<()> {
         let s = self.session(h)?;
+        crate::family::check_destroy(&s, &*s.token.object(o)?)?;
         s.token.destroy(s.caller(), o)?;
         Ok(())
     }
@@ -447,6 +449,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<()> {
         let s = self.session(h)?;
+        crate::family::check_set(&s, &*s.token.object(o)?, template)?;
         s.token.set_attributes(s.caller(), o, template)
     }
 

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::object::{Attribute, Object};
-use crate::store::{PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
+use crate::store::{Batch, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::vault::MasterKey;
 use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -49,6 +49,15 @@ pub struct Entry {
     /// The key parsed for the backend, made on first use (see [`crate::mechanism::keys::parsed`]).
     /// A changed object is a new entry, so a parsed key never outlives the values it came from.
     pub parsed: std::sync::OnceLock<Arc<crate::mechanism::keys::Key>>,
+}
+
+/// A change of several token objects, applied at once by [`Token::batch`].
+#[derive(Debug, Default)]
+pub struct Change {
+    pub inserts: Vec<Object>,
+    /// (handle, new object)
+    pub updates: Vec<(CK_OBJECT_HANDLE, Object)>,
+    pub deletes: Vec<CK_OBJECT_HANDLE>,
 }
 
 /// What an operation knows of the calling session.
@@ -900,6 +909,75 @@ impl Token {
         };
         v.sort_unstable();
         Ok(v)
+    }
+
+    /// Decides and applies a change of several token objects as one store transaction, atomic
+    /// also against other processes: `decide` sees every token object (the user is logged in, so
+    /// all are visible) and returns the change. If another writer committed between that look
+    /// and the write, nothing is written, the cache is refreshed and `decide` runs again. Returns
+    /// the handles of the inserted objects, in order. The objects are written as given: the
+    /// caller has applied the attribute rules.
+    pub fn batch(
+        &self,
+        caller: Caller,
+        mut decide: impl FnMut(&[Arc<Entry>]) -> Result<Change>,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        if !caller.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        for _ in 0..100 {
+            self.refresh()?;
+            let mut inner = self.inner.write();
+            if inner.login != Login::User {
+                return Err(Error::UserNotLoggedIn);
+            }
+            let entries: Vec<Arc<Entry>> = inner
+                .objects
+                .values()
+                .filter(|e| e.db_id.is_some())
+                .cloned()
+                .collect();
+            let ch = decide(&entries)?;
+            drop(entries);
+            let row = |h: &CK_OBJECT_HANDLE| {
+                inner
+                    .objects
+                    .get(h)
+                    .and_then(|e| e.db_id)
+                    .ok_or(Error::ObjectHandleInvalid)
+            };
+            let mut b = Batch::default();
+            for o in &ch.inserts {
+                if !o.is_token() {
+                    return Err(Error::TemplateInconsistent);
+                }
+                let stored = self.encode(inner.mk.as_ref(), o)?;
+                b.inserts
+                    .push((o.unique_id().to_string(), o.is_private(), stored));
+            }
+            for (h, o) in &ch.updates {
+                let stored = self.encode(inner.mk.as_ref(), o)?;
+                b.updates.push((row(h)?, o.is_private(), stored));
+            }
+            for h in &ch.deletes {
+                b.deletes.push(row(h)?);
+            }
+            let applied = self.store.lock().apply_batch(inner.seq, inner.epoch, &b)?;
+            self.sync(&mut inner)?;
+            if let Some(ids) = applied {
+                return ids
+                    .iter()
+                    .map(|id| {
+                        inner
+                            .by_db
+                            .get(id)
+                            .copied()
+                            .ok_or_else(|| Error::Storage("created object vanished".into()))
+                    })
+                    .collect();
+            }
+        }
+        Err(Error::FunctionFailed)
     }
 
     /// Removes the session objects of a closed session.

@@ -202,6 +202,11 @@ impl Module {
         if !matches!(o.class(), CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
             return Err(Error::KeyHandleInvalid);
         }
+        // A disabled key (ferrohsm key families) is refused for every use, whatever its usage
+        // attributes say: this is the one place every C_*Init goes through.
+        if crate::family::is_disabled(o) {
+            return Err(Error::KeyFunctionNotPermitted);
+        }
         let kt = o.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
         let fits = if rsa::is_sign_mech(mech.ty) || rsa::is_crypt_mech(mech.ty) {
             kt == CKK_RSA && o.class() != CKO_SECRET_KEY
@@ -553,10 +558,24 @@ impl Module {
             None => default_len.ok_or(Error::TemplateIncomplete)?,
         };
         let value = hmac::generate(len).map_err(|_| Error::AttributeValueInvalid)?;
+        // A template with a key family asks for a rotation (crate::family).
+        let fam = crate::family::request(&[template])?;
+        let owned;
+        let template = match &fam {
+            Some(r) => {
+                owned = r.template(template, CKO_SECRET_KEY)?;
+                &owned[..]
+            }
+            None => template,
+        };
         let t = with_class(template, CKO_SECRET_KEY, kt)?;
         let mut internal = generated(mech.ty, template, true);
         internal.push(Attribute::new(CKA_VALUE, value.to_vec()));
         let obj = Object::build(&t, Origin::Generate, &internal)?;
+        if let Some(r) = fam {
+            let hs = crate::family::add_version(&s, &r, vec![obj])?;
+            return hs.first().copied().ok_or(Error::GeneralError);
+        }
         s.token.add(s.caller(), obj)
     }
 
@@ -573,6 +592,19 @@ impl Module {
         if mi.flags & CKF_GENERATE_KEY_PAIR == 0 {
             return Err(Error::MechanismInvalid);
         }
+        // A template with a key family asks for a rotation (crate::family).
+        let fam = crate::family::request(&[pub_t, priv_t])?;
+        let owned;
+        let (pub_t, priv_t) = match &fam {
+            Some(r) => {
+                owned = (
+                    r.template(pub_t, CKO_PUBLIC_KEY)?,
+                    r.template(priv_t, CKO_PRIVATE_KEY)?,
+                );
+                (&owned.0[..], &owned.1[..])
+            }
+            None => (pub_t, priv_t),
+        };
         let (kt, (pubs, privs)) = match mech.ty {
             CKM_RSA_PKCS_KEY_PAIR_GEN => {
                 let bits = template_ulong(pub_t, CKA_MODULUS_BITS)?
@@ -599,6 +631,13 @@ impl Module {
         priv_i.extend(privs);
         let pub_o = Object::build(&pt, Origin::Generate, &pub_i)?;
         let priv_o = Object::build(&st, Origin::Generate, &priv_i)?;
+        if let Some(r) = fam {
+            let hs = crate::family::add_version(&s, &r, vec![pub_o, priv_o])?;
+            return match hs[..] {
+                [ph, sh, ..] => Ok((ph, sh)),
+                _ => Err(Error::GeneralError),
+            };
+        }
         let ph = s.token.add(s.caller(), pub_o)?;
         match s.token.add(s.caller(), priv_o) {
             Ok(sh) => Ok((ph, sh)),

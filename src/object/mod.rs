@@ -2,6 +2,7 @@
 
 pub mod attrs;
 pub mod rules;
+pub mod vendor;
 
 use crate::error::{Error, Result};
 use attrs::{AttrMap, Value};
@@ -294,6 +295,15 @@ impl Object {
 
     pub fn unique_id(&self) -> &str {
         std::str::from_utf8(self.get(CKA_UNIQUE_ID).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Sets an attribute the module manages itself (a key family's label, ID, version and usage
+    /// after a rotation), bypassing the template rules: the caller is the rule. The type must be
+    /// one the module knows.
+    pub fn set_internal(&mut self, ty: CK_ATTRIBUTE_TYPE, value: Vec<u8>) -> Result<()> {
+        let v = check_value(ty, &value)?;
+        self.attrs.insert(ty, v);
+        Ok(())
     }
 
     /// All attributes, for storage.

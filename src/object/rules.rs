@@ -4,6 +4,7 @@
 //! flags (required on create, read-only, sensitive, modifiable, one-way latches) and the default value.
 //! [`super`] reads these tables; no other code decides attribute rules.
 
+use super::vendor::*;
 use cryptoki_sys::*;
 
 /// How an attribute's value is encoded.
@@ -92,7 +93,8 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
         | CKA_NEVER_EXTRACTABLE
         | CKA_ALWAYS_SENSITIVE
         | CKA_WRAP_WITH_TRUSTED
-        | CKA_ALWAYS_AUTHENTICATE => Kind::Bool,
+        | CKA_ALWAYS_AUTHENTICATE
+        | CKA_FERROHSM_KEY_DISABLED => Kind::Bool,
         CKA_CLASS
         | CKA_KEY_TYPE
         | CKA_CERTIFICATE_TYPE
@@ -101,7 +103,9 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
         | CKA_MODULUS_BITS
         | CKA_VALUE_LEN
         | CKA_KEY_GEN_MECHANISM
-        | CKA_NAME_HASH_ALGORITHM => Kind::Ulong,
+        | CKA_NAME_HASH_ALGORITHM
+        | CKA_FERROHSM_KEY_VERSION
+        | CKA_FERROHSM_KEY_CREATED => Kind::Ulong,
         CKA_LABEL
         | CKA_APPLICATION
         | CKA_VALUE
@@ -125,7 +129,9 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
         | CKA_COEFFICIENT
         | CKA_EC_PARAMS
         | CKA_EC_POINT
-        | CKA_UNIQUE_ID => Kind::Bytes,
+        | CKA_UNIQUE_ID
+        | CKA_FERROHSM_KEY_FAMILY
+        | CKA_FERROHSM_KEY_ALG => Kind::Bytes,
         CKA_START_DATE | CKA_END_DATE => Kind::Date,
         CKA_ALLOWED_MECHANISMS => Kind::MechList,
         CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Kind::AttrList,
@@ -176,6 +182,13 @@ const X509: &[Rule] = &[
     r(CKA_HASH_OF_ISSUER_PUBLIC_KEY, 0, E),
     r(CKA_JAVA_MIDP_SECURITY_DOMAIN, 0, U(0)),
     r(CKA_NAME_HASH_ALGORITHM, 0, U(CKM_SHA_1)),
+    // The certificate a rotation makes for a family version (CKA_FERROHSM_KEY_CERT) carries the
+    // version's family attributes, set by the module only (see KEY below).
+    r(CKA_FERROHSM_KEY_FAMILY, NO_CREATE, N),
+    r(CKA_FERROHSM_KEY_VERSION, NO_CREATE | DERIVED, N),
+    r(CKA_FERROHSM_KEY_DISABLED, NO_CREATE | MODIFY, N),
+    r(CKA_FERROHSM_KEY_CREATED, NO_CREATE | DERIVED, N),
+    r(CKA_FERROHSM_KEY_ALG, NO_CREATE, N),
 ];
 
 const KEY: &[Rule] = &[
@@ -191,6 +204,15 @@ const KEY: &[Rule] = &[
         U(CK_UNAVAILABLE_INFORMATION),
     ),
     r(CKA_ALLOWED_MECHANISMS, MODIFY, E),
+    // ferrohsm key families (include/ferrohsm.h). No defaults: a key outside a family has none of
+    // them. The family (and the JOSE alg) may be given to C_GenerateKey(Pair) only, which then
+    // rotates the family (crate::family); version and creation time are the module's; disabled
+    // is set by the module at generation and then with C_SetAttributeValue.
+    r(CKA_FERROHSM_KEY_FAMILY, NO_CREATE, N),
+    r(CKA_FERROHSM_KEY_VERSION, NO_CREATE | NO_GEN | DERIVED, N),
+    r(CKA_FERROHSM_KEY_DISABLED, NO_CREATE | NO_GEN | MODIFY, N),
+    r(CKA_FERROHSM_KEY_CREATED, NO_CREATE | NO_GEN | DERIVED, N),
+    r(CKA_FERROHSM_KEY_ALG, NO_CREATE, N),
 ];
 
 const PUBLIC_KEY: &[Rule] = &[

@@ -189,6 +189,16 @@ pub struct Changes {
     pub epoch: u64,
 }
 
+/// Writes applied together by [`TokenStore::apply_batch`]: all of them or none.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// New objects: (unique ID, private, attributes).
+    pub inserts: Vec<(String, bool, Vec<StoredAttr>)>,
+    /// Replaced objects: (row, private, attributes).
+    pub updates: Vec<(i64, bool, Vec<StoredAttr>)>,
+    pub deletes: Vec<i64>,
+}
+
 /// One token's persistent state.
 pub trait TokenStore: Send {
     fn meta(&mut self) -> Result<TokenMeta>;
@@ -205,6 +215,11 @@ pub trait TokenStore: Send {
     /// Replaces an object's attributes; `ObjectHandleInvalid` if another process deleted it.
     fn update_object(&mut self, id: i64, private: bool, attrs: &[StoredAttr]) -> Result<()>;
     fn delete_object(&mut self, id: i64) -> Result<()>;
+    /// Applies a batch in one transaction, provided the token is still at change `seq` of `epoch`
+    /// (the caller's last look) once the write lock is held: `Ok(None)` when another writer came
+    /// first, and then nothing was written (the caller refreshes and decides again). Returns the
+    /// rows of the inserts, in order. Either the whole batch is durable or none of it.
+    fn apply_batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>>;
     /// Sets or clears a wrapped master key.
     fn set_wrap(&mut self, kind: PinKind, wrap: Option<&[u8]>) -> Result<()>;
     /// Counts one more failed attempt, durably, and returns the new count.

@@ -7,7 +7,7 @@
 //! Layout: `<tokendir>/<serial>/token.db`. A token directory is created under a temporary name and
 //! renamed into place once its database holds the token, so a crash never leaves half a token.
 
-use super::{Backend, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
+use super::{Backend, Batch, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::error::{Error, Result};
 use crate::ffi::shm::SharedCounter;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -382,6 +382,49 @@ impl TokenStore for SqliteToken {
                 params![seq, id],
             )?;
             Ok(())
+        })
+    }
+
+    fn apply_batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>> {
+        self.write(|tx| {
+            // Under the write lock (BEGIN IMMEDIATE): no other process can commit until we do, so
+            // the caller's decision, made at `seq`, still holds when it is written.
+            let cur_seq: i64 =
+                tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
+            let cur_epoch: i64 =
+                tx.query_row("SELECT v FROM meta WHERE k = 'epoch'", [], |r| r.get(0))?;
+            if cur_seq as u64 != seq || cur_epoch as u64 != epoch {
+                return Ok(None);
+            }
+            let next = next_seq(tx)?;
+            let mut ids = Vec::with_capacity(batch.inserts.len());
+            for (uid, private, attrs) in &batch.inserts {
+                tx.execute(
+                    "INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, ?2, ?3, ?4)",
+                    params![uid, next, private, super::encode_attrs(attrs)],
+                )?;
+                ids.push(tx.last_insert_rowid());
+            }
+            for (id, private, attrs) in &batch.updates {
+                let n = tx.execute(
+                    "UPDATE objects SET seq = ?1, private = ?2, attrs = ?3 WHERE id = ?4",
+                    params![next, private, super::encode_attrs(attrs), id],
+                )?;
+                if n == 0 {
+                    return Err(Error::ObjectHandleInvalid);
+                }
+            }
+            for id in &batch.deletes {
+                let n = tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
+                if n == 0 {
+                    return Err(Error::ObjectHandleInvalid);
+                }
+                tx.execute(
+                    "INSERT INTO deleted (seq, id) VALUES (?1, ?2)",
+                    params![next, id],
+                )?;
+            }
+            Ok(Some(ids))
         })
     }
 

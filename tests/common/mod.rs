@@ -35,10 +35,15 @@ pub const UNDEFINED_ATTR: CK_ATTRIBUTE_TYPE = 0x0000_0FFF;
 /// DER of the P-256 OID 1.2.840.10045.3.1.7.
 pub const P256_OID: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
+/// `$FERROHSM_MODULE`, else `$CARGO_TARGET_DIR/release/libferrohsm.so` when `CARGO_TARGET_DIR` is
+/// set, else `<repo>/target/release/libferrohsm.so`.
 pub fn module_path() -> PathBuf {
     match std::env::var_os("FERROHSM_MODULE") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libferrohsm.so"),
+        _ => match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d).join("release/libferrohsm.so"),
+            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libferrohsm.so"),
+        },
     }
 }
 

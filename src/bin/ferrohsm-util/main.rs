@@ -5,6 +5,7 @@
 //! the same lines on stdout and `ERROR: ...` on stderr with exit status 1.
 
 mod import;
+mod key;
 
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
@@ -69,7 +70,7 @@ struct Compat {
 
 /// Which token.
 #[derive(Args, Debug, Default, Clone)]
-struct Select {
+pub(crate) struct Select {
     /// Use the free slot
     #[arg(long)]
     free: bool,
@@ -85,7 +86,7 @@ struct Select {
 }
 
 #[derive(Args, Debug, Default, Clone)]
-struct Pins {
+pub(crate) struct Pins {
     /// User PIN (else $FERROHSM_PIN, else a prompt)
     #[arg(long)]
     pin: Option<String>,
@@ -131,6 +132,11 @@ enum Cmd {
     },
     /// Show the configuration in effect (file, token directory, PIN and KDF settings)
     ShowConfig,
+    /// Key families: rotate, list, disable, enable and retire versions; public keys as PEM or JWKS
+    Key {
+        #[command(subcommand)]
+        cmd: key::KeyCmd,
+    },
     /// List the objects of a token (private ones after login)
     ListObjects {
         #[command(flatten)]
@@ -144,7 +150,7 @@ enum Cmd {
 }
 
 /// A failure to report as `ERROR: ...`.
-struct Fail(String);
+pub(crate) struct Fail(pub(crate) String);
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
@@ -159,11 +165,13 @@ fn describe(e: &Error) -> String {
         Error::PinLenRange => "The PIN must be 4 to 255 characters long.".into(),
         Error::SlotIdInvalid => "There is no such slot.".into(),
         Error::Config(m) | Error::Storage(m) => m.clone(),
+        Error::UserNotLoggedIn => "The user is not logged in.".into(),
+        Error::ActionProhibited => "The token refused this action (CKR_ACTION_PROHIBITED).".into(),
         other => format!("{other:?}"),
     }
 }
 
-type R<T> = std::result::Result<T, Fail>;
+pub(crate) type R<T> = std::result::Result<T, Fail>;
 
 fn main() -> ExitCode {
     // Argument errors follow the softhsm2-util convention too: `ERROR: ...` and exit status 1.
@@ -226,6 +234,7 @@ fn run(cli: Cli) -> R<()> {
                 no_public_key,
             ),
             Cmd::ListObjects { sel, pins, login } => list_objects(&sel, &pins, login),
+            Cmd::Key { cmd } => key::run(&open()?, cmd),
         };
     }
     let c = cli.compat;
