@@ -90,7 +90,7 @@ struct Inner {
     mk: Option<MasterKey>,
     objects: HashMap<CK_OBJECT_HANDLE, Arc<Entry>>,
     /// Handles by (attribute, value) for the attributes searches name most: label and ID.
-    index: HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), BTreeSet<CK_OBJECT_HANDLE>>,
+    index: HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>>,
     by_db: HashMap<i64, CK_OBJECT_HANDLE>,
     /// Session objects by owning session, so closing a session costs its own objects only.
     by_session: HashMap<CK_SESSION_HANDLE, BTreeSet<CK_OBJECT_HANDLE>>,
@@ -113,10 +113,12 @@ impl Inner {
         self.take(e.handle);
         for ty in INDEXED {
             if let Some(v) = e.obj.get(ty) {
+                // A handle list, not a set: most labels and IDs name one object, and a list of
+                // one is one small allocation. `take` above made sure the handle is not in it.
                 self.index
                     .entry((ty, v.to_vec()))
                     .or_default()
-                    .insert(e.handle);
+                    .push(e.handle);
             }
         }
         if let Some(sh) = e.session {
@@ -140,7 +142,7 @@ impl Inner {
             if let Some(v) = e.obj.get(ty) {
                 let key = (ty, v.to_vec());
                 if let Some(set) = self.index.get_mut(&key) {
-                    set.remove(&handle);
+                    set.retain(|&h| h != handle);
                     if set.is_empty() {
                         self.index.remove(&key);
                     }
@@ -203,8 +205,8 @@ fn object_context(serial: &str, uid: &str, private: bool) -> Vec<u8> {
     format!("ferrohsm object v2:{serial}:{uid}:{}", private as u8).into_bytes()
 }
 
-/// Objects decoded on one thread at most; more are shared among worker threads at login.
-const DECODE_PER_THREAD: usize = 256;
+/// Objects a login worker thread decodes at a time.
+const DECODE_CHUNK: usize = 256;
 const MAX_DECODE_THREADS: usize = 4;
 
 /// Pads a label to 32 bytes with spaces.
@@ -380,41 +382,66 @@ impl Token {
         }
     }
 
-    /// Decodes many stored objects with the master key, on worker threads when there are many
-    /// (and the application allows threads). Results are in the order of `objs`.
-    fn decode_many(&self, mk: &MasterKey, objs: &[StoredObject]) -> Vec<Result<Object>> {
+    /// Decodes stored objects with the master key into the cache. With many objects (and the
+    /// application's leave to start threads), worker threads decode chunks while this thread puts
+    /// the decoded objects in the cache as they come: both cores work, and the cache is only ever
+    /// touched by this thread.
+    fn load_all(&self, inner: &mut Inner, mk: &MasterKey, objs: &[StoredObject]) {
+        let n = objs.len();
+        inner.objects.reserve(n);
+        inner.by_db.reserve(n);
+        inner.index.reserve(2 * n);
         let decode_chunk = |c: &[StoredObject]| -> Vec<Result<Object>> {
             c.iter().map(|so| self.decode(Some(mk), so)).collect()
         };
+        let chunks: Vec<&[StoredObject]> = objs.chunks(DECODE_CHUNK).collect();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = (objs.len() / DECODE_PER_THREAD).clamp(1, cpus.min(MAX_DECODE_THREADS));
+        let workers = chunks.len().min(cpus).min(MAX_DECODE_THREADS);
         if !self.threads || workers < 2 {
-            return decode_chunk(objs);
+            for so in objs {
+                let r = self.decode(Some(mk), so);
+                self.place(inner, so, r);
+            }
+            return;
         }
-        let per = objs.len().div_ceil(workers);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut placed = vec![false; chunks.len()];
         std::thread::scope(|sc| {
-            let mut chunks = objs.chunks(per);
-            // This thread decodes the first chunk itself; a worker that cannot start leaves its
-            // chunk to this thread as well.
-            let first = chunks.next().unwrap_or(&[]);
-            let spawned: Vec<_> = chunks
-                .map(|c| {
-                    let h = std::thread::Builder::new()
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<Result<Object>>)>();
+            let handles: Vec<_> = (0..workers)
+                .filter_map(|_| {
+                    let (tx, next, chunks) = (tx.clone(), &next, &chunks);
+                    let work = move || loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(c) = chunks.get(i) else { break };
+                        if tx.send((i, decode_chunk(c))).is_err() {
+                            break;
+                        }
+                    };
+                    std::thread::Builder::new()
                         .name("ferrohsm-decode".into())
-                        .spawn_scoped(sc, move || decode_chunk(c));
-                    (c, h.ok())
+                        .spawn_scoped(sc, work)
+                        .ok()
                 })
                 .collect();
-            let mut out = decode_chunk(first);
-            for (c, h) in spawned {
-                match h.map(|h| h.join()) {
-                    Some(Ok(v)) => out.extend(v),
-                    Some(Err(_)) => out.extend(c.iter().map(|_| Err(Error::GeneralError))),
-                    None => out.extend(decode_chunk(c)),
+            drop(tx);
+            for (i, decoded) in rx {
+                for (so, r) in chunks[i].iter().zip(decoded) {
+                    self.place(inner, so, r);
                 }
+                placed[i] = true;
             }
-            out
-        })
+            // Joined here so that a worker's panic is not the scope's; whatever a failed or
+            // missing worker left undone is decoded below.
+            for h in handles {
+                let _ = h.join();
+            }
+        });
+        for (c, _) in chunks.iter().zip(&placed).filter(|(_, &p)| !p) {
+            for (so, r) in c.iter().zip(decode_chunk(c)) {
+                self.place(inner, so, r);
+            }
+        }
     }
 
     fn decode(&self, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
@@ -648,14 +675,8 @@ impl Token {
             }
         };
         inner.locked_complete = true;
-        let decoded = self.decode_many(inner.mk.as_ref().expect("set above"), &pending);
-        let n = pending.len();
-        inner.objects.reserve(n);
-        inner.by_db.reserve(n);
-        inner.index.reserve(2 * n);
-        for (so, r) in pending.iter().zip(decoded) {
-            self.place(&mut inner, so, r);
-        }
+        let mk = inner.mk.clone().expect("set above");
+        self.load_all(&mut inner, &mk, &pending);
         Ok(())
     }
 
@@ -888,7 +909,7 @@ impl Token {
                 inner
                     .index
                     .get(&(a.ty, a.value.to_vec()))
-                    .map_or(0, BTreeSet::len)
+                    .map_or(0, Vec::len)
             });
         let mut v: Vec<CK_OBJECT_HANDLE> = match narrowest {
             Some(a) => match inner.index.get(&(a.ty, a.value.to_vec())) {
