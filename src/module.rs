@@ -26,7 +26,7 @@ pub fn get() -> Result<Arc<Module>> {
 /// Reads the configuration and opens the token directory.
 /// `threads_allowed` is false when the application forbids the module to create threads.
 pub fn initialize(threads_allowed: bool) -> Result<()> {
-    install_fork_handler();
+    crate::ffi::fork::install_handlers();
     let mut st = STATE.write();
     if st.is_some() {
         return Err(Error::CryptokiAlreadyInitialized);
@@ -60,30 +60,10 @@ pub fn finalize() -> Result<()> {
     Ok(())
 }
 
-/// After `fork()` the child starts uninitialized: it must not share the parent's sessions or login,
-/// nor touch the parent's database connections. The handlers hold `STATE` across the fork so the
-/// child never inherits it half-changed.
-fn install_fork_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    extern "C" fn prepare() {
-        std::mem::forget(STATE.write());
-    }
-    extern "C" fn parent() {
-        // SAFETY: `prepare` took the write lock in this thread and forgot the guard.
-        unsafe { STATE.force_unlock_write() };
-    }
-    extern "C" fn child() {
-        // SAFETY: as in `parent`; the child has only this thread.
-        unsafe { STATE.force_unlock_write() };
-        // The parent's module is leaked, not dropped: its connections and locks are the parent's.
-        std::mem::forget(STATE.write().take());
-    }
-    ONCE.call_once(|| {
-        // SAFETY: the handlers are `extern "C"` functions that live as long as the library.
-        unsafe {
-            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
-        }
-    });
+/// The module state, for the fork handlers of [`crate::ffi::fork`], which hold its lock across
+/// `fork()` so the child never inherits it half-changed.
+pub(crate) fn state_lock() -> &'static RwLock<Option<Arc<Module>>> {
+    &STATE
 }
 
 /// What is in a slot.

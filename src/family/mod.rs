@@ -429,22 +429,28 @@ pub fn versions(s: &Session, fam: &[u8]) -> Result<Vec<Version>> {
     Ok(out)
 }
 
+/// The newest version of a family and the objects of `version` (`ObjectHandleInvalid` if none).
+fn version_objects<'a>(
+    entries: &'a [Arc<Entry>],
+    fam: &[u8],
+    version: CK_ULONG,
+) -> Result<(CK_ULONG, Vec<&'a Arc<Entry>>)> {
+    let members = entries.iter().filter(|e| family_of(&e.obj) == Some(fam));
+    let newest = members.clone().filter_map(|e| version_of(&e.obj)).max();
+    let mine: Vec<&Arc<Entry>> = members
+        .filter(|e| version_of(&e.obj) == Some(version))
+        .collect();
+    match newest {
+        Some(newest) if !mine.is_empty() => Ok((newest, mine)),
+        _ => Err(Error::ObjectHandleInvalid),
+    }
+}
+
 /// Disables or enables every object of a version at once. The newest cannot be disabled.
 pub fn set_disabled(s: &Session, fam: &[u8], version: CK_ULONG, disabled: bool) -> Result<()> {
     s.token.batch(s.caller(), |entries| {
-        let members: Vec<&Arc<Entry>> = entries
-            .iter()
-            .filter(|e| family_of(&e.obj) == Some(fam))
-            .collect();
-        let newest = members.iter().filter_map(|e| version_of(&e.obj)).max();
-        let mine: Vec<&&Arc<Entry>> = members
-            .iter()
-            .filter(|e| version_of(&e.obj) == Some(version))
-            .collect();
-        if mine.is_empty() {
-            return Err(Error::ObjectHandleInvalid);
-        }
-        if disabled && newest == Some(version) {
+        let (newest, mine) = version_objects(entries, fam, version)?;
+        if disabled && newest == version {
             return Err(Error::ActionProhibited);
         }
         let mut ch = Change::default();
@@ -461,19 +467,8 @@ pub fn set_disabled(s: &Session, fam: &[u8], version: CK_ULONG, disabled: bool) 
 /// Destroys every object of a disabled version at once; anything else is `ActionProhibited`.
 pub fn retire(s: &Session, fam: &[u8], version: CK_ULONG) -> Result<()> {
     s.token.batch(s.caller(), |entries| {
-        let members: Vec<&Arc<Entry>> = entries
-            .iter()
-            .filter(|e| family_of(&e.obj) == Some(fam))
-            .collect();
-        let newest = members.iter().filter_map(|e| version_of(&e.obj)).max();
-        let mine: Vec<&&Arc<Entry>> = members
-            .iter()
-            .filter(|e| version_of(&e.obj) == Some(version))
-            .collect();
-        if mine.is_empty() {
-            return Err(Error::ObjectHandleInvalid);
-        }
-        if newest == Some(version) || mine.iter().any(|e| !is_disabled(&e.obj)) {
+        let (newest, mine) = version_objects(entries, fam, version)?;
+        if newest == version || mine.iter().any(|e| !is_disabled(&e.obj)) {
             return Err(Error::ActionProhibited);
         }
         Ok(Change {

@@ -7,6 +7,7 @@
 
 pub mod crypto;
 pub mod entry;
+pub mod fork;
 pub mod rv;
 pub mod shm;
 pub mod tables;

@@ -4,7 +4,7 @@
 //! key generation with `CKA_FERROHSM_KEY_FAMILY` in its template (see `src/family.rs`).
 
 use crate::{find_slot, pin, Fail, Pins, Select, R};
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use cryptoki_sys::*;
 use ferrohsm::family::{self, Version};
 use ferrohsm::mechanism::Mech;
@@ -12,6 +12,18 @@ use ferrohsm::module::Module;
 use ferrohsm::object::vendor::*;
 use ferrohsm::object::Attribute;
 use ferrohsm::Error;
+
+/// A family name and one of its versions, on a token.
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    name: String,
+    #[arg(long)]
+    version: CK_ULONG,
+    #[command(flatten)]
+    sel: Select,
+    #[command(flatten)]
+    pins: Pins,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
@@ -46,35 +58,11 @@ pub enum KeyCmd {
         pins: Pins,
     },
     /// Disable a version: it can no longer sign, verify or decrypt (not the newest version)
-    Disable {
-        name: String,
-        #[arg(long)]
-        version: CK_ULONG,
-        #[command(flatten)]
-        sel: Select,
-        #[command(flatten)]
-        pins: Pins,
-    },
+    Disable(VersionArgs),
     /// Enable a disabled version again
-    Enable {
-        name: String,
-        #[arg(long)]
-        version: CK_ULONG,
-        #[command(flatten)]
-        sel: Select,
-        #[command(flatten)]
-        pins: Pins,
-    },
+    Enable(VersionArgs),
     /// Destroy a disabled version's objects
-    Retire {
-        name: String,
-        #[arg(long)]
-        version: CK_ULONG,
-        #[command(flatten)]
-        sel: Select,
-        #[command(flatten)]
-        pins: Pins,
-    },
+    Retire(VersionArgs),
     /// Print the public keys of the enabled versions (pem: all, SPKI; jwk: the newest, or
     /// --version; jwks: all, {"keys":[...]}, newest first). Needs no PIN: public keys are public
     /// objects (a PIN, when given, logs in)
@@ -180,24 +168,24 @@ pub fn run(m: &Module, cmd: KeyCmd) -> R<()> {
             }
             Ok(())
         }
-        KeyCmd::Disable {
+        KeyCmd::Disable(VersionArgs {
             name,
             version,
             sel,
             pins,
-        } => set_disabled(m, &name, version, true, &sel, &pins),
-        KeyCmd::Enable {
+        }) => set_disabled(m, &name, version, true, &sel, &pins),
+        KeyCmd::Enable(VersionArgs {
             name,
             version,
             sel,
             pins,
-        } => set_disabled(m, &name, version, false, &sel, &pins),
-        KeyCmd::Retire {
+        }) => set_disabled(m, &name, version, false, &sel, &pins),
+        KeyCmd::Retire(VersionArgs {
             name,
             version,
             sel,
             pins,
-        } => {
+        }) => {
             let s = login(m, &sel, &pins)?;
             let v = one_version(&s, &name, version)?;
             if v.newest {

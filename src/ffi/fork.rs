@@ -1,0 +1,34 @@
+//! `fork()`: the child starts uninitialized. It must not share the parent's sessions or login, nor
+//! touch the parent's database connections. The handlers hold the module's state lock across the
+//! fork, so the child never inherits it half-changed; they live here because releasing a lock
+//! whose guard was forgotten is `unsafe`.
+
+use crate::module::state_lock;
+
+extern "C" fn prepare() {
+    std::mem::forget(state_lock().write());
+}
+
+extern "C" fn parent() {
+    // SAFETY: `prepare` took the write lock in this thread and forgot the guard.
+    unsafe { state_lock().force_unlock_write() };
+}
+
+extern "C" fn child() {
+    // SAFETY: as in `parent`; the child has only this thread.
+    unsafe { state_lock().force_unlock_write() };
+    // The parent's module is leaked, not dropped: its connections and locks are the parent's.
+    std::mem::forget(state_lock().write().take());
+}
+
+/// Installs the handlers once per process.
+pub fn install_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the handlers are `extern "C"` functions that live as long as the library
+        // (which is never unloaded while they are registered: see build.rs, `-z nodelete`).
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+    });
+}
