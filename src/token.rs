@@ -225,6 +225,105 @@ pub fn check_pin_len(pin: &[u8]) -> Result<()> {
     }
 }
 
+/// Reads a stored object (sealed whole, or attribute by attribute as earlier versions wrote).
+fn decode_object(serial: &str, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
+    let sealed_whole = so.attrs().any(|a| a.ty == SEALED_RECORD);
+    let (obj, any_clear) = if sealed_whole {
+        let plain = open_record(mk, serial, so)?;
+        let attrs = crate::store::record_attrs(&plain)?;
+        if attrs.clone().any(|a| a.sealed || a.ty == SEALED_RECORD) {
+            return Err(Error::Storage("sealed object record is damaged".into()));
+        }
+        (Object::from_record(attrs.map(|a| (a.ty, a.value)))?, false)
+    } else {
+        let (attrs, any_clear) = open_attributes(serial, mk, so)?;
+        (Object::from_stored(attrs)?, any_clear)
+    };
+    // Everything of an object that holds a secret or is private was written sealed: a clear value
+    // there was put in by someone without the key, and is refused.
+    if any_clear && obj.needs_sealing() {
+        return Err(Error::Storage(
+            "object record has unsealed values where sealed ones belong".into(),
+        ));
+    }
+    if obj.unique_id() != so.uid || obj.is_private() != so.private {
+        return Err(Error::Storage(
+            "object record does not match its row".into(),
+        ));
+    }
+    Ok(obj)
+}
+
+/// The record inside an object sealed whole ([`SEALED_RECORD`]).
+fn open_record(
+    mk: Option<&MasterKey>,
+    serial: &str,
+    so: &StoredObject,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    let damaged = || Error::Storage("sealed object record is damaged".into());
+    let mut it = so.attrs();
+    let sealed = it.next().filter(|a| a.sealed).ok_or_else(damaged)?;
+    if sealed.ty != SEALED_RECORD || it.next().is_some() {
+        return Err(damaged());
+    }
+    let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+    mk.open(&object_context(serial, &so.uid, so.private), sealed.value)
+}
+
+/// The attributes of an object stored one by one (sealed one by one by earlier versions, whose
+/// tokens stay readable), and whether any was in clear.
+fn open_attributes(
+    serial: &str,
+    mk: Option<&MasterKey>,
+    so: &StoredObject,
+) -> Result<(Vec<Attribute>, bool)> {
+    let mut ctx = seal_prefix(serial, &so.uid);
+    let base = ctx.len();
+    let mut attrs = Vec::with_capacity(40);
+    let mut any_clear = false;
+    for a in so.attrs() {
+        let value = if a.sealed {
+            let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+            mk.open(seal_context(&mut ctx, base, a.ty), a.value)?
+        } else {
+            any_clear = true;
+            zeroize::Zeroizing::new(a.value.to_vec())
+        };
+        attrs.push(Attribute { ty: a.ty, value });
+    }
+    Ok((attrs, any_clear))
+}
+
+/// The stored form of an object: sealed whole when it is private or holds a secret.
+fn encode_object(serial: &str, mk: Option<&MasterKey>, obj: &Object) -> Result<Vec<StoredAttr>> {
+    if !obj.needs_sealing() {
+        return Ok(obj
+            .attributes()
+            .map(|(ty, v)| StoredAttr {
+                ty,
+                sealed: false,
+                value: v.to_vec(),
+            })
+            .collect());
+    }
+    // Objects with a secret, and private objects, are sealed whole: their policy attributes
+    // (CKA_SENSITIVE, CKA_EXTRACTABLE, ...) are authenticated along with the secret.
+    let mk = mk.ok_or(Error::UserNotLoggedIn)?;
+    let plain = zeroize::Zeroizing::new(crate::store::encode_record(obj.attributes().map(
+        |(ty, value)| crate::store::RecordAttr {
+            ty,
+            sealed: false,
+            value,
+        },
+    )));
+    let ctx = object_context(serial, obj.unique_id(), obj.is_private());
+    Ok(vec![StoredAttr {
+        ty: SEALED_RECORD,
+        sealed: true,
+        value: mk.seal(&ctx, &plain)?,
+    }])
+}
+
 impl Token {
     pub fn open(mut store: Box<dyn TokenStore>, config: &Config) -> Result<Arc<Token>> {
         let meta = store.meta()?;
@@ -445,100 +544,11 @@ impl Token {
     }
 
     fn decode(&self, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
-        let sealed_whole = so.attrs().any(|a| a.ty == SEALED_RECORD);
-        let (obj, any_clear) = if sealed_whole {
-            let plain = Self::open_record(mk, &self.serial, so)?;
-            let attrs = crate::store::record_attrs(&plain)?;
-            if attrs.clone().any(|a| a.sealed || a.ty == SEALED_RECORD) {
-                return Err(Error::Storage("sealed object record is damaged".into()));
-            }
-            (Object::from_record(attrs.map(|a| (a.ty, a.value)))?, false)
-        } else {
-            let (attrs, any_clear) = self.open_attributes(mk, so)?;
-            (Object::from_stored(attrs)?, any_clear)
-        };
-        // Everything of an object that holds a secret or is private was written sealed: a clear value
-        // there was put in by someone without the key, and is refused.
-        if any_clear && obj.needs_sealing() {
-            return Err(Error::Storage(
-                "object record has unsealed values where sealed ones belong".into(),
-            ));
-        }
-        if obj.unique_id() != so.uid || obj.is_private() != so.private {
-            return Err(Error::Storage(
-                "object record does not match its row".into(),
-            ));
-        }
-        Ok(obj)
-    }
-
-    /// The record inside an object sealed whole ([`SEALED_RECORD`]).
-    fn open_record(
-        mk: Option<&MasterKey>,
-        serial: &str,
-        so: &StoredObject,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        let damaged = || Error::Storage("sealed object record is damaged".into());
-        let mut it = so.attrs();
-        let sealed = it.next().filter(|a| a.sealed).ok_or_else(damaged)?;
-        if sealed.ty != SEALED_RECORD || it.next().is_some() {
-            return Err(damaged());
-        }
-        let mk = mk.ok_or(Error::UserNotLoggedIn)?;
-        mk.open(&object_context(serial, &so.uid, so.private), sealed.value)
-    }
-
-    /// The attributes of an object stored one by one (sealed one by one by earlier versions, whose
-    /// tokens stay readable), and whether any was in clear.
-    fn open_attributes(
-        &self,
-        mk: Option<&MasterKey>,
-        so: &StoredObject,
-    ) -> Result<(Vec<Attribute>, bool)> {
-        let mut ctx = seal_prefix(&self.serial, &so.uid);
-        let base = ctx.len();
-        let mut attrs = Vec::with_capacity(40);
-        let mut any_clear = false;
-        for a in so.attrs() {
-            let value = if a.sealed {
-                let mk = mk.ok_or(Error::UserNotLoggedIn)?;
-                mk.open(seal_context(&mut ctx, base, a.ty), a.value)?
-            } else {
-                any_clear = true;
-                zeroize::Zeroizing::new(a.value.to_vec())
-            };
-            attrs.push(Attribute { ty: a.ty, value });
-        }
-        Ok((attrs, any_clear))
+        decode_object(&self.serial, mk, so)
     }
 
     fn encode(&self, mk: Option<&MasterKey>, obj: &Object) -> Result<Vec<StoredAttr>> {
-        if !obj.needs_sealing() {
-            return Ok(obj
-                .attributes()
-                .map(|(ty, v)| StoredAttr {
-                    ty,
-                    sealed: false,
-                    value: v.to_vec(),
-                })
-                .collect());
-        }
-        // Objects with a secret, and private objects, are sealed whole: their policy attributes
-        // (CKA_SENSITIVE, CKA_EXTRACTABLE, ...) are authenticated along with the secret.
-        let mk = mk.ok_or(Error::UserNotLoggedIn)?;
-        let plain = zeroize::Zeroizing::new(crate::store::encode_record(obj.attributes().map(
-            |(ty, value)| crate::store::RecordAttr {
-                ty,
-                sealed: false,
-                value,
-            },
-        )));
-        let ctx = object_context(&self.serial, obj.unique_id(), obj.is_private());
-        Ok(vec![StoredAttr {
-            ty: SEALED_RECORD,
-            sealed: true,
-            value: mk.seal(&ctx, &plain)?,
-        }])
+        encode_object(&self.serial, mk, obj)
     }
 
     // ---- information -------------------------------------------------------------------------
@@ -1013,5 +1023,114 @@ impl Token {
     /// Forgets every session object (C_CloseAllSessions / C_Finalize).
     pub fn drop_session_objects(&self) {
         self.inner.write().take_where(|e| e.session.is_some());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Origin;
+    use crate::store::{encode_attrs, StoredObject};
+
+    const SERIAL: &str = "00112233aabbccdd";
+
+    /// A private secret key object, with its value.
+    fn key() -> Object {
+        let t = [
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            Attribute::bool(CKA_TOKEN, true),
+            Attribute::bool(CKA_PRIVATE, true),
+            Attribute::bool(CKA_SENSITIVE, false),
+            Attribute::bool(CKA_EXTRACTABLE, true),
+            Attribute::new(CKA_LABEL, b"k".to_vec()),
+            Attribute::new(CKA_VALUE, vec![0x5a; 24]),
+        ];
+        Object::build(&t, Origin::Create, &[]).unwrap()
+    }
+
+    fn stored(obj: &Object, attrs: &[StoredAttr]) -> StoredObject {
+        StoredObject::new(
+            7,
+            obj.unique_id().to_string(),
+            obj.is_private(),
+            encode_attrs(attrs),
+        )
+        .unwrap()
+    }
+
+    fn same(a: &Object, b: &Object) {
+        let x: Vec<_> = a.attributes().collect();
+        let y: Vec<_> = b.attributes().collect();
+        assert_eq!(x, y);
+    }
+
+    #[test]
+    fn sealed_whole_round_trip_and_binding() {
+        let mk = MasterKey::generate().unwrap();
+        let obj = key();
+        let attrs = encode_object(SERIAL, Some(&mk), &obj).unwrap();
+        assert_eq!(attrs.len(), 1);
+        assert!(attrs[0].sealed && attrs[0].ty == SEALED_RECORD);
+        assert!(!attrs[0].value.windows(24).any(|w| w == [0x5a; 24]));
+        let so = stored(&obj, &attrs);
+        same(&decode_object(SERIAL, Some(&mk), &so).unwrap(), &obj);
+        // Without the key, on another token, under another key: no object.
+        assert_eq!(
+            decode_object(SERIAL, None, &so).unwrap_err(),
+            Error::UserNotLoggedIn
+        );
+        assert!(decode_object("ffffffffffffffff", Some(&mk), &so).is_err());
+        let other = MasterKey::generate().unwrap();
+        assert!(decode_object(SERIAL, Some(&other), &so).is_err());
+        // The row's CKA_PRIVATE is bound too.
+        let flipped = StoredObject::new(7, so.uid.clone(), false, encode_attrs(&attrs)).unwrap();
+        assert!(decode_object(SERIAL, Some(&mk), &flipped).is_err());
+        // A clear attribute next to the sealed record is damage.
+        let mut extra = attrs.clone();
+        extra.push(StoredAttr {
+            ty: CKA_SENSITIVE,
+            sealed: false,
+            value: vec![0],
+        });
+        assert!(decode_object(SERIAL, Some(&mk), &stored(&obj, &extra)).is_err());
+    }
+
+    /// Records sealed attribute by attribute, as earlier versions wrote them, stay readable, and
+    /// keep their own protections.
+    #[test]
+    fn attribute_sealed_records_of_earlier_versions_are_read() {
+        let mk = MasterKey::generate().unwrap();
+        let obj = key();
+        let mut ctx = seal_prefix(SERIAL, obj.unique_id());
+        let base = ctx.len();
+        let legacy: Vec<StoredAttr> = obj
+            .attributes()
+            .map(|(ty, v)| StoredAttr {
+                ty,
+                sealed: true,
+                value: mk.seal(seal_context(&mut ctx, base, ty), v).unwrap(),
+            })
+            .collect();
+        let so = stored(&obj, &legacy);
+        same(&decode_object(SERIAL, Some(&mk), &so).unwrap(), &obj);
+        assert_eq!(
+            decode_object(SERIAL, None, &so).unwrap_err(),
+            Error::UserNotLoggedIn
+        );
+        // A sealed value moved to another attribute fails to open.
+        let mut moved = legacy.clone();
+        let label = moved.iter().position(|a| a.ty == CKA_LABEL).unwrap();
+        let value = moved.iter().position(|a| a.ty == CKA_VALUE).unwrap();
+        moved[label].value = legacy[value].value.clone();
+        assert!(decode_object(SERIAL, Some(&mk), &stored(&obj, &moved)).is_err());
+        // A clear value where a sealed one belongs is refused.
+        let mut clear = legacy.clone();
+        clear[value] = StoredAttr {
+            ty: CKA_VALUE,
+            sealed: false,
+            value: vec![0x41; 24],
+        };
+        assert!(decode_object(SERIAL, Some(&mk), &stored(&obj, &clear)).is_err());
     }
 }
