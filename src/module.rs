@@ -1,7 +1,8 @@
 //! The module: configuration, slots and tokens, sessions; the safe core the C functions call.
 //!
-//! Lock order (outermost first): `STATE` (only to clone the `Arc<Module>`) → `Module::slots` →
-//! `Module::sessions` → `Token::inner` → `Token::store` → `Session::ops`.
+//! Lock order (outermost first): `STATE` (initialize, finalize and fork only; calls read `CURRENT`
+//! without a lock) → `Module::slots` → `Module::sessions` (its `changing` mutex, then one shard)
+//! → `Token::inner` → `Token::store` → `Session::ops`.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -15,12 +16,32 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Serializes C_Initialize, C_Finalize and fork(); `CURRENT` mirrors it for readers.
 static STATE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+/// The module as every call reads it: without a lock and without touching a shared reference
+/// count (arc-swap's per-thread slots), so threads calling at once do not contend on one cache
+/// line. Written only under the `STATE` lock.
+static CURRENT: arc_swap::ArcSwapOption<Module> = arc_swap::ArcSwapOption::const_empty();
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// The module as a call holds it; keeps it alive (through C_Finalize by another thread) until the
+/// call returns.
+pub struct ModuleRef(arc_swap::Guard<Option<Arc<Module>>>);
+
+impl std::ops::Deref for ModuleRef {
+    type Target = Module;
+    fn deref(&self) -> &Module {
+        self.0.as_deref().expect("checked in get()")
+    }
+}
+
 /// The module, once `C_Initialize` has run.
-pub fn get() -> Result<Arc<Module>> {
-    STATE.read().clone().ok_or(Error::CryptokiNotInitialized)
+pub fn get() -> Result<ModuleRef> {
+    let g = CURRENT.load();
+    if g.is_none() {
+        return Err(Error::CryptokiNotInitialized);
+    }
+    Ok(ModuleRef(g))
 }
 
 /// Reads the configuration and opens the token directory.
@@ -41,8 +62,9 @@ pub fn initialize(threads_allowed: bool) -> Result<()> {
     for w in &config.warnings {
         crate::log_warn!("{w}");
     }
-    let m = Module::new(config).inspect_err(report_config_error)?;
-    *st = Some(Arc::new(m));
+    let m = Arc::new(Module::new(config).inspect_err(report_config_error)?);
+    CURRENT.store(Some(m.clone()));
+    *st = Some(m);
     Ok(())
 }
 
@@ -55,7 +77,12 @@ fn report_config_error(e: &Error) {
 }
 
 pub fn finalize() -> Result<()> {
-    let m = STATE.write().take().ok_or(Error::CryptokiNotInitialized)?;
+    let m = {
+        let mut st = STATE.write();
+        let m = st.take().ok_or(Error::CryptokiNotInitialized)?;
+        CURRENT.store(None);
+        m
+    };
     m.close_everything();
     Ok(())
 }
@@ -64,6 +91,57 @@ pub fn finalize() -> Result<()> {
 /// `fork()` so the child never inherits it half-changed.
 pub(crate) fn state_lock() -> &'static RwLock<Option<Arc<Module>>> {
     &STATE
+}
+
+/// In a forked child (one thread, `STATE` held by the fork handler): forgets the parent's module
+/// without dropping it, since its connections and locks are the parent's.
+pub(crate) fn forget_in_child(st: &mut Option<Arc<Module>>) {
+    std::mem::forget(CURRENT.swap(None));
+    std::mem::forget(st.take());
+}
+
+/// Shards of the session map: threads working on different sessions take different locks.
+const SESSION_SHARDS: usize = 16;
+
+/// One shard, alone on its cache lines so that two shards' locks never share one.
+#[repr(align(128))]
+#[derive(Default)]
+struct SessionShard(RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>);
+
+/// Sessions by handle. A lookup takes one shard's read lock. Opening and closing also hold
+/// `changing`, so that "the last session of a token closes" is decided on a map nobody else is
+/// changing (lock order: `changing`, then a shard).
+#[derive(Default)]
+struct SessionMap {
+    shards: [SessionShard; SESSION_SHARDS],
+    changing: parking_lot::Mutex<()>,
+}
+
+impl SessionMap {
+    fn shard(&self, h: CK_SESSION_HANDLE) -> &RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>> {
+        &self.shards[h as usize % SESSION_SHARDS].0
+    }
+    fn get(&self, h: CK_SESSION_HANDLE) -> Option<Arc<Session>> {
+        self.shard(h).read().get(&h).cloned()
+    }
+    fn insert(&self, s: Arc<Session>) {
+        self.shard(s.handle).write().insert(s.handle, s);
+    }
+    fn remove(&self, h: CK_SESSION_HANDLE) -> Option<Arc<Session>> {
+        self.shard(h).write().remove(&h)
+    }
+    fn all(&self) -> Vec<Arc<Session>> {
+        self.shards
+            .iter()
+            .flat_map(|sh| sh.0.read().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+    fn drain(&self) -> Vec<Arc<Session>> {
+        self.shards
+            .iter()
+            .flat_map(|sh| sh.0.write().drain().map(|(_, s)| s).collect::<Vec<_>>())
+            .collect()
+    }
 }
 
 /// What is in a slot.
@@ -82,7 +160,7 @@ pub struct Module {
     pub config: Config,
     backend: Box<dyn Backend>,
     slots: RwLock<Slots>,
-    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    sessions: SessionMap,
     /// Tokens that failed to open, reported once each.
     unreadable: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
@@ -113,7 +191,7 @@ impl Module {
                 tokens: BTreeMap::new(),
                 free_id: 0,
             }),
-            sessions: RwLock::new(HashMap::new()),
+            sessions: SessionMap::default(),
             unreadable: Default::default(),
         };
         m.scan()?;
@@ -154,7 +232,10 @@ impl Module {
     }
 
     fn close_everything(&self) {
-        let sessions: Vec<Arc<Session>> = self.sessions.write().drain().map(|(_, s)| s).collect();
+        let sessions = {
+            let _changing = self.sessions.changing.lock();
+            self.sessions.drain()
+        };
         for s in sessions {
             s.token.close_session(s.handle);
             s.token.logout_silently();
@@ -198,7 +279,7 @@ impl Module {
             Slot::Free => return Ok(None),
         };
         let (mut n, mut rw) = (0, 0);
-        for s in self.sessions.read().values() {
+        for s in self.sessions.all() {
             if Arc::ptr_eq(&s.token, &t) {
                 n += 1;
                 rw += s.rw as usize;
@@ -215,10 +296,9 @@ impl Module {
 
     fn sessions_on(&self, t: &Arc<Token>) -> Vec<Arc<Session>> {
         self.sessions
-            .read()
-            .values()
+            .all()
+            .into_iter()
             .filter(|s| Arc::ptr_eq(&s.token, t))
-            .cloned()
             .collect()
     }
 
@@ -268,6 +348,7 @@ impl Module {
             return Err(Error::SessionParallelNotSupported);
         }
         let rw = flags & CKF_RW_SESSION != 0;
+        let _changing = self.sessions.changing.lock();
         if !rw && token.login_state() == Login::So {
             return Err(Error::SessionReadWriteSoExists);
         }
@@ -279,23 +360,23 @@ impl Module {
             rw,
             ops: Default::default(),
         });
-        self.sessions.write().insert(handle, s);
+        self.sessions.insert(s);
         Ok(handle)
     }
 
     pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
-        self.sessions
-            .read()
-            .get(&h)
-            .cloned()
-            .ok_or(Error::SessionHandleInvalid)
+        self.sessions.get(h).ok_or(Error::SessionHandleInvalid)
     }
 
     pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let s = {
-            let mut sessions = self.sessions.write();
-            let s = sessions.remove(&h).ok_or(Error::SessionHandleInvalid)?;
-            let last = !sessions.values().any(|o| Arc::ptr_eq(&o.token, &s.token));
+            let _changing = self.sessions.changing.lock();
+            let s = self.sessions.remove(h).ok_or(Error::SessionHandleInvalid)?;
+            let last = !self
+                .sessions
+                .all()
+                .iter()
+                .any(|o| Arc::ptr_eq(&o.token, &s.token));
             if last {
                 s.token.logout_silently();
             }

@@ -793,6 +793,20 @@ impl Token {
         }
     }
 
+    /// Runs `f` on the object behind a handle, if the caller can see it, without taking a
+    /// reference to it: hot paths (C_SignInit...) then share no reference count between threads.
+    pub fn with_object<T>(
+        &self,
+        handle: CK_OBJECT_HANDLE,
+        f: impl FnOnce(&Entry) -> Result<T>,
+    ) -> Result<T> {
+        let inner = self.view()?;
+        match inner.objects.get(&handle) {
+            Some(e) if Self::visible(&inner, e) => f(e),
+            _ => Err(Error::ObjectHandleInvalid),
+        }
+    }
+
     /// Checks that the caller may hold `obj` (on create, copy or change).
     fn may_hold(inner: &Inner, caller: Caller, obj: &Object) -> Result<()> {
         if obj.is_token() && !caller.rw {

@@ -18,7 +18,7 @@ extern "C" fn child() {
     // SAFETY: as in `parent`; the child has only this thread.
     unsafe { state_lock().force_unlock_write() };
     // The parent's module is leaked, not dropped: its connections and locks are the parent's.
-    std::mem::forget(state_lock().write().take());
+    crate::module::forget_in_child(&mut state_lock().write());
 }
 
 /// Installs the handlers once per process.

@@ -66,12 +66,12 @@ impl Secret {
 /// The parsed key of a token entry: parsed on first use and kept in the entry, so it lives exactly
 /// as long as the entry (a destroyed or changed object, or a logout, drops it) and the hot path
 /// takes no lock. Two threads racing on a first use may both parse; one result is kept.
-pub fn parsed(entry: &Arc<Entry>) -> Result<Arc<Key>> {
+pub fn parsed(entry: &Entry) -> Result<&Arc<Key>> {
     if let Some(k) = entry.parsed.get() {
-        return Ok(k.clone());
+        return Ok(k);
     }
     let key = Arc::new(parse(&entry.obj)?);
-    Ok(entry.parsed.get_or_init(|| key).clone())
+    Ok(entry.parsed.get_or_init(|| key))
 }
 
 fn attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {

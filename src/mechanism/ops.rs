@@ -181,23 +181,33 @@ pub fn context_login(s: &Session, pin: &[u8]) -> Result<()> {
 }
 
 impl Module {
-    /// The key for an operation, after the checks every C_*Init makes.
-    fn op_key(
+    /// Builds an operation with the key behind `key`, after the checks every C_*Init makes:
+    /// `make` gets the key's entry and parsed key while the token's object is borrowed, so no
+    /// reference count shared with other threads is touched for a key that is already parsed.
+    fn with_op_key<T>(
         &self,
         s: &Session,
         mech: &Mech,
         key: CK_OBJECT_HANDLE,
         usage: CK_ATTRIBUTE_TYPE,
         flag: CK_FLAGS,
-    ) -> Result<(Arc<Entry>, Arc<Key>)> {
+        make: impl FnOnce(&Entry, &Arc<Key>) -> Result<T>,
+    ) -> Result<T> {
         let mi = info(&self.config, mech.ty)?;
         if mi.flags & flag == 0 {
             return Err(Error::MechanismInvalid);
         }
-        let entry = s.token.object(key).map_err(|e| match e {
+        let r = s.token.with_object(key, |entry| {
+            Self::check_op_key(entry, mech, usage)?;
+            make(entry, keys::parsed(entry)?)
+        });
+        r.map_err(|e| match e {
             Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
             e => e,
-        })?;
+        })
+    }
+
+    fn check_op_key(entry: &Entry, mech: &Mech, usage: CK_ATTRIBUTE_TYPE) -> Result<()> {
         let o = &entry.obj;
         if !matches!(o.class(), CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
             return Err(Error::KeyHandleInvalid);
@@ -233,8 +243,7 @@ impl Module {
         if !allowed(o, mech.ty) {
             return Err(Error::MechanismInvalid);
         }
-        let parsed = keys::parsed(&entry)?;
-        Ok((entry, parsed))
+        Ok(())
     }
 
     // ---- sign and verify ---------------------------------------------------------------------
@@ -256,15 +265,16 @@ impl Module {
         } else {
             (CKA_SIGN, CKF_SIGN)
         };
-        let (entry, k) = self.op_key(&s, mech, key, usage, flag)?;
-        let op = if rsa::is_sign_mech(mech.ty) {
-            rsa::sign_op(mech, k, verify)?
-        } else if ec::is_sign_mech(mech.ty) {
-            ec::sign_op(mech, k, verify)?
-        } else {
-            hmac::sign_op(mech, &k)?
-        };
-        let always = !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE);
+        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |entry, k| {
+            let op = if rsa::is_sign_mech(mech.ty) {
+                rsa::sign_op(mech, k.clone(), verify)?
+            } else if ec::is_sign_mech(mech.ty) {
+                ec::sign_op(mech, k.clone(), verify)?
+            } else {
+                hmac::sign_op(mech, k)?
+            };
+            Ok((op, !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
+        })?;
         let mut ops = s.ops.lock();
         let slot = sign_slot(&mut ops.crypto, verify);
         if slot.is_some() {
@@ -362,9 +372,10 @@ impl Module {
         } else {
             (CKA_ENCRYPT, CKF_ENCRYPT)
         };
-        let (entry, k) = self.op_key(&s, mech, key, usage, flag)?;
-        let op = rsa::crypt_op(mech, k, decrypt)?;
-        let always = decrypt && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE);
+        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |entry, k| {
+            let op = rsa::crypt_op(mech, k.clone(), decrypt)?;
+            Ok((op, decrypt && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
+        })?;
         let mut ops = s.ops.lock();
         let sl = slot(&mut ops.crypto, which);
         if sl.is_some() {
