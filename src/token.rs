@@ -659,8 +659,6 @@ impl Token {
         let mk = self.verify_pin(kind, pin)?;
         let mut inner = self.inner.write();
         check(&inner)?;
-        // Up to date first, while the key is not in yet: objects that need it wait in `locked`.
-        self.sync(&mut inner)?;
         inner.login = want;
         inner.mk = Some(mk);
         // Objects that need the master key become readable: decode them all once, from what was

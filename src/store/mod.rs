@@ -274,23 +274,20 @@ pub fn record_attrs(b: &[u8]) -> Result<RecordAttrs<'_>> {
     Ok(RecordAttrs::new(b).expect("checked"))
 }
 
-/// Parses a record written by [`encode_attrs`] into owned attributes; a truncated or malformed
-/// record is a storage error.
-pub fn decode_attrs(b: &[u8]) -> Result<Vec<StoredAttr>> {
-    check_record(b)?;
-    Ok(RecordAttrs::new(b)
-        .expect("checked")
-        .map(|a| StoredAttr {
-            ty: a.ty,
-            sealed: a.sealed,
-            value: a.value.to_vec(),
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The record as owned attributes (what `check_record` and `RecordAttrs` read in place).
+    fn decode_attrs(b: &[u8]) -> Result<Vec<StoredAttr>> {
+        Ok(record_attrs(b)?
+            .map(|a| StoredAttr {
+                ty: a.ty,
+                sealed: a.sealed,
+                value: a.value.to_vec(),
+            })
+            .collect())
+    }
 
     #[test]
     fn records_round_trip_and_truncation_is_detected() {

@@ -237,10 +237,64 @@ fn failures_key(kind: PinKind) -> &'static str {
     }
 }
 
+/// The token's change position: (seq, epoch).
+fn position(tx: &rusqlite::Transaction<'_>) -> Result<(i64, i64)> {
+    let seq: i64 = tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
+    let epoch: i64 = tx.query_row("SELECT v FROM meta WHERE k = 'epoch'", [], |r| r.get(0))?;
+    Ok((seq, epoch))
+}
+
 fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
     let seq: i64 = tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
     tx.execute("UPDATE meta SET v = ?1 WHERE k = 'seq'", params![seq + 1])?;
     Ok(seq + 1)
+}
+
+// The row writes of one change, at change `seq`; every write path (one object or a batch) uses them.
+
+fn insert_row(
+    tx: &rusqlite::Transaction<'_>,
+    seq: i64,
+    uid: &str,
+    private: bool,
+    attrs: &[StoredAttr],
+) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, ?2, ?3, ?4)",
+        params![uid, seq, private, super::encode_attrs(attrs)],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// `ObjectHandleInvalid` if the row is gone (another process deleted it).
+fn update_row(
+    tx: &rusqlite::Transaction<'_>,
+    seq: i64,
+    id: i64,
+    private: bool,
+    attrs: &[StoredAttr],
+) -> Result<()> {
+    let n = tx.execute(
+        "UPDATE objects SET seq = ?1, private = ?2, attrs = ?3 WHERE id = ?4",
+        params![seq, private, super::encode_attrs(attrs), id],
+    )?;
+    if n == 0 {
+        return Err(Error::ObjectHandleInvalid);
+    }
+    Ok(())
+}
+
+/// Deletes a row and logs the deletion for other readers; `ObjectHandleInvalid` if it is gone.
+fn delete_row(tx: &rusqlite::Transaction<'_>, seq: i64, id: i64) -> Result<()> {
+    let n = tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
+    if n == 0 {
+        return Err(Error::ObjectHandleInvalid);
+    }
+    tx.execute(
+        "INSERT INTO deleted (seq, id) VALUES (?1, ?2)",
+        params![seq, id],
+    )?;
+    Ok(())
 }
 
 impl SqliteToken {
@@ -305,9 +359,7 @@ impl TokenStore for SqliteToken {
 
     fn changes_since(&mut self, seq: u64, epoch: u64) -> Result<Changes> {
         let tx = self.conn.transaction()?;
-        let cur_epoch: i64 =
-            tx.query_row("SELECT v FROM meta WHERE k = 'epoch'", [], |r| r.get(0))?;
-        let cur_seq: i64 = tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
+        let (cur_seq, cur_epoch) = position(&tx)?;
         let reset = cur_epoch as u64 != epoch;
         let since = if reset { -1 } else { seq as i64 };
         let mut ch = Changes {
@@ -344,85 +396,34 @@ impl TokenStore for SqliteToken {
     }
 
     fn insert_object(&mut self, uid: &str, private: bool, attrs: &[StoredAttr]) -> Result<i64> {
-        let blob = super::encode_attrs(attrs);
-        self.write(|tx| {
-            let seq = next_seq(tx)?;
-            tx.execute(
-                "INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, ?2, ?3, ?4)",
-                params![uid, seq, private, blob],
-            )?;
-            Ok(tx.last_insert_rowid())
-        })
+        self.write(|tx| insert_row(tx, next_seq(tx)?, uid, private, attrs))
     }
 
     fn update_object(&mut self, id: i64, private: bool, attrs: &[StoredAttr]) -> Result<()> {
-        let blob = super::encode_attrs(attrs);
-        self.write(|tx| {
-            let seq = next_seq(tx)?;
-            let n = tx.execute(
-                "UPDATE objects SET seq = ?1, private = ?2, attrs = ?3 WHERE id = ?4",
-                params![seq, private, blob, id],
-            )?;
-            if n == 0 {
-                return Err(Error::ObjectHandleInvalid);
-            }
-            Ok(())
-        })
+        self.write(|tx| update_row(tx, next_seq(tx)?, id, private, attrs))
     }
 
     fn delete_object(&mut self, id: i64) -> Result<()> {
-        self.write(|tx| {
-            let seq = next_seq(tx)?;
-            let n = tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
-            if n == 0 {
-                return Err(Error::ObjectHandleInvalid);
-            }
-            tx.execute(
-                "INSERT INTO deleted (seq, id) VALUES (?1, ?2)",
-                params![seq, id],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| delete_row(tx, next_seq(tx)?, id))
     }
 
     fn apply_batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>> {
         self.write(|tx| {
             // Under the write lock (BEGIN IMMEDIATE): no other process can commit until we do, so
             // the caller's decision, made at `seq`, still holds when it is written.
-            let cur_seq: i64 =
-                tx.query_row("SELECT v FROM meta WHERE k = 'seq'", [], |r| r.get(0))?;
-            let cur_epoch: i64 =
-                tx.query_row("SELECT v FROM meta WHERE k = 'epoch'", [], |r| r.get(0))?;
-            if cur_seq as u64 != seq || cur_epoch as u64 != epoch {
+            if position(tx)? != (seq as i64, epoch as i64) {
                 return Ok(None);
             }
             let next = next_seq(tx)?;
             let mut ids = Vec::with_capacity(batch.inserts.len());
             for (uid, private, attrs) in &batch.inserts {
-                tx.execute(
-                    "INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, ?2, ?3, ?4)",
-                    params![uid, next, private, super::encode_attrs(attrs)],
-                )?;
-                ids.push(tx.last_insert_rowid());
+                ids.push(insert_row(tx, next, uid, *private, attrs)?);
             }
             for (id, private, attrs) in &batch.updates {
-                let n = tx.execute(
-                    "UPDATE objects SET seq = ?1, private = ?2, attrs = ?3 WHERE id = ?4",
-                    params![next, private, super::encode_attrs(attrs), id],
-                )?;
-                if n == 0 {
-                    return Err(Error::ObjectHandleInvalid);
-                }
+                update_row(tx, next, *id, *private, attrs)?;
             }
             for id in &batch.deletes {
-                let n = tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
-                if n == 0 {
-                    return Err(Error::ObjectHandleInvalid);
-                }
-                tx.execute(
-                    "INSERT INTO deleted (seq, id) VALUES (?1, ?2)",
-                    params![next, id],
-                )?;
+                delete_row(tx, next, *id)?;
             }
             Ok(Some(ids))
         })
