@@ -12,7 +12,8 @@ use crate::store::{sqlite::SqliteBackend, Backend, PinKind};
 use crate::token::{self, Login, Token};
 use cryptoki_sys::*;
 use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -106,7 +107,7 @@ const SESSION_SHARDS: usize = 16;
 /// One shard, alone on its cache lines so that two shards' locks never share one.
 #[repr(align(128))]
 #[derive(Default)]
-struct SessionShard(RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>);
+struct SessionShard(RwLock<FxHashMap<CK_SESSION_HANDLE, Arc<Session>>>);
 
 /// Sessions by handle. A lookup takes one shard's read lock. Opening and closing also hold
 /// `changing`, so that "the last session of a token closes" is decided on a map nobody else is
@@ -118,7 +119,7 @@ struct SessionMap {
 }
 
 impl SessionMap {
-    fn shard(&self, h: CK_SESSION_HANDLE) -> &RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>> {
+    fn shard(&self, h: CK_SESSION_HANDLE) -> &RwLock<FxHashMap<CK_SESSION_HANDLE, Arc<Session>>> {
         &self.shards[h as usize % SESSION_SHARDS].0
     }
     fn get(&self, h: CK_SESSION_HANDLE) -> Option<Arc<Session>> {

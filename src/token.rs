@@ -2,14 +2,16 @@
 //!
 //! Lock order (outermost first): `Module::slots` → `Module::sessions` → `Token::inner` → `Token::store`
 //! → `Session::ops`. The store lock is only held for one store call; the KDF never runs under a lock.
+//! `Token::inner` is a sharded lock (see [`ReadMostly`]): a write takes every shard, in one order.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::object::{Attribute, Object};
 use crate::store::{Batch, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::vault::MasterKey;
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use cryptoki_sys::*;
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::Mutex;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,30 @@ use std::sync::Arc;
 /// Even when the store's change hint has not moved, the store is asked at least this often: it
 /// bounds how long a change stays unseen if a writer died between its commit and its bump.
 const FULL_CHECK_EVERY_MS: u64 = 1000;
+
+/// A reader-writer lock for data read on every call and written rarely: crossbeam's
+/// [`ShardedLock`], whose readers each take the lock of their own thread's shard, so threads
+/// reading at once do not bounce one cache line between cores. A write takes every shard.
+///
+/// As with `parking_lot`, a panic while the lock is held does not poison it for later callers:
+/// the panic already became `CKR_GENERAL_ERROR` at the boundary.
+struct ReadMostly<T>(ShardedLock<T>);
+
+impl<T> ReadMostly<T> {
+    fn new(v: T) -> ReadMostly<T> {
+        ReadMostly(ShardedLock::new(v))
+    }
+    fn read(&self) -> ShardedLockReadGuard<'_, T> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    fn write(&self) -> ShardedLockWriteGuard<'_, T> {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Object handles are never reused in a process.
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
@@ -74,14 +100,13 @@ pub struct Token {
     kdf: crate::config::KdfCost,
     /// Whether login may decode objects on worker threads.
     threads: bool,
-    inner: RwLock<Inner>,
+    inner: ReadMostly<Inner>,
     store: Mutex<Box<dyn TokenStore>>,
     /// The store's change hint, read without a lock on every call; `hint_seen` is its value at the
-    /// last full check, made `last_full_ms` after `opened`.
+    /// last full check, made at `last_full_ms` on the coarse clock (`crate::ffi::clock`).
     hint: Option<Arc<crate::ffi::shm::SharedCounter>>,
     hint_seen: AtomicU64,
     last_full_ms: AtomicU64,
-    opened: std::time::Instant,
 }
 
 struct Inner {
@@ -334,7 +359,7 @@ impl Token {
             max_attempts: config.max_pin_attempts,
             kdf: config.kdf,
             threads: config.threads_allowed,
-            inner: RwLock::new(Inner {
+            inner: ReadMostly::new(Inner {
                 meta,
                 login: Login::Public,
                 mk: None,
@@ -351,7 +376,6 @@ impl Token {
             hint_seen: AtomicU64::new(hint.as_ref().map_or(0, |h| h.load())),
             hint,
             last_full_ms: AtomicU64::new(0),
-            opened: std::time::Instant::now(),
         };
         {
             let mut inner = t.inner.write();
@@ -382,12 +406,14 @@ impl Token {
 
     /// Brings the cache up to date with the store: a cheap check, then only what changed.
     fn refresh(&self) -> Result<()> {
-        let now_ms = self.opened.elapsed().as_millis() as u64;
+        let now_ms = crate::ffi::clock::coarse_ms();
         let hint = self.hint.as_ref().map(|h| h.load());
         if let Some(h) = hint {
+            let last = self.last_full_ms.load(Ordering::Relaxed);
+            // A clock that went backwards (it cannot, but then) also means "look".
             if h == self.hint_seen.load(Ordering::Acquire)
-                && now_ms.saturating_sub(self.last_full_ms.load(Ordering::Relaxed))
-                    < FULL_CHECK_EVERY_MS
+                && now_ms >= last
+                && now_ms - last < FULL_CHECK_EVERY_MS
             {
                 return Ok(());
             }
@@ -406,7 +432,7 @@ impl Token {
     }
 
     /// A read view of the token, fresh with respect to other processes.
-    fn view(&self) -> Result<RwLockReadGuard<'_, Inner>> {
+    fn view(&self) -> Result<ShardedLockReadGuard<'_, Inner>> {
         self.refresh()?;
         Ok(self.inner.read())
     }

@@ -5,6 +5,7 @@
 //! (`CKR_ARGUMENTS_BAD`), conversion into Rust types, one call into the safe core, the result mapped
 //! back through [`rv::to_rv`].
 
+pub mod clock;
 pub mod crypto;
 pub mod entry;
 pub mod fork;
