@@ -181,6 +181,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--svg" => o.svg = Some(PathBuf::from(val(a)?)),
             "--quick" => o.quick = true,
             "--fast-kdf" => o.fast_kdf = true,
+            "--list" => {} // handled in main, after the row filter
             x => return Err(format!("unknown option {x} (see --help)")),
         }
     }
@@ -816,8 +817,9 @@ fn run_loop(op: &OpFn<'_>, s: &Session, secs: f64) -> Result<(u64, f64), Error> 
     }
 }
 
-/// Runs the rounds; returns ops/s of each round.
-fn measure(o: &Opts, m: &Module, p: &Prepared<'_>, threads: usize) -> Res<Vec<f64>> {
+/// Runs the rounds; returns ops/s of each round (and with several threads, the scaling of each
+/// round over one thread).
+fn measure(o: &Opts, m: &Module, p: &Prepared<'_>, threads: usize) -> Res<(Vec<f64>, Vec<f64>)> {
     if threads > 1 {
         return measure_threads(o, m, p, threads);
     }
@@ -838,21 +840,31 @@ fn measure(o: &Opts, m: &Module, p: &Prepared<'_>, threads: usize) -> Res<Vec<f6
         }
         rates.push(n as f64 / el);
     }
-    Ok(rates)
+    Ok((rates, Vec::new()))
 }
 
 /// Each thread opens its own session; all start each round together; a round's figure is the total
-/// number of operations over the longest thread's time.
-fn measure_threads(o: &Opts, m: &Module, p: &Prepared<'_>, threads: usize) -> Res<Vec<f64>> {
+/// number of operations over the longest thread's time. Each round is followed by as long a run of
+/// the first thread alone, so the scaling is measured between neighbouring runs: on a shared
+/// machine, one thread's speed drifts by more than the difference being measured.
+fn measure_threads(
+    o: &Opts,
+    m: &Module,
+    p: &Prepared<'_>,
+    threads: usize,
+) -> Res<(Vec<f64>, Vec<f64>)> {
     let barrier = Barrier::new(threads);
     let failed = AtomicBool::new(false);
     let error = Mutex::new(None::<String>);
     let counts = Mutex::new(vec![(0u64, 0f64); o.rounds]);
+    let alone = Mutex::new(vec![0f64; o.rounds]);
+    let first = AtomicBool::new(true);
     let sh = &m.sh;
     let op = &p.op;
     std::thread::scope(|sc| {
         for _ in 0..threads {
             sc.spawn(|| {
+                let is_first = first.swap(false, Ordering::SeqCst);
                 let fail = |e: String| {
                     failed.store(true, Ordering::SeqCst);
                     error.lock().unwrap().get_or_insert(e);
@@ -870,18 +882,24 @@ fn measure_threads(o: &Opts, m: &Module, p: &Prepared<'_>, threads: usize) -> Re
                     }
                 }
                 for r in 0..o.rounds {
-                    barrier.wait();
-                    if let (Some(s), false) = (&session, failed.load(Ordering::SeqCst)) {
-                        match run_loop(op, s, o.secs) {
-                            Ok((n, el)) => {
-                                let mut c = counts.lock().unwrap();
-                                c[r].0 += n;
-                                c[r].1 = c[r].1.max(el);
+                    // Every other round runs the lone thread first, so neither order is favoured.
+                    for together in [r % 2 == 0, r % 2 == 1] {
+                        barrier.wait();
+                        let live = !failed.load(Ordering::SeqCst);
+                        let runs = live && (together || is_first);
+                        if let (Some(s), true) = (&session, runs) {
+                            match run_loop(op, s, o.secs) {
+                                Ok((n, el)) if together => {
+                                    let mut c = counts.lock().unwrap();
+                                    c[r].0 += n;
+                                    c[r].1 = c[r].1.max(el);
+                                }
+                                Ok((n, el)) => alone.lock().unwrap()[r] = n as f64 / el,
+                                Err(e) => fail(e.to_string()),
                             }
-                            Err(e) => fail(e.to_string()),
                         }
+                        barrier.wait();
                     }
-                    barrier.wait();
                 }
             });
         }
@@ -889,12 +907,18 @@ fn measure_threads(o: &Opts, m: &Module, p: &Prepared<'_>, threads: usize) -> Re
     if let Some(e) = error.into_inner().unwrap() {
         return Err(Fail::Err(e));
     }
-    Ok(counts
+    let rates: Vec<f64> = counts
         .into_inner()
         .unwrap()
         .into_iter()
         .map(|(n, el)| n as f64 / el)
-        .collect())
+        .collect();
+    let scaling = rates
+        .iter()
+        .zip(alone.into_inner().unwrap())
+        .map(|(r, a)| r / a)
+        .collect();
+    Ok((rates, scaling))
 }
 
 fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) -> Res<Prepared<'a>> {
@@ -1323,7 +1347,12 @@ fn run_fresh(o: &Opts, m: &Module) -> Res<Fresh> {
 
 #[derive(Debug, Clone)]
 enum Cellv {
-    Ok { rates: Vec<f64>, note: String },
+    Ok {
+        rates: Vec<f64>,
+        note: String,
+        /// With `--threads 2`: each round's rate over one thread's rate in the same round.
+        scaling: Vec<f64>,
+    },
     Na(String),
     Err(String),
 }
@@ -1533,13 +1562,26 @@ fn write_json(
             .zip(mods)
             .map(|(c, m)| {
                 let body = match c {
-                    Cellv::Ok { rates, note } => format!(
-                        "\"status\": \"ok\", \"median\": {}, \"min\": {}, \"max\": {}, \"rounds\": {}, \"check\": {}",
+                    Cellv::Ok {
+                        rates,
+                        note,
+                        scaling,
+                    } => format!(
+                        "\"status\": \"ok\", \"median\": {}, \"min\": {}, \"max\": {}, \"rounds\": {}, \"check\": {}{}",
                         json_num(median(rates)),
                         json_num(min(rates)),
                         json_num(max(rates)),
                         json_nums(rates),
-                        json_str(note)
+                        json_str(note),
+                        if scaling.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                ", \"scaling_over_one_thread\": {{\"median\": {}, \"rounds\": {}}}",
+                                json_num(median(scaling)),
+                                json_nums(scaling)
+                            )
+                        }
                     ),
                     Cellv::Na(why) => format!("\"status\": \"n/a\", \"reason\": {}", json_str(why)),
                     Cellv::Err(why) => format!("\"status\": \"error\", \"reason\": {}", json_str(why)),
@@ -1788,7 +1830,11 @@ fn main() {
             let cell = match prepare(row, m, other, &o)
                 .and_then(|p| measure(&o, m, &p, threads).map(|r| (r, p.note.clone())))
             {
-                Ok((rates, note)) => Cellv::Ok { rates, note },
+                Ok(((rates, scaling), note)) => Cellv::Ok {
+                    rates,
+                    note,
+                    scaling,
+                },
                 Err(Fail::Na(w)) => Cellv::Na(w),
                 Err(Fail::Err(w)) => Cellv::Err(w),
             };
@@ -1805,6 +1851,12 @@ fn main() {
                 t0.elapsed().as_secs_f64(),
                 match &cell {
                     Cellv::Na(w) | Cellv::Err(w) => format!("  {w}"),
+                    Cellv::Ok { scaling, .. } if !scaling.is_empty() => format!(
+                        "  {:.2}x one thread in the same rounds ({:.2}..{:.2})",
+                        median(scaling),
+                        min(scaling),
+                        max(scaling)
+                    ),
                     _ => String::new(),
                 }
             );
@@ -1851,15 +1903,18 @@ fn main() {
                             (RowKind::FreshInitLogin, _) => Cellv::Ok {
                                 rates: total.iter().map(|t| 1.0 / t).collect(),
                                 note: "worker found token object 0 after login".into(),
+                                scaling: Vec::new(),
                             },
                             (RowKind::KdfAlone, Some(_)) => Cellv::Ok {
                                 rates: f.kdf_cold_s.iter().map(|t| 1.0 / t).collect(),
                                 note: format!("{}, one run per fresh process", f.kdf_what),
+                                scaling: Vec::new(),
                             },
                             (RowKind::BeyondKdf, Some(k)) if total.iter().all(|t| *t > k) => {
                                 Cellv::Ok {
                                     rates: total.iter().map(|t| 1.0 / (t - k)).collect(),
                                     note: format!("init+login minus {}", f.kdf_what),
+                                    scaling: Vec::new(),
                                 }
                             }
                             (RowKind::BeyondKdf, Some(_)) => {
@@ -1912,6 +1967,35 @@ fn main() {
                 "  {:<9} C_Initialize {init:.2} ms + C_Login {login:.2} ms = {total:.2} ms{kdf}",
                 m.name
             );
+        }
+    }
+    let scaled: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.cells
+                .iter()
+                .zip(&names)
+                .filter_map(move |(c, n)| match c {
+                    Cellv::Ok { scaling, .. } if !scaling.is_empty() => Some(format!(
+                        "  {:<34} {:<9} {:.2}x ({:.2}..{:.2})",
+                        r.row.name,
+                        n,
+                        median(scaling),
+                        min(scaling),
+                        max(scaling)
+                    )),
+                    _ => None,
+                })
+        })
+        .collect();
+    if !scaled.is_empty() {
+        println!();
+        println!(
+            "{} threads over 1 thread, each round against a 1-thread run right after it, median (min..max):",
+            o.threads
+        );
+        for l in &scaled {
+            println!("{l}");
         }
     }
     let problems: Vec<String> = results
