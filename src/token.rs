@@ -27,6 +27,11 @@ const FULL_CHECK_EVERY_MS: u64 = 1000;
 ///
 /// As with `parking_lot`, a panic while the lock is held does not poison it for later callers:
 /// the panic already became `CKR_GENERAL_ERROR` at the boundary.
+///
+/// A thread's shard is assigned at its first read, under a process-wide mutex of crossbeam's
+/// (taken again when a thread that read exits). A child forked at the instant another thread
+/// holds it would block a thread that reads for the first time in the child; the child's own
+/// module starts uninitialized (`crate::ffi::fork`), and the window is a thread's start or exit.
 struct ReadMostly<T>(ShardedLock<T>);
 
 impl<T> ReadMostly<T> {

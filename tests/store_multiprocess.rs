@@ -502,3 +502,49 @@ fn reinit_by_another_process_while_logged_in_loses_no_new_data() {
         );
     }
 }
+
+/// A writer killed between its commit and its second bump of the shared change counter leaves
+/// the counter where readers last saw it. Readers still look at the database at least once a
+/// second (`FULL_CHECK_EVERY_MS`, on the coarse clock), so the change shows up within about a
+/// second. Simulated by putting the counter back to its value before another process's write.
+#[test]
+fn a_commit_without_its_counter_bump_is_seen_within_a_second() {
+    let env = Env::new("log.level = ERROR\n");
+    let serial = env.make_token(TOKEN);
+    let f = env.fixture();
+    let b = f.user_session(slot_by_label(&f, TOKEN).unwrap());
+    assert!(find_label(&b, "unbumped").is_empty());
+    let counter = env.tokendir.join(&serial).join("changes");
+    let read = || -> [u8; 8] {
+        std::fs::read(&counter).expect("the change counter file")[..8]
+            .try_into()
+            .unwrap()
+    };
+    let before = read();
+
+    let r = run_script(&env.conf, TOKEN, &["login_user 1234", "create unbumped 0"]);
+    assert!(r.iter().all(|l| l.ends_with("=> OK")), "{r:?}");
+    assert_ne!(read(), before, "the writer bumps the counter");
+    // Undo the bumps, as if the writer had died right after its commit. The file is mapped
+    // MAP_SHARED by this process's module, which sees the page cache this write changes.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&counter)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &before).unwrap();
+    drop(file);
+    assert_eq!(read(), before);
+
+    let t0 = Instant::now();
+    loop {
+        if find_label(&b, "unbumped").len() == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "a committed object without its counter bump was not seen after 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("seen after {:?} without a counter bump", t0.elapsed());
+}
