@@ -1366,6 +1366,24 @@ impl Cellv {
     }
 }
 
+/// One line per cell (row × module) for which `f` has one, in table order.
+fn cell_lines(
+    results: &[Result1],
+    names: &[String],
+    f: impl Fn(&str, &str, &Cellv) -> Option<String>,
+) -> Vec<String> {
+    results
+        .iter()
+        .flat_map(|r| {
+            r.cells
+                .iter()
+                .zip(names)
+                .filter_map(|(c, n)| f(&r.row.name, n, c))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
@@ -1969,59 +1987,33 @@ fn main() {
             );
         }
     }
-    let scaled: Vec<String> = results
-        .iter()
-        .flat_map(|r| {
-            r.cells
-                .iter()
-                .zip(&names)
-                .filter_map(move |(c, n)| match c {
-                    Cellv::Ok { scaling, .. } if !scaling.is_empty() => Some(format!(
-                        "  {:<34} {:<9} {:.2}x ({:.2}..{:.2})",
-                        r.row.name,
-                        n,
-                        median(scaling),
-                        min(scaling),
-                        max(scaling)
-                    )),
-                    _ => None,
-                })
-        })
-        .collect();
+    let scaled = cell_lines(&results, &names, |row, n, c| match c {
+        Cellv::Ok { scaling, .. } if !scaling.is_empty() => Some(format!(
+            "  {row:<34} {n:<9} {:.2}x ({:.2}..{:.2})",
+            median(scaling),
+            min(scaling),
+            max(scaling)
+        )),
+        _ => None,
+    });
     if !scaled.is_empty() {
         println!();
         println!(
-            "{} threads over 1 thread, each round against a 1-thread run right after it, median (min..max):",
+            "{} threads over 1 thread, each round against a 1-thread run next to it, median (min..max):",
             o.threads
         );
         for l in &scaled {
             println!("{l}");
         }
     }
-    let problems: Vec<String> = results
-        .iter()
-        .flat_map(|r| {
-            r.cells
-                .iter()
-                .zip(&names)
-                .filter_map(move |(c, n)| match c {
-                    Cellv::Err(w) => Some(format!("  ERROR {} / {}: {}", r.row.name, n, w)),
-                    _ => None,
-                })
-        })
-        .collect();
-    let nas: Vec<String> = results
-        .iter()
-        .flat_map(|r| {
-            r.cells
-                .iter()
-                .zip(&names)
-                .filter_map(move |(c, n)| match c {
-                    Cellv::Na(w) => Some(format!("  n/a {} / {}: {}", r.row.name, n, w)),
-                    _ => None,
-                })
-        })
-        .collect();
+    let problems = cell_lines(&results, &names, |row, n, c| match c {
+        Cellv::Err(w) => Some(format!("  ERROR {row} / {n}: {w}")),
+        _ => None,
+    });
+    let nas = cell_lines(&results, &names, |row, n, c| match c {
+        Cellv::Na(w) => Some(format!("  n/a {row} / {n}: {w}")),
+        _ => None,
+    });
     if !nas.is_empty() {
         println!();
         println!("Not supported ({}):", nas.len());
