@@ -2,14 +2,15 @@
 //!
 //! Lock order (outermost first): `Module::slots` → `Module::sessions` → `Token::inner` → `Token::store`
 //! → `Session::ops`. The store lock is only held for one store call; the KDF never runs under a lock.
-//! `Token::inner` is a sharded lock (see [`ReadMostly`]): a write takes every shard, in one order.
+//! `Token::inner` is a sharded lock (`crate::ffi::sharded`): a reader takes its thread's shard, a
+//! write takes every shard, in one order.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ffi::sharded::{ShardedReadGuard, ShardedRwLock};
 use crate::object::{Attribute, Object};
 use crate::store::{Batch, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::vault::MasterKey;
-use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap as HashMap;
@@ -20,35 +21,6 @@ use std::sync::Arc;
 /// Even when the store's change hint has not moved, the store is asked at least this often: it
 /// bounds how long a change stays unseen if a writer died between its commit and its bump.
 const FULL_CHECK_EVERY_MS: u64 = 1000;
-
-/// A reader-writer lock for data read on every call and written rarely: crossbeam's
-/// [`ShardedLock`], whose readers each take the lock of their own thread's shard, so threads
-/// reading at once do not bounce one cache line between cores. A write takes every shard.
-///
-/// As with `parking_lot`, a panic while the lock is held does not poison it for later callers:
-/// the panic already became `CKR_GENERAL_ERROR` at the boundary.
-///
-/// A thread's shard is assigned at its first read, under a process-wide mutex of crossbeam's
-/// (taken again when a thread that read exits). A child forked at the instant another thread
-/// holds it would block a thread that reads for the first time in the child; the child's own
-/// module starts uninitialized (`crate::ffi::fork`), and the window is a thread's start or exit.
-struct ReadMostly<T>(ShardedLock<T>);
-
-impl<T> ReadMostly<T> {
-    fn new(v: T) -> ReadMostly<T> {
-        ReadMostly(ShardedLock::new(v))
-    }
-    fn read(&self) -> ShardedLockReadGuard<'_, T> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-    fn write(&self) -> ShardedLockWriteGuard<'_, T> {
-        self.0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// Object handles are never reused in a process.
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
@@ -105,12 +77,14 @@ pub struct Token {
     kdf: crate::config::KdfCost,
     /// Whether login may decode objects on worker threads.
     threads: bool,
-    inner: ReadMostly<Inner>,
+    inner: ShardedRwLock<Inner>,
     store: Mutex<Box<dyn TokenStore>>,
     /// The store's change hint, read without a lock on every call; `hint_seen` is its value at the
     /// last full check, made at `last_full_ms` on the coarse clock (`crate::ffi::clock`).
     hint: Option<Arc<crate::ffi::shm::SharedCounter>>,
     hint_seen: AtomicU64,
+    /// The store reported a change that no sync has read yet (see `refresh`).
+    unsynced: std::sync::atomic::AtomicBool,
     last_full_ms: AtomicU64,
 }
 
@@ -364,7 +338,7 @@ impl Token {
             max_attempts: config.max_pin_attempts,
             kdf: config.kdf,
             threads: config.threads_allowed,
-            inner: ReadMostly::new(Inner {
+            inner: ShardedRwLock::new(Inner {
                 meta,
                 login: Login::Public,
                 mk: None,
@@ -381,6 +355,7 @@ impl Token {
             hint_seen: AtomicU64::new(hint.as_ref().map_or(0, |h| h.load())),
             hint,
             last_full_ms: AtomicU64::new(0),
+            unsynced: std::sync::atomic::AtomicBool::new(false),
         };
         {
             let mut inner = t.inner.write();
@@ -423,10 +398,26 @@ impl Token {
                 return Ok(());
             }
         }
-        let changed = self.store.lock().has_changed()?;
-        if changed {
+        {
+            // The store answers "changed" once per change; `unsynced` keeps that answer until a
+            // sync has read the change, so neither a failed sync nor a thread that asks while
+            // another is about to sync can miss it. Set under the store lock, so whoever asks
+            // next sees it.
+            let mut st = self.store.lock();
+            if st.has_changed()? {
+                self.unsynced.store(true, Ordering::SeqCst);
+            }
+        }
+        if self.unsynced.load(Ordering::SeqCst) {
             let mut inner = self.inner.write();
-            self.sync(&mut inner)?;
+            // Cleared before reading: a change recorded after this point sets it again; one
+            // recorded before is committed, so the sync below reads it.
+            if self.unsynced.swap(false, Ordering::SeqCst) {
+                if let Err(e) = self.sync(&mut inner) {
+                    self.unsynced.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
         }
         // The value read before the check: a bump made meanwhile is seen by the next call.
         if let Some(h) = hint {
@@ -437,7 +428,7 @@ impl Token {
     }
 
     /// A read view of the token, fresh with respect to other processes.
-    fn view(&self) -> Result<ShardedLockReadGuard<'_, Inner>> {
+    fn view(&self) -> Result<ShardedReadGuard<'_, Inner>> {
         self.refresh()?;
         Ok(self.inner.read())
     }

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod entry;
 pub mod fork;
 pub mod rv;
+pub mod sharded;
 pub mod shm;
 pub mod tables;
 
