@@ -6,6 +6,7 @@
 //! is all that a once-a-second check needs. It lives here because calling libc is `unsafe`.
 
 /// Milliseconds on a monotonic clock with an arbitrary origin, at tick resolution.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn coarse_ms() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -14,10 +15,17 @@ pub fn coarse_ms() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes only into it.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     if rc != 0 {
-        // Not expected on Linux; the precise clock is a correct if slower answer.
+        // Not expected; the precise clock is a correct if slower answer (the caller treats a
+        // clock that goes backwards as "look now").
         return fallback_ms();
     }
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// Elsewhere (the BSDs have no `CLOCK_MONOTONIC_COARSE`): the precise clock.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn coarse_ms() -> u64 {
+    fallback_ms()
 }
 
 fn fallback_ms() -> u64 {
