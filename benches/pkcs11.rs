@@ -894,6 +894,7 @@ fn measure_threads(
                                     c[r].0 += n;
                                     c[r].1 = c[r].1.max(el);
                                 }
+                                Ok((0, _)) => fail("no operation completed alone".into()),
                                 Ok((n, el)) => alone.lock().unwrap()[r] = n as f64 / el,
                                 Err(e) => fail(e.to_string()),
                             }
@@ -907,12 +908,11 @@ fn measure_threads(
     if let Some(e) = error.into_inner().unwrap() {
         return Err(Fail::Err(e));
     }
-    let rates: Vec<f64> = counts
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|(n, el)| n as f64 / el)
-        .collect();
+    let counts = counts.into_inner().unwrap();
+    if counts.iter().any(|&(n, _)| n == 0) {
+        return Err(Fail::Err("no operation completed in a round".into()));
+    }
+    let rates: Vec<f64> = counts.into_iter().map(|(n, el)| n as f64 / el).collect();
     let scaling = rates
         .iter()
         .zip(alone.into_inner().unwrap())
