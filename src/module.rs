@@ -279,13 +279,8 @@ impl Module {
             Slot::Token(t) => t,
             Slot::Free => return Ok(None),
         };
-        let (mut n, mut rw) = (0, 0);
-        for s in self.sessions.all() {
-            if Arc::ptr_eq(&s.token, &t) {
-                n += 1;
-                rw += s.rw as usize;
-            }
-        }
+        let on = self.sessions_on(&t);
+        let (n, rw) = (on.len(), on.iter().filter(|s| s.rw).count());
         Ok(Some(TokenInfo {
             label: t.label()?,
             serial: t.serial.clone(),
@@ -373,12 +368,7 @@ impl Module {
         let s = {
             let _changing = self.sessions.changing.lock();
             let s = self.sessions.remove(h).ok_or(Error::SessionHandleInvalid)?;
-            let last = !self
-                .sessions
-                .all()
-                .iter()
-                .any(|o| Arc::ptr_eq(&o.token, &s.token));
-            if last {
+            if self.sessions_on(&s.token).is_empty() {
                 s.token.logout_silently();
             }
             s

@@ -515,13 +515,17 @@ impl Token {
         let decode_chunk = |c: &[StoredObject]| -> Vec<Result<Object>> {
             c.iter().map(|so| self.decode(Some(mk), so)).collect()
         };
+        let place_chunk = |inner: &mut Inner, c: &[StoredObject], decoded: Vec<Result<Object>>| {
+            for (so, r) in c.iter().zip(decoded) {
+                self.place(inner, so, r);
+            }
+        };
         let chunks: Vec<&[StoredObject]> = objs.chunks(DECODE_CHUNK).collect();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = chunks.len().min(cpus).min(MAX_DECODE_THREADS);
         if !self.threads || workers < 2 {
-            for so in objs {
-                let r = self.decode(Some(mk), so);
-                self.place(inner, so, r);
+            for c in chunks {
+                place_chunk(inner, c, decode_chunk(c));
             }
             return;
         }
@@ -547,9 +551,7 @@ impl Token {
                 .collect();
             drop(tx);
             for (i, decoded) in rx {
-                for (so, r) in chunks[i].iter().zip(decoded) {
-                    self.place(inner, so, r);
-                }
+                place_chunk(inner, chunks[i], decoded);
                 placed[i] = true;
             }
             // Joined here so that a worker's panic is not the scope's; whatever a failed or
@@ -559,9 +561,7 @@ impl Token {
             }
         });
         for (c, _) in chunks.iter().zip(&placed).filter(|(_, &p)| !p) {
-            for (so, r) in c.iter().zip(decode_chunk(c)) {
-                self.place(inner, so, r);
-            }
+            place_chunk(inner, c, decode_chunk(c));
         }
     }
 

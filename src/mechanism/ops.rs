@@ -182,8 +182,9 @@ pub fn context_login(s: &Session, pin: &[u8]) -> Result<()> {
 
 impl Module {
     /// Builds an operation with the key behind `key`, after the checks every C_*Init makes:
-    /// `make` gets the key's entry and parsed key while the token's object is borrowed, so no
-    /// reference count shared with other threads is touched for a key that is already parsed.
+    /// `make` gets the key's entry and parsed key while the token's object is borrowed, so the
+    /// entry's reference count is not touched, nor the key's unless the operation keeps it (RSA
+    /// and EC do; HMAC copies its keyed state).
     fn with_op_key<T>(
         &self,
         s: &Session,
