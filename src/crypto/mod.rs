@@ -21,6 +21,8 @@ pub use rustcrypto::*;
 
 #[cfg(feature = "backend-awslc")]
 mod awslc;
+
+pub mod sym;
 #[cfg(feature = "backend-awslc")]
 pub use awslc::*;
 
@@ -77,4 +79,10 @@ impl Curve {
     pub fn sig_len(self) -> usize {
         2 * self.field_len()
     }
+}
+
+/// Constant-time equality of two byte strings of equal length (MACs, tags).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }

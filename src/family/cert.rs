@@ -107,8 +107,8 @@ pub fn self_signed(key: &Arc<Key>, private: &Object, kid: &str, now: u64) -> Res
     let tbs_der = tbs.to_der().map_err(der_err)?;
     let m = Mech::new(mech);
     let mut op = match &**key {
-        Key::RsaPrivate(_) => rsa::sign_op(&m, key.clone(), false)?,
-        _ => ec::sign_op(&m, key.clone(), false)?,
+        Key::RsaPrivate(_) => rsa::sign_op(&m, key, false)?,
+        _ => ec::sign_op(&m, key, false)?,
     };
     op.update(&tbs_der)?;
     let raw = op.sign()?;

@@ -5,7 +5,7 @@
 
 use super::{ffi_entry, input, out, template, write_bytes};
 use crate::error::{Error, Result};
-use crate::mechanism::ops::Out;
+use crate::mechanism::ops::{Out, Wrote};
 use crate::mechanism::{param_kind, Mech, Param, ParamKind};
 use crate::module;
 use cryptoki_sys::*;
@@ -21,6 +21,65 @@ unsafe fn param<T: Copy>(m: &CK_MECHANISM) -> Result<T> {
     // SAFETY: non-NULL and `ulParameterLen` == size_of::<T>() readable bytes, per the contract;
     // read_unaligned makes no alignment assumption.
     Ok(unsafe { std::ptr::read_unaligned(m.pParameter as *const T) })
+}
+
+/// The parameter as bytes (NULL with length 0 is empty).
+///
+/// # Safety
+/// `m.pParameter` must be NULL or valid for reads of `m.ulParameterLen` bytes.
+unsafe fn param_bytes(m: &CK_MECHANISM) -> Result<&[u8]> {
+    // SAFETY: per the contract above.
+    unsafe { param_input(m.pParameter as *const u8, m.ulParameterLen) }
+}
+
+/// A buffer inside a parameter structure; a bad pointer is a bad parameter.
+///
+/// # Safety
+/// `p` must be NULL or valid for reads of `len` bytes.
+unsafe fn param_input<'a>(p: *const u8, len: CK_ULONG) -> Result<&'a [u8]> {
+    // SAFETY: per the contract above.
+    unsafe { input(p, len) }.map_err(|_| Error::MechanismParamInvalid)
+}
+
+/// CK_GCM_PARAMS as the published 2.40 header had it, without `ulIvBits` (what OpenSSL's engine,
+/// older Java and several Go libraries send).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GcmParamsNoIvBits {
+    p_iv: *mut CK_BYTE,
+    ul_iv_len: CK_ULONG,
+    p_aad: *mut CK_BYTE,
+    ul_aad_len: CK_ULONG,
+    ul_tag_bits: CK_ULONG,
+}
+
+/// Reads CK_GCM_PARAMS in either layout, told apart by `ulParameterLen` (48 and 40 bytes on LP64
+/// systems). With `ulIvBits`, a value that is neither 0 nor `8 * ulIvLen` contradicts the IV and
+/// is refused.
+///
+/// # Safety
+/// As [`mechanism`].
+unsafe fn gcm_params(m: &CK_MECHANISM) -> Result<Param> {
+    let (iv, iv_len, aad, aad_len, tag_bits) =
+        if m.ulParameterLen as usize == std::mem::size_of::<GcmParamsNoIvBits>() {
+            // SAFETY: per the contract above.
+            let v: GcmParamsNoIvBits = unsafe { param(m)? };
+            (v.p_iv, v.ul_iv_len, v.p_aad, v.ul_aad_len, v.ul_tag_bits)
+        } else {
+            // SAFETY: per the contract above.
+            let v: CK_GCM_PARAMS = unsafe { param(m)? };
+            if v.ulIvBits != 0 && Some(v.ulIvBits) != v.ulIvLen.checked_mul(8) {
+                return Err(Error::MechanismParamInvalid);
+            }
+            (v.pIv, v.ulIvLen, v.pAAD, v.ulAADLen, v.ulTagBits)
+        };
+    Ok(Param::Gcm {
+        // SAFETY: the structure's pointers are valid for their lengths, per the contract.
+        iv: unsafe { param_input(iv, iv_len)? }.to_vec(),
+        // SAFETY: as above.
+        aad: unsafe { param_input(aad, aad_len)? }.to_vec(),
+        tag_bits,
+    })
 }
 
 /// Converts a C mechanism into [`Mech`].
@@ -59,6 +118,70 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
         ParamKind::MacGeneral => {
             // SAFETY: per the contract above.
             Param::MacLen(unsafe { param::<CK_MAC_GENERAL_PARAMS>(m)? })
+        }
+        ParamKind::Iv(n) => {
+            // SAFETY: per the contract above.
+            let iv = unsafe { param_bytes(m)? };
+            if iv.len() != n {
+                return Err(Error::MechanismParamInvalid);
+            }
+            Param::Bytes(zeroize::Zeroizing::new(iv.to_vec()))
+        }
+        ParamKind::OptionalIv(n) => {
+            // SAFETY: per the contract above.
+            let iv = unsafe { param_bytes(m)? };
+            match iv.len() {
+                0 => Param::None,
+                l if l == n => Param::Bytes(zeroize::Zeroizing::new(iv.to_vec())),
+                _ => return Err(Error::MechanismParamInvalid),
+            }
+        }
+        ParamKind::Ctr => {
+            // SAFETY: per the contract above.
+            let v: CK_AES_CTR_PARAMS = unsafe { param(m)? };
+            Param::Ctr {
+                bits: v.ulCounterBits,
+                cb: v.cb,
+            }
+        }
+        // SAFETY: per the contract above.
+        ParamKind::Gcm => unsafe { gcm_params(m)? },
+        ParamKind::Ccm => {
+            // SAFETY: per the contract above.
+            let v: CK_CCM_PARAMS = unsafe { param(m)? };
+            Param::Ccm {
+                data_len: v.ulDataLen,
+                // SAFETY: per the contract above (pointers valid for their lengths).
+                nonce: unsafe { param_input(v.pNonce, v.ulNonceLen)? }.to_vec(),
+                // SAFETY: as above.
+                aad: unsafe { param_input(v.pAAD, v.ulAADLen)? }.to_vec(),
+                mac_len: v.ulMACLen,
+            }
+        }
+        ParamKind::DerivationString => {
+            // SAFETY: per the contract above.
+            let v: CK_KEY_DERIVATION_STRING_DATA = unsafe { param(m)? };
+            // SAFETY: pData is valid for ulLen bytes, per the contract.
+            let d = unsafe { param_input(v.pData, v.ulLen)? };
+            Param::Bytes(zeroize::Zeroizing::new(d.to_vec()))
+        }
+        ParamKind::IvData(16) => {
+            // SAFETY: per the contract above.
+            let v: CK_AES_CBC_ENCRYPT_DATA_PARAMS = unsafe { param(m)? };
+            Param::IvData {
+                iv: v.iv.to_vec(),
+                // SAFETY: pData is valid for `length` bytes, per the contract.
+                data: zeroize::Zeroizing::new(unsafe { param_input(v.pData, v.length)? }.to_vec()),
+            }
+        }
+        ParamKind::IvData(_) => {
+            // SAFETY: per the contract above.
+            let v: CK_DES_CBC_ENCRYPT_DATA_PARAMS = unsafe { param(m)? };
+            Param::IvData {
+                iv: v.iv.to_vec(),
+                // SAFETY: pData is valid for `length` bytes, per the contract.
+                data: zeroize::Zeroizing::new(unsafe { param_input(v.pData, v.length)? }.to_vec()),
+            }
         }
     };
     Ok(Mech {
@@ -162,6 +285,64 @@ ffi_entry! {
 
 // ---- encrypt and decrypt -----------------------------------------------------------------------
 
+/// The input and output buffers of an encryption call. Applications may encrypt in place (the
+/// same buffer, or overlapping ones): then the input is copied first, since Rust may not see one
+/// memory as both a shared and a mutable slice.
+///
+/// # Safety
+/// `p_in` must be NULL or valid for `in_len` reads; `p_out` NULL or valid for `*p_out_len`
+/// writes; `p_out_len` NULL or valid.
+unsafe fn in_out<'a>(
+    p_in: *const u8,
+    in_len: CK_ULONG,
+    p_out: *mut u8,
+    p_out_len: *mut CK_ULONG,
+) -> Result<(std::borrow::Cow<'a, [u8]>, Option<&'a mut [u8]>)> {
+    // SAFETY: per the contract above.
+    let cap = *unsafe { out(p_out_len)? };
+    if p_out.is_null() {
+        // SAFETY: per the contract above.
+        return Ok((unsafe { input(p_in, in_len)? }.into(), None));
+    }
+    let (a, b) = (p_in as usize, p_out as usize);
+    let overlap = in_len > 0 && cap > 0 && a < b + cap as usize && b < a + in_len as usize;
+    // SAFETY: per the contract above.
+    let data = unsafe { input(p_in, in_len)? };
+    let data: std::borrow::Cow<'a, [u8]> = if overlap {
+        std::borrow::Cow::Owned(data.to_vec())
+    } else {
+        data.into()
+    };
+    // SAFETY: per the contract above; no shared slice of this memory is alive past here when
+    // the two overlap (the input was copied).
+    let o = unsafe { crate::ffi::output(p_out, cap)? };
+    Ok((data, Some(o)))
+}
+
+/// Writes a [`Wrote`] to the caller's length: a NULL buffer learns the length; a short one
+/// gets `BufferTooSmall` too.
+///
+/// # Safety
+/// `len` must be NULL or valid.
+unsafe fn wrote(r: Wrote, p: *const u8, len: *mut CK_ULONG) -> Result<()> {
+    // SAFETY: per the contract above.
+    let l = unsafe { out(len)? };
+    match r {
+        Wrote::Wrote(n) => {
+            *l = n as CK_ULONG;
+            Ok(())
+        }
+        Wrote::Need(n) => {
+            *l = n as CK_ULONG;
+            if p.is_null() {
+                Ok(())
+            } else {
+                Err(Error::BufferTooSmall)
+            }
+        }
+    }
+}
+
 ffi_entry! {
     fn C_EncryptInit(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) {
         let m = module::get()?;
@@ -172,29 +353,24 @@ ffi_entry! {
 ffi_entry! {
     fn C_Encrypt(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
         let m = module::get()?;
-        let data = input(p_data, data_len)?;
-        let cap = capacity(p_out, p_out_len)?;
-        emit(m.crypt(h, false, Some(data), cap)?, p_out, p_out_len)
+        let (data, o) = in_out(p_data, data_len, p_out, p_out_len)?;
+        wrote(m.crypt(h, false, &data, o)?, p_out, p_out_len)
     }
 }
 
 ffi_entry! {
     fn C_EncryptUpdate(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
         let m = module::get()?;
-        let data = input(p_data, data_len)?;
-        let n = out(p_out_len)?;
-        let _ = p_out;
-        m.crypt_update(h, false, data)?;
-        *n = 0;
-        Ok(())
+        let (data, o) = in_out(p_data, data_len, p_out, p_out_len)?;
+        wrote(m.crypt_update(h, false, &data, o)?, p_out, p_out_len)
     }
 }
 
 ffi_entry! {
     fn C_EncryptFinal(h: CK_SESSION_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
         let m = module::get()?;
-        let cap = capacity(p_out, p_out_len)?;
-        emit(m.crypt(h, false, None, cap)?, p_out, p_out_len)
+        let (_, o) = in_out(std::ptr::null(), 0, p_out, p_out_len)?;
+        wrote(m.crypt_final(h, false, o)?, p_out, p_out_len)
     }
 }
 
@@ -208,29 +384,24 @@ ffi_entry! {
 ffi_entry! {
     fn C_Decrypt(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
         let m = module::get()?;
-        let data = input(p_data, data_len)?;
-        let cap = capacity(p_out, p_out_len)?;
-        emit(m.crypt(h, true, Some(data), cap)?, p_out, p_out_len)
+        let (data, o) = in_out(p_data, data_len, p_out, p_out_len)?;
+        wrote(m.crypt(h, true, &data, o)?, p_out, p_out_len)
     }
 }
 
 ffi_entry! {
     fn C_DecryptUpdate(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
         let m = module::get()?;
-        let data = input(p_data, data_len)?;
-        let n = out(p_out_len)?;
-        let _ = p_out;
-        m.crypt_update(h, true, data)?;
-        *n = 0;
-        Ok(())
+        let (data, o) = in_out(p_data, data_len, p_out, p_out_len)?;
+        wrote(m.crypt_update(h, true, &data, o)?, p_out, p_out_len)
     }
 }
 
 ffi_entry! {
     fn C_DecryptFinal(h: CK_SESSION_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
         let m = module::get()?;
-        let cap = capacity(p_out, p_out_len)?;
-        emit(m.crypt(h, true, None, cap)?, p_out, p_out_len)
+        let (_, o) = in_out(std::ptr::null(), 0, p_out, p_out_len)?;
+        wrote(m.crypt_final(h, true, o)?, p_out, p_out_len)
     }
 }
 
@@ -297,6 +468,17 @@ ffi_entry! {
         let (a, b) = m.generate_key_pair(h, &mech, &pt, &st)?;
         *pub_h = a;
         *priv_h = b;
+        Ok(())
+    }
+}
+
+ffi_entry! {
+    fn C_DeriveKey(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, base: CK_OBJECT_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG, p_key: *mut CK_OBJECT_HANDLE) {
+        let m = module::get()?;
+        let ph = out(p_key)?;
+        let mech = mechanism(p_mech)?;
+        let t = template(p_template, count)?;
+        *ph = m.derive_key(h, &mech, base, &t)?;
         Ok(())
     }
 }

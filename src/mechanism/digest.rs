@@ -1,17 +1,42 @@
 //! Message digests: SHA-1 and SHA-2.
 
+use super::{Mech, MechDef};
 use crate::crypto::{HashAlg, Hasher};
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
 
-/// The hash of a digest mechanism.
-pub fn alg(ty: CK_MECHANISM_TYPE) -> Result<HashAlg> {
-    super::hash_of_mech(ty).ok_or(Error::MechanismInvalid)
+const fn row(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
+    MechDef::new(ty, name, 0, 0, CKF_DIGEST).digest(start_op)
+}
+
+/// The digest family's mechanisms.
+pub const MECHS: &[MechDef] = &[
+    row(CKM_SHA_1, "CKM_SHA_1"),
+    row(CKM_SHA224, "CKM_SHA224"),
+    row(CKM_SHA256, "CKM_SHA256"),
+    row(CKM_SHA384, "CKM_SHA384"),
+    row(CKM_SHA512, "CKM_SHA512"),
+];
+
+/// The hash of a CKM_SHA* digest mechanism value.
+pub fn hash_of(m: CK_MECHANISM_TYPE) -> Option<HashAlg> {
+    Some(match m {
+        CKM_SHA_1 => HashAlg::Sha1,
+        CKM_SHA224 => HashAlg::Sha224,
+        CKM_SHA256 => HashAlg::Sha256,
+        CKM_SHA384 => HashAlg::Sha384,
+        CKM_SHA512 => HashAlg::Sha512,
+        _ => return None,
+    })
 }
 
 /// Starts a digest.
 pub fn start(ty: CK_MECHANISM_TYPE) -> Result<Hasher> {
-    Ok(Hasher::new(alg(ty)?))
+    Ok(Hasher::new(hash_of(ty).ok_or(Error::MechanismInvalid)?))
+}
+
+fn start_op(m: &Mech) -> Result<Hasher> {
+    start(m.ty)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! ECDSA on P-256, P-384 and P-521: signatures (r||s, fixed length) and key pairs.
 
 use super::keys::{self, Key};
-use super::{Input, Mech, SignOp};
+use super::{Input, Keys, Mech, MechDef, SignOp};
 use crate::crypto::{self, HashAlg};
 use crate::error::{Error, Result};
 use crate::object::Attribute;
@@ -22,9 +22,32 @@ fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Option<HashAlg>> {
     })
 }
 
-pub fn is_sign_mech(ty: CK_MECHANISM_TYPE) -> bool {
-    hash_of(ty).is_some()
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY | EC_FLAGS;
+
+const fn sig(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
+    MechDef::new(ty, name, 256, 521, SV)
+        .keys(Keys::Ec)
+        .sign(sign_op)
 }
+
+/// The EC family's mechanisms.
+pub const MECHS: &[MechDef] = &[
+    MechDef::new(
+        CKM_EC_KEY_PAIR_GEN,
+        "CKM_EC_KEY_PAIR_GEN",
+        256,
+        521,
+        CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+    )
+    .pairgen(pair_gen),
+    sig(CKM_ECDSA, "CKM_ECDSA"),
+    sig(CKM_ECDSA_SHA1, "CKM_ECDSA_SHA1"),
+    sig(CKM_ECDSA_SHA224, "CKM_ECDSA_SHA224"),
+    sig(CKM_ECDSA_SHA256, "CKM_ECDSA_SHA256"),
+    sig(CKM_ECDSA_SHA384, "CKM_ECDSA_SHA384"),
+    sig(CKM_ECDSA_SHA512, "CKM_ECDSA_SHA512"),
+];
 
 pub struct EcdsaSign {
     key: Arc<Key>,
@@ -32,8 +55,9 @@ pub struct EcdsaSign {
     sig_len: usize,
 }
 
-pub fn sign_op(mech: &Mech, key: Arc<Key>, verify: bool) -> Result<Box<dyn SignOp>> {
+pub fn sign_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn SignOp>> {
     let hash = hash_of(mech.ty).ok_or(Error::MechanismInvalid)?;
+    let key = key.clone();
     let curve = match (&*key, verify) {
         (Key::EcPrivate(k), false) => k.curve(),
         (Key::EcPublic(k), true) => k.curve(),
@@ -88,6 +112,16 @@ fn widen_signature(sig: &[u8], full: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// CKM_EC_KEY_PAIR_GEN from the public key template (CKA_EC_PARAMS).
+fn pair_gen(
+    _: &Mech,
+    pub_t: &[Attribute],
+) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)> {
+    let params = super::ops::template_get(pub_t, CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
+    let (pubs, privs) = generate(params)?;
+    Ok((CKK_EC, pubs, privs))
+}
+
 /// Generates a key pair on the curve named by CKA_EC_PARAMS. Returns the computed attributes of
 /// the public and the private key.
 pub fn generate(params: &[u8]) -> Result<(Vec<Attribute>, Vec<Attribute>)> {
@@ -128,25 +162,25 @@ mod tests {
                 CKM_ECDSA_SHA512,
             ] {
                 let m = Mech::new(ty);
-                let mut s = sign_op(&m, sk.clone(), false).unwrap();
+                let mut s = sign_op(&m, &sk, false).unwrap();
                 s.update(b"message").unwrap();
                 let sig = s.sign().unwrap();
                 assert_eq!(sig.len(), c.sig_len());
-                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                let mut v = sign_op(&m, &pk, true).unwrap();
                 v.update(b"mess").unwrap();
                 v.update(b"age").unwrap();
                 v.verify(&sig).unwrap();
-                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                let mut v = sign_op(&m, &pk, true).unwrap();
                 v.update(b"massage").unwrap();
                 assert_eq!(v.verify(&sig).unwrap_err(), Error::SignatureInvalid);
-                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                let mut v = sign_op(&m, &pk, true).unwrap();
                 v.update(b"message").unwrap();
                 assert_eq!(
                     v.verify(&sig[1..]).unwrap_err(),
                     Error::SignatureLenRange,
                     "odd length"
                 );
-                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                let mut v = sign_op(&m, &pk, true).unwrap();
                 v.update(b"message").unwrap();
                 assert_eq!(
                     v.verify(&[&sig[..], &[0, 0]].concat()).unwrap_err(),
@@ -158,10 +192,10 @@ mod tests {
             for len in [1usize, 20, 32, 64, 100] {
                 let m = Mech::new(CKM_ECDSA);
                 let z = vec![0x5a; len];
-                let mut s = sign_op(&m, sk.clone(), false).unwrap();
+                let mut s = sign_op(&m, &sk, false).unwrap();
                 s.update(&z).unwrap();
                 let sig = s.sign().unwrap();
-                let mut v = sign_op(&m, pk.clone(), true).unwrap();
+                let mut v = sign_op(&m, &pk, true).unwrap();
                 v.update(&z).unwrap();
                 v.verify(&sig).unwrap();
             }
@@ -182,7 +216,7 @@ mod tests {
         let mut found = 0;
         for i in 0u32..200 {
             let msg = i.to_be_bytes();
-            let mut s = sign_op(&m, sk.clone(), false).unwrap();
+            let mut s = sign_op(&m, &sk, false).unwrap();
             s.update(&msg).unwrap();
             let sig = s.sign().unwrap();
             if sig[0] != 0 || sig[66] != 0 {
@@ -190,10 +224,10 @@ mod tests {
             }
             found += 1;
             let short = [&sig[1..66], &sig[67..]].concat();
-            let mut v = sign_op(&m, pk.clone(), true).unwrap();
+            let mut v = sign_op(&m, &pk, true).unwrap();
             v.update(&msg).unwrap();
             v.verify(&short).unwrap();
-            let mut v = sign_op(&m, pk.clone(), true).unwrap();
+            let mut v = sign_op(&m, &pk, true).unwrap();
             v.update(b"other").unwrap();
             assert_eq!(v.verify(&short).unwrap_err(), Error::SignatureInvalid);
         }
@@ -214,7 +248,7 @@ mod tests {
             .unwrap();
         let k = EcPrivate::from_bytes(Curve::P256, &x).unwrap();
         let sk = Arc::new(Key::EcPrivate(k));
-        let mut s = sign_op(&Mech::new(CKM_ECDSA_SHA256), sk, false).unwrap();
+        let mut s = sign_op(&Mech::new(CKM_ECDSA_SHA256), &sk, false).unwrap();
         s.update(b"sample").unwrap();
         let sig = s.sign().unwrap();
         assert_eq!(
@@ -239,12 +273,12 @@ mod tests {
              F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8",
         )
         .unwrap();
-        let mut s = sign_op(&Mech::new(CKM_ECDSA_SHA256), sk, false).unwrap();
+        let mut s = sign_op(&Mech::new(CKM_ECDSA_SHA256), &sk, false).unwrap();
         s.update(b"sample").unwrap();
         let fresh = s.sign().unwrap();
         assert_ne!(fresh[..], known[..]);
         for sig in [&known[..], &fresh[..]] {
-            let mut v = sign_op(&Mech::new(CKM_ECDSA_SHA256), pk.clone(), true).unwrap();
+            let mut v = sign_op(&Mech::new(CKM_ECDSA_SHA256), &pk, true).unwrap();
             v.update(b"sample").unwrap();
             v.verify(sig).unwrap();
         }

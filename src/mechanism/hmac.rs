@@ -1,11 +1,93 @@
 //! HMAC with SHA-1 and SHA-2 (full and general length), and secret key generation.
 
 use super::keys::Key;
-use super::{Mech, Param, SignOp};
-use crate::crypto::{self, HashAlg};
+use super::{Keys, Mech, MechDef, Param, ParamKind, SecretType, SignOp};
+use crate::crypto::{self, HashAlg, Hasher};
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
+use std::sync::Arc;
 use zeroize::Zeroizing;
+
+const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+
+const fn mac(ty: CK_MECHANISM_TYPE, name: &'static str, keys: &'static [CK_KEY_TYPE]) -> MechDef {
+    MechDef::new(ty, name, 1, 512, SV)
+        .keys(Keys::Secret(keys))
+        .sign(sign_op_any)
+}
+
+const fn general(
+    ty: CK_MECHANISM_TYPE,
+    name: &'static str,
+    keys: &'static [CK_KEY_TYPE],
+) -> MechDef {
+    mac(ty, name, keys).param(ParamKind::MacGeneral)
+}
+
+const fn gen(ty: CK_MECHANISM_TYPE, name: &'static str, min: CK_ULONG, max: CK_ULONG) -> MechDef {
+    MechDef::new(ty, name, min, max, CKF_GENERATE).keygen(keygen)
+}
+
+const SHA1: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA_1_HMAC];
+const SHA224: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA224_HMAC];
+const SHA256: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA256_HMAC];
+const SHA384: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA384_HMAC];
+const SHA512: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA512_HMAC];
+
+/// The HMAC family's mechanisms: the MACs, and generic and HMAC secret key generation (generic
+/// in bits, as the spec has it; the SHA-n key generations in bytes).
+pub const MECHS: &[MechDef] = &[
+    gen(
+        CKM_GENERIC_SECRET_KEY_GEN,
+        "CKM_GENERIC_SECRET_KEY_GEN",
+        8,
+        4096,
+    ),
+    gen(CKM_SHA_1_KEY_GEN, "CKM_SHA_1_KEY_GEN", 1, 512),
+    gen(CKM_SHA224_KEY_GEN, "CKM_SHA224_KEY_GEN", 1, 512),
+    gen(CKM_SHA256_KEY_GEN, "CKM_SHA256_KEY_GEN", 1, 512),
+    gen(CKM_SHA384_KEY_GEN, "CKM_SHA384_KEY_GEN", 1, 512),
+    gen(CKM_SHA512_KEY_GEN, "CKM_SHA512_KEY_GEN", 1, 512),
+    mac(CKM_SHA_1_HMAC, "CKM_SHA_1_HMAC", SHA1),
+    general(CKM_SHA_1_HMAC_GENERAL, "CKM_SHA_1_HMAC_GENERAL", SHA1),
+    mac(CKM_SHA224_HMAC, "CKM_SHA224_HMAC", SHA224),
+    general(CKM_SHA224_HMAC_GENERAL, "CKM_SHA224_HMAC_GENERAL", SHA224),
+    mac(CKM_SHA256_HMAC, "CKM_SHA256_HMAC", SHA256),
+    general(CKM_SHA256_HMAC_GENERAL, "CKM_SHA256_HMAC_GENERAL", SHA256),
+    mac(CKM_SHA384_HMAC, "CKM_SHA384_HMAC", SHA384),
+    general(CKM_SHA384_HMAC_GENERAL, "CKM_SHA384_HMAC_GENERAL", SHA384),
+    mac(CKM_SHA512_HMAC, "CKM_SHA512_HMAC", SHA512),
+    general(CKM_SHA512_HMAC_GENERAL, "CKM_SHA512_HMAC_GENERAL", SHA512),
+];
+
+const fn secret(kt: CK_KEY_TYPE) -> SecretType {
+    SecretType {
+        kt,
+        lens: &[1, 512],
+        range: true,
+        check: sha1_check_value,
+    }
+}
+
+/// Generic secret and HMAC keys: 1 to 512 bytes.
+pub const KEY_TYPES: &[SecretType] = &[
+    secret(CKK_GENERIC_SECRET),
+    secret(CKK_SHA_1_HMAC),
+    secret(CKK_SHA224_HMAC),
+    secret(CKK_SHA256_HMAC),
+    secret(CKK_SHA384_HMAC),
+    secret(CKK_SHA512_HMAC),
+];
+
+/// The key check value of keys with no cipher of their own: the first three bytes of the SHA-1
+/// of the value (PKCS#11 3.0, 4.10).
+pub fn sha1_check_value(v: &[u8]) -> Result<Vec<u8>> {
+    Ok(Hasher::digest(HashAlg::Sha1, v)[..3].to_vec())
+}
+
+fn sign_op_any(mech: &Mech, key: &Arc<Key>, _verify: bool) -> Result<Box<dyn SignOp>> {
+    sign_op(mech, key)
+}
 
 /// (hash, general) of the HMAC mechanisms.
 fn shape(ty: CK_MECHANISM_TYPE) -> Option<(HashAlg, bool)> {
@@ -24,10 +106,6 @@ fn shape(ty: CK_MECHANISM_TYPE) -> Option<(HashAlg, bool)> {
     })
 }
 
-pub fn is_sign_mech(ty: CK_MECHANISM_TYPE) -> bool {
-    shape(ty).is_some()
-}
-
 /// The HMAC key type that goes with a hash.
 pub fn key_type_of(h: HashAlg) -> CK_KEY_TYPE {
     match h {
@@ -37,11 +115,6 @@ pub fn key_type_of(h: HashAlg) -> CK_KEY_TYPE {
         HashAlg::Sha384 => CKK_SHA384_HMAC,
         HashAlg::Sha512 => CKK_SHA512_HMAC,
     }
-}
-
-/// Whether a secret key of type `kt` may be used with HMAC mechanism `ty`.
-pub fn key_type_fits(ty: CK_MECHANISM_TYPE, kt: CK_KEY_TYPE) -> bool {
-    shape(ty).is_some_and(|(h, _)| kt == CKK_GENERIC_SECRET || kt == key_type_of(h))
 }
 
 pub struct HmacSign {
@@ -89,8 +162,16 @@ impl SignOp for HmacSign {
     }
 }
 
+/// C_GenerateKey for generic secret and HMAC keys: CKA_VALUE_LEN bytes, or the hash's length.
+fn keygen(mech: &Mech, len: Option<usize>) -> Result<(CK_KEY_TYPE, Zeroizing<Vec<u8>>)> {
+    let (kt, default_len) = keygen_shape(mech.ty).ok_or(Error::MechanismInvalid)?;
+    let len = len.or(default_len).ok_or(Error::TemplateIncomplete)?;
+    let value = generate(len).map_err(|_| Error::AttributeValueInvalid)?;
+    Ok((kt, value))
+}
+
 /// The key type and default length (bytes) made by a secret key generation mechanism.
-pub fn keygen_shape(ty: CK_MECHANISM_TYPE) -> Option<(CK_KEY_TYPE, Option<usize>)> {
+fn keygen_shape(ty: CK_MECHANISM_TYPE) -> Option<(CK_KEY_TYPE, Option<usize>)> {
     Some(match ty {
         CKM_GENERIC_SECRET_KEY_GEN => (CKK_GENERIC_SECRET, None),
         CKM_SHA_1_KEY_GEN => (CKK_SHA_1_HMAC, Some(20)),
@@ -213,8 +294,16 @@ mod tests {
         let mut v = sign_op(&m, &k).unwrap();
         v.update(b"x").unwrap();
         assert_eq!(v.verify(&full).unwrap_err(), Error::SignatureLenRange);
-        assert!(key_type_fits(CKM_SHA256_HMAC, CKK_GENERIC_SECRET));
-        assert!(key_type_fits(CKM_SHA256_HMAC, CKK_SHA256_HMAC));
-        assert!(!key_type_fits(CKM_SHA256_HMAC, CKK_SHA_1_HMAC));
+        let fits = |kt| {
+            crate::mechanism::all()
+                .find(|m| m.ty == CKM_SHA256_HMAC)
+                .unwrap()
+                .keys
+                .fits(CKO_SECRET_KEY, kt)
+        };
+        assert!(fits(CKK_GENERIC_SECRET));
+        assert!(fits(CKK_SHA256_HMAC));
+        assert!(!fits(CKK_SHA_1_HMAC));
+        assert!(!fits(CKK_AES));
     }
 }

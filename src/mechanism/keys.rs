@@ -6,6 +6,7 @@
 //! ([`crate::token::Entry::parsed`]): an entry that is replaced (attributes changed) or dropped
 //! (destroyed, logout) takes its parsed key with it.
 
+use crate::crypto::sym::{Cipher, SymKey};
 use crate::crypto::{Curve, EcPrivate, EcPublic, HashAlg, Hmac, HmacKey, RsaPrivate, RsaPublic};
 use crate::error::{Error, Result};
 use crate::object::Object;
@@ -24,9 +25,14 @@ pub enum Key {
     Secret(Secret),
 }
 
-/// A secret key value (zeroized on drop, never printed), with its keyed HMAC states.
+/// A secret key value (zeroized on drop, never printed), with its keyed HMAC states and its keyed
+/// block cipher.
 pub struct Secret {
     pub value: Zeroizing<Vec<u8>>,
+    /// CKA_KEY_TYPE.
+    pub kt: CK_KEY_TYPE,
+    /// The keyed cipher of an AES or triple DES key, made on first use.
+    sym: OnceLock<SymKey>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
     /// and the parsed key lives in the key cache, so each key is keyed once per hash.
     hmac: Box<[OnceLock<HmacKey>; 5]>,
@@ -40,10 +46,30 @@ impl std::fmt::Debug for Secret {
 
 impl Secret {
     pub fn new(value: Zeroizing<Vec<u8>>) -> Secret {
+        Secret::typed(value, CKK_GENERIC_SECRET)
+    }
+
+    pub fn typed(value: Zeroizing<Vec<u8>>, kt: CK_KEY_TYPE) -> Secret {
         Secret {
             value,
+            kt,
+            sym: OnceLock::new(),
             hmac: Default::default(),
         }
+    }
+
+    /// The keyed block cipher of an AES, DES2 or DES3 key.
+    pub fn sym(&self) -> Result<&SymKey> {
+        if let Some(k) = self.sym.get() {
+            return Ok(k);
+        }
+        let cipher = match self.kt {
+            CKK_AES => Cipher::Aes,
+            CKK_DES2 | CKK_DES3 => Cipher::Des3,
+            _ => return Err(Error::KeyTypeInconsistent),
+        };
+        let k = SymKey::new(cipher, &self.value)?;
+        Ok(self.sym.get_or_init(|| k))
     }
 
     /// A new HMAC with `alg` under this key.
@@ -130,26 +156,43 @@ pub fn parse(o: &Object) -> Result<Key> {
             let p = point_of(curve, need(o, CKA_EC_POINT)?)?;
             Key::EcPublic(p)
         }
-        (CKO_SECRET_KEY, _) => {
+        (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
-            if v.is_empty() {
+            let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
+            if !st.len_ok(v.len()) {
                 return Err(Error::AttributeValueInvalid);
             }
-            Key::Secret(Secret::new(Zeroizing::new(v.to_vec())))
+            Key::Secret(Secret::typed(Zeroizing::new(v.to_vec()), kt))
         }
         _ => return Err(Error::KeyTypeInconsistent),
     })
 }
 
+/// The key check value of a secret key (CKA_CHECK_VALUE), from its type's row.
+pub fn check_value(kt: CK_KEY_TYPE, value: &[u8]) -> Result<Vec<u8>> {
+    let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
+    (st.check)(value)
+}
+
 /// Checks the values of a key being imported with C_CreateObject, and returns the attributes the
-/// module computes for it (CKA_PUBLIC_KEY_INFO of RSA and EC keys, when the template has none).
-/// Objects that are not keys pass unchanged.
+/// module computes for it (CKA_PUBLIC_KEY_INFO of RSA and EC keys, when the template has none;
+/// CKA_CHECK_VALUE of secret keys, which must match the template's when it gives one). Objects
+/// that are not keys pass unchanged.
 pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
         (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, Some(CKK_RSA | CKK_EC)) | (CKO_SECRET_KEY, Some(_)) => {}
         _ => return Ok(Vec::new()),
     }
     let key = parse(o)?;
+    if let Key::Secret(s) = &key {
+        let kcv = check_value(s.kt, &s.value)?;
+        return match o.get(CKA_CHECK_VALUE) {
+            // An empty value asks for no check value (PKCS#11 3.0, 4.10).
+            Some([]) => Ok(Vec::new()),
+            Some(given) if given != &kcv[..] => Err(Error::AttributeValueInvalid),
+            _ => Ok(vec![crate::object::Attribute::new(CKA_CHECK_VALUE, kcv)]),
+        };
+    }
     if o.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
         return Ok(Vec::new());
     }

@@ -8,6 +8,9 @@
 //!
 //! The cryptography itself is behind [`crate::crypto`].
 
+pub mod aes;
+pub mod block;
+pub mod des3;
 pub mod digest;
 pub mod ec;
 pub mod hmac;
@@ -15,14 +18,18 @@ pub mod keys;
 pub mod ops;
 pub mod rsa;
 
-use crate::crypto::HashAlg;
+use crate::crypto::{HashAlg, Hasher};
 use crate::error::{Error, Result};
+use crate::object::Attribute;
 use cryptoki_sys::*;
+use keys::Key;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use keys::validate_key;
 
-/// A mechanism's parameter, as the C layer read it (sizes already checked).
+/// A mechanism's parameter, as the C layer read it (sizes already checked). Values that may be
+/// secret (IVs are not, but derivation data can be) are zeroized and never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Param {
     None,
@@ -41,6 +48,32 @@ pub enum Param {
     },
     /// CK_MAC_GENERAL_PARAMS.
     MacLen(CK_ULONG),
+    /// A byte string: an IV (CBC modes, the optional IV of AES key wrap), or the data of
+    /// CK_KEY_DERIVATION_STRING_DATA.
+    Bytes(Zeroizing<Vec<u8>>),
+    /// CK_AES_CTR_PARAMS.
+    Ctr {
+        bits: CK_ULONG,
+        cb: [u8; 16],
+    },
+    /// CK_GCM_PARAMS (either layout: see `ffi::crypto`).
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: CK_ULONG,
+    },
+    /// CK_CCM_PARAMS.
+    Ccm {
+        data_len: CK_ULONG,
+        nonce: Vec<u8>,
+        aad: Vec<u8>,
+        mac_len: CK_ULONG,
+    },
+    /// CK_AES_CBC_ENCRYPT_DATA_PARAMS / CK_DES_CBC_ENCRYPT_DATA_PARAMS: an IV and the data.
+    IvData {
+        iv: Vec<u8>,
+        data: Zeroizing<Vec<u8>>,
+    },
 }
 
 impl std::fmt::Debug for Param {
@@ -63,6 +96,30 @@ impl std::fmt::Debug for Param {
                 label.len()
             ),
             Param::MacLen(n) => write!(f, "MacLen({n})"),
+            Param::Bytes(v) => write!(f, "Bytes({} bytes)", v.len()),
+            Param::Ctr { bits, .. } => write!(f, "Ctr({bits} bits)"),
+            Param::Gcm { iv, aad, tag_bits } => {
+                write!(
+                    f,
+                    "Gcm(iv {} bytes, aad {} bytes, {tag_bits} tag bits)",
+                    iv.len(),
+                    aad.len()
+                )
+            }
+            Param::Ccm {
+                data_len,
+                nonce,
+                aad,
+                mac_len,
+            } => write!(
+                f,
+                "Ccm({data_len}, nonce {} bytes, aad {} bytes, mac {mac_len})",
+                nonce.len(),
+                aad.len()
+            ),
+            Param::IvData { iv, data } => {
+                write!(f, "IvData(iv {} bytes, {} bytes)", iv.len(), data.len())
+            }
         }
     }
 }
@@ -90,36 +147,247 @@ pub enum ParamKind {
     Pss,
     Oaep,
     MacGeneral,
+    /// An IV of exactly this many bytes.
+    Iv(usize),
+    /// An optional IV of this many bytes (no parameter: the mechanism's default).
+    OptionalIv(usize),
+    Ctr,
+    Gcm,
+    Ccm,
+    /// CK_KEY_DERIVATION_STRING_DATA.
+    DerivationString,
+    /// CK_AES_CBC_ENCRYPT_DATA_PARAMS (16) or CK_DES_CBC_ENCRYPT_DATA_PARAMS (8): IV length.
+    IvData(usize),
 }
 
-pub fn param_kind(ty: CK_MECHANISM_TYPE) -> ParamKind {
-    match ty {
-        CKM_RSA_PKCS_PSS
-        | CKM_SHA1_RSA_PKCS_PSS
-        | CKM_SHA224_RSA_PKCS_PSS
-        | CKM_SHA256_RSA_PKCS_PSS
-        | CKM_SHA384_RSA_PKCS_PSS
-        | CKM_SHA512_RSA_PKCS_PSS => ParamKind::Pss,
-        CKM_RSA_PKCS_OAEP => ParamKind::Oaep,
-        CKM_SHA_1_HMAC_GENERAL
-        | CKM_SHA224_HMAC_GENERAL
-        | CKM_SHA256_HMAC_GENERAL
-        | CKM_SHA384_HMAC_GENERAL
-        | CKM_SHA512_HMAC_GENERAL => ParamKind::MacGeneral,
-        _ => ParamKind::None,
+/// The key objects a mechanism works with.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys {
+    /// No key (digests).
+    None,
+    /// RSA public and private keys.
+    Rsa,
+    /// EC public and private keys.
+    Ec,
+    /// Secret keys of these types.
+    Secret(&'static [CK_KEY_TYPE]),
+}
+
+impl Keys {
+    /// Whether a key object of this class and type fits.
+    pub fn fits(&self, class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -> bool {
+        let asym = matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
+        match self {
+            Keys::None => false,
+            Keys::Rsa => asym && kt == CKK_RSA,
+            Keys::Ec => asym && kt == CKK_EC,
+            Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
+        }
     }
+}
+
+/// Builds a signing (`verify` false) or verifying operation.
+pub type SignFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn SignOp>>;
+/// Builds an encryption (`decrypt` false) or decryption operation.
+pub type CryptFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn CryptOp>>;
+/// Starts a digest.
+pub type DigestFn = fn(&Mech) -> Result<Hasher>;
+/// Makes a secret key value: the key type and the value, from CKA_VALUE_LEN when the template
+/// gives one.
+pub type KeyGenFn = fn(&Mech, Option<usize>) -> Result<(CK_KEY_TYPE, Zeroizing<Vec<u8>>)>;
+/// Makes a key pair from the public key template: the key type and the computed attributes of the
+/// public and the private key.
+pub type PairGenFn =
+    fn(&Mech, &[Attribute]) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)>;
+/// Derives the value of a new secret key from a base key.
+pub type DeriveFn = fn(&Mech, &Arc<Key>) -> Result<Zeroizing<Vec<u8>>>;
+
+/// One row of the registry: everything the module knows about a mechanism. Each family file
+/// contributes its rows (`MECHS`); nothing else decides what a mechanism is or does.
+#[derive(Clone, Copy)]
+pub struct MechDef {
+    pub ty: CK_MECHANISM_TYPE,
+    pub name: &'static str,
+    /// Key sizes for C_GetMechanismInfo (bits for RSA, EC and AES/DES key generation as the spec
+    /// says per mechanism; bytes for HMAC and AES).
+    pub min: CK_ULONG,
+    pub max: CK_ULONG,
+    pub flags: CK_FLAGS,
+    pub param: ParamKind,
+    pub keys: Keys,
+    pub sign: Option<SignFn>,
+    pub crypt: Option<CryptFn>,
+    pub digest: Option<DigestFn>,
+    pub keygen: Option<KeyGenFn>,
+    pub pairgen: Option<PairGenFn>,
+    pub derive: Option<DeriveFn>,
+}
+
+impl std::fmt::Debug for MechDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MechDef({})", self.name)
+    }
+}
+
+impl MechDef {
+    /// A row with no operation yet; the builder methods below add them.
+    pub const fn new(
+        ty: CK_MECHANISM_TYPE,
+        name: &'static str,
+        min: CK_ULONG,
+        max: CK_ULONG,
+        flags: CK_FLAGS,
+    ) -> MechDef {
+        MechDef {
+            ty,
+            name,
+            min,
+            max,
+            flags,
+            param: ParamKind::None,
+            keys: Keys::None,
+            sign: None,
+            crypt: None,
+            digest: None,
+            keygen: None,
+            pairgen: None,
+            derive: None,
+        }
+    }
+    pub const fn flags(self, flags: CK_FLAGS) -> MechDef {
+        MechDef { flags, ..self }
+    }
+    pub const fn param(self, param: ParamKind) -> MechDef {
+        MechDef { param, ..self }
+    }
+    pub const fn keys(self, keys: Keys) -> MechDef {
+        MechDef { keys, ..self }
+    }
+    pub const fn sign(self, f: SignFn) -> MechDef {
+        MechDef {
+            sign: Some(f),
+            ..self
+        }
+    }
+    pub const fn crypt(self, f: CryptFn) -> MechDef {
+        MechDef {
+            crypt: Some(f),
+            ..self
+        }
+    }
+    pub const fn digest(self, f: DigestFn) -> MechDef {
+        MechDef {
+            digest: Some(f),
+            ..self
+        }
+    }
+    pub const fn keygen(self, f: KeyGenFn) -> MechDef {
+        MechDef {
+            keygen: Some(f),
+            ..self
+        }
+    }
+    pub const fn pairgen(self, f: PairGenFn) -> MechDef {
+        MechDef {
+            pairgen: Some(f),
+            ..self
+        }
+    }
+    pub const fn derive(self, f: DeriveFn) -> MechDef {
+        MechDef {
+            derive: Some(f),
+            ..self
+        }
+    }
+}
+
+/// A secret key type: its valid lengths and its key check value (CKA_CHECK_VALUE).
+#[derive(Clone, Copy)]
+pub struct SecretType {
+    pub kt: CK_KEY_TYPE,
+    /// Valid lengths of CKA_VALUE in bytes: a list, or (when `range`) an inclusive range of two.
+    pub lens: &'static [usize],
+    pub range: bool,
+    /// The key check value (PKCS#11 3.0, CKA_CHECK_VALUE): three bytes.
+    pub check: fn(&[u8]) -> Result<Vec<u8>>,
+}
+
+impl SecretType {
+    pub fn len_ok(&self, n: usize) -> bool {
+        if self.range {
+            (self.lens[0]..=self.lens[1]).contains(&n)
+        } else {
+            self.lens.contains(&n)
+        }
+    }
+}
+
+/// Every family's rows. A new mechanism is one row in its family's file; a new family is one
+/// entry here.
+const FAMILIES: &[&[MechDef]] = &[
+    rsa::MECHS,
+    ec::MECHS,
+    hmac::MECHS,
+    digest::MECHS,
+    aes::MECHS,
+    des3::MECHS,
+];
+
+/// Every family's secret key types.
+const SECRET_TYPES: &[&[SecretType]] = &[hmac::KEY_TYPES, aes::KEY_TYPES, des3::KEY_TYPES];
+
+/// Every mechanism the module implements, in registry order.
+pub fn all() -> impl Iterator<Item = &'static MechDef> + Clone {
+    FAMILIES.iter().flat_map(|f| f.iter())
+}
+
+/// The secret key type `kt`, if the module knows it.
+pub fn secret_type(kt: CK_KEY_TYPE) -> Option<&'static SecretType> {
+    SECRET_TYPES
+        .iter()
+        .flat_map(|f| f.iter())
+        .find(|t| t.kt == kt)
+}
+
+/// Whether the configuration (`slots.mechanisms`) lets a mechanism through.
+fn allowed_by(config: &crate::config::Config, def: &MechDef) -> bool {
+    match &config.mechanisms {
+        None => true,
+        Some(f) => {
+            let listed = f
+                .names
+                .iter()
+                .any(|n| n.trim_start_matches('-').eq_ignore_ascii_case(def.name));
+            listed != f.deny
+        }
+    }
+}
+
+/// The mechanisms offered under a configuration, in registry order.
+pub fn list(config: &crate::config::Config) -> Vec<CK_MECHANISM_TYPE> {
+    all()
+        .filter(|m| allowed_by(config, m))
+        .map(|m| m.ty)
+        .collect()
+}
+
+/// The registry row of an offered mechanism, or `MechanismInvalid`.
+pub fn info(config: &crate::config::Config, ty: CK_MECHANISM_TYPE) -> Result<&'static MechDef> {
+    all()
+        .find(|m| m.ty == ty && allowed_by(config, m))
+        .ok_or(Error::MechanismInvalid)
+}
+
+/// The parameter structure of a mechanism (none for one the module does not know).
+pub fn param_kind(ty: CK_MECHANISM_TYPE) -> ParamKind {
+    all()
+        .find(|m| m.ty == ty)
+        .map_or(ParamKind::None, |m| m.param)
 }
 
 /// The hash of a CKM_SHA* digest mechanism value (as PSS and OAEP parameters name them).
 pub fn hash_of_mech(m: CK_MECHANISM_TYPE) -> Option<HashAlg> {
-    Some(match m {
-        CKM_SHA_1 => HashAlg::Sha1,
-        CKM_SHA224 => HashAlg::Sha224,
-        CKM_SHA256 => HashAlg::Sha256,
-        CKM_SHA384 => HashAlg::Sha384,
-        CKM_SHA512 => HashAlg::Sha512,
-        _ => return None,
-    })
+    digest::hash_of(m)
 }
 
 /// The MGF1 variant that goes with a hash.
@@ -143,268 +411,41 @@ pub trait SignOp: Send {
     fn verify(self: Box<Self>, sig: &[u8]) -> Result<()>;
 }
 
-/// An encryption or decryption operation in progress (single-part in substance: multi-part
-/// input is gathered and processed at the end).
+/// An encryption or decryption operation in progress, streaming: `update` returns output as soon
+/// as the mode has it, and holds at most what the mode needs (a block, the last two blocks of
+/// CTS, the padded block of CBC_PAD decryption; AEAD decryption and RSA hold their input, capped).
+///
+/// The length protocol is exact: `update_len` says how much the next `update` writes before it
+/// runs, so a caller's short buffer never costs the operation.
 pub trait CryptOp: Send {
-    /// Most output one call can produce (the exact length for encryption).
-    fn max_out(&self) -> usize;
-    fn run(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
-}
-
-/// One row of the registry.
-#[derive(Debug, Clone, Copy)]
-pub struct MechInfo {
-    pub ty: CK_MECHANISM_TYPE,
-    pub name: &'static str,
-    pub min: CK_ULONG,
-    pub max: CK_ULONG,
-    pub flags: CK_FLAGS,
-}
-
-const RSA_MIN: CK_ULONG = crate::crypto::RSA_MIN_BITS as CK_ULONG;
-const RSA_MAX: CK_ULONG = crate::crypto::RSA_MAX_BITS as CK_ULONG;
-const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
-const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
-const ED: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
-
-const fn mi(
-    ty: CK_MECHANISM_TYPE,
-    name: &'static str,
-    min: CK_ULONG,
-    max: CK_ULONG,
-    flags: CK_FLAGS,
-) -> MechInfo {
-    MechInfo {
-        ty,
-        name,
-        min,
-        max,
-        flags,
+    /// Exactly how many bytes `update` writes for `n` more input bytes; an error when the input
+    /// would go past a limit of the mode (the CTR counter space, the cap on held input).
+    fn update_len(&self, n: usize) -> Result<usize>;
+    /// Processes `input`, writing exactly `update_len(input.len())` bytes at the start of `out`.
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize>;
+    /// The most bytes `finish` can write.
+    fn final_len(&self) -> usize;
+    /// Ends the operation and returns the last output.
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>>;
+    /// The most bytes a single-part call on `n` bytes can write (exact for encryption).
+    fn one_shot_len(&self, n: usize) -> Result<usize> {
+        Ok(self.update_len(n)? + self.final_len())
+    }
+    /// Single-part: all of `input`, into `out` (at least `one_shot_len` bytes). Returns the length.
+    fn one_shot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let n = self.update(input, out)?;
+        let last = self.finish()?;
+        out[n..n + last.len()].copy_from_slice(&last);
+        Ok(n + last.len())
     }
 }
 
-/// Every mechanism the module implements. Key sizes: RSA and EC in bits, HMAC in bytes, generic
-/// secret key generation in bits, the SHA-n key generations in bytes.
-pub const MECHANISMS: &[MechInfo] = &[
-    mi(
-        CKM_RSA_PKCS_KEY_PAIR_GEN,
-        "CKM_RSA_PKCS_KEY_PAIR_GEN",
-        RSA_MIN,
-        RSA_MAX,
-        CKF_GENERATE_KEY_PAIR,
-    ),
-    mi(CKM_RSA_PKCS, "CKM_RSA_PKCS", RSA_MIN, RSA_MAX, SV | ED),
-    mi(CKM_RSA_X_509, "CKM_RSA_X_509", RSA_MIN, RSA_MAX, SV | ED),
-    mi(CKM_RSA_PKCS_OAEP, "CKM_RSA_PKCS_OAEP", RSA_MIN, RSA_MAX, ED),
-    mi(CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS", RSA_MIN, RSA_MAX, SV),
-    mi(CKM_SHA1_RSA_PKCS, "CKM_SHA1_RSA_PKCS", RSA_MIN, RSA_MAX, SV),
-    mi(
-        CKM_SHA224_RSA_PKCS,
-        "CKM_SHA224_RSA_PKCS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA256_RSA_PKCS,
-        "CKM_SHA256_RSA_PKCS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA384_RSA_PKCS,
-        "CKM_SHA384_RSA_PKCS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA512_RSA_PKCS,
-        "CKM_SHA512_RSA_PKCS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA1_RSA_PKCS_PSS,
-        "CKM_SHA1_RSA_PKCS_PSS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA224_RSA_PKCS_PSS,
-        "CKM_SHA224_RSA_PKCS_PSS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA256_RSA_PKCS_PSS,
-        "CKM_SHA256_RSA_PKCS_PSS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA384_RSA_PKCS_PSS,
-        "CKM_SHA384_RSA_PKCS_PSS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_SHA512_RSA_PKCS_PSS,
-        "CKM_SHA512_RSA_PKCS_PSS",
-        RSA_MIN,
-        RSA_MAX,
-        SV,
-    ),
-    mi(
-        CKM_EC_KEY_PAIR_GEN,
-        "CKM_EC_KEY_PAIR_GEN",
-        256,
-        521,
-        CKF_GENERATE_KEY_PAIR | EC_FLAGS,
-    ),
-    mi(CKM_ECDSA, "CKM_ECDSA", 256, 521, SV | EC_FLAGS),
-    mi(CKM_ECDSA_SHA1, "CKM_ECDSA_SHA1", 256, 521, SV | EC_FLAGS),
-    mi(
-        CKM_ECDSA_SHA224,
-        "CKM_ECDSA_SHA224",
-        256,
-        521,
-        SV | EC_FLAGS,
-    ),
-    mi(
-        CKM_ECDSA_SHA256,
-        "CKM_ECDSA_SHA256",
-        256,
-        521,
-        SV | EC_FLAGS,
-    ),
-    mi(
-        CKM_ECDSA_SHA384,
-        "CKM_ECDSA_SHA384",
-        256,
-        521,
-        SV | EC_FLAGS,
-    ),
-    mi(
-        CKM_ECDSA_SHA512,
-        "CKM_ECDSA_SHA512",
-        256,
-        521,
-        SV | EC_FLAGS,
-    ),
-    mi(
-        CKM_GENERIC_SECRET_KEY_GEN,
-        "CKM_GENERIC_SECRET_KEY_GEN",
-        8,
-        4096,
-        CKF_GENERATE,
-    ),
-    mi(CKM_SHA_1_KEY_GEN, "CKM_SHA_1_KEY_GEN", 1, 512, CKF_GENERATE),
-    mi(
-        CKM_SHA224_KEY_GEN,
-        "CKM_SHA224_KEY_GEN",
-        1,
-        512,
-        CKF_GENERATE,
-    ),
-    mi(
-        CKM_SHA256_KEY_GEN,
-        "CKM_SHA256_KEY_GEN",
-        1,
-        512,
-        CKF_GENERATE,
-    ),
-    mi(
-        CKM_SHA384_KEY_GEN,
-        "CKM_SHA384_KEY_GEN",
-        1,
-        512,
-        CKF_GENERATE,
-    ),
-    mi(
-        CKM_SHA512_KEY_GEN,
-        "CKM_SHA512_KEY_GEN",
-        1,
-        512,
-        CKF_GENERATE,
-    ),
-    mi(CKM_SHA_1_HMAC, "CKM_SHA_1_HMAC", 1, 512, SV),
-    mi(CKM_SHA_1_HMAC_GENERAL, "CKM_SHA_1_HMAC_GENERAL", 1, 512, SV),
-    mi(CKM_SHA224_HMAC, "CKM_SHA224_HMAC", 1, 512, SV),
-    mi(
-        CKM_SHA224_HMAC_GENERAL,
-        "CKM_SHA224_HMAC_GENERAL",
-        1,
-        512,
-        SV,
-    ),
-    mi(CKM_SHA256_HMAC, "CKM_SHA256_HMAC", 1, 512, SV),
-    mi(
-        CKM_SHA256_HMAC_GENERAL,
-        "CKM_SHA256_HMAC_GENERAL",
-        1,
-        512,
-        SV,
-    ),
-    mi(CKM_SHA384_HMAC, "CKM_SHA384_HMAC", 1, 512, SV),
-    mi(
-        CKM_SHA384_HMAC_GENERAL,
-        "CKM_SHA384_HMAC_GENERAL",
-        1,
-        512,
-        SV,
-    ),
-    mi(CKM_SHA512_HMAC, "CKM_SHA512_HMAC", 1, 512, SV),
-    mi(
-        CKM_SHA512_HMAC_GENERAL,
-        "CKM_SHA512_HMAC_GENERAL",
-        1,
-        512,
-        SV,
-    ),
-    mi(CKM_SHA_1, "CKM_SHA_1", 0, 0, CKF_DIGEST),
-    mi(CKM_SHA224, "CKM_SHA224", 0, 0, CKF_DIGEST),
-    mi(CKM_SHA256, "CKM_SHA256", 0, 0, CKF_DIGEST),
-    mi(CKM_SHA384, "CKM_SHA384", 0, 0, CKF_DIGEST),
-    mi(CKM_SHA512, "CKM_SHA512", 0, 0, CKF_DIGEST),
-];
-
-/// Whether the configuration (`slots.mechanisms`) lets a mechanism through.
-fn allowed_by(config: &crate::config::Config, info: &MechInfo) -> bool {
-    match &config.mechanisms {
-        None => true,
-        Some(f) => {
-            let listed = f
-                .names
-                .iter()
-                .any(|n| n.trim_start_matches('-').eq_ignore_ascii_case(info.name));
-            listed != f.deny
-        }
-    }
-}
-
-/// The mechanisms offered under a configuration, in registry order.
-pub fn list(config: &crate::config::Config) -> Vec<CK_MECHANISM_TYPE> {
-    MECHANISMS
-        .iter()
-        .filter(|m| allowed_by(config, m))
-        .map(|m| m.ty)
-        .collect()
-}
-
-/// The registry row of an offered mechanism, or `MechanismInvalid`.
-pub fn info(config: &crate::config::Config, ty: CK_MECHANISM_TYPE) -> Result<MechInfo> {
-    MECHANISMS
-        .iter()
-        .find(|m| m.ty == ty && allowed_by(config, m))
-        .copied()
-        .ok_or(Error::MechanismInvalid)
+/// Runs a single-part operation into a new buffer.
+pub fn crypt_all(op: &mut dyn CryptOp, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(vec![0u8; op.one_shot_len(input.len())?]);
+    let n = op.one_shot(input, &mut out)?;
+    out.truncate(n);
+    Ok(out)
 }
 
 /// The input of a signature: hashed as it comes, or gathered whole.
@@ -449,8 +490,8 @@ mod tests {
     fn registry_is_consistent() {
         let c = crate::config::Config::default();
         let l = list(&c);
-        assert_eq!(l.len(), MECHANISMS.len());
-        for m in MECHANISMS {
+        assert_eq!(l.len(), all().count());
+        for m in all() {
             assert!(m.min <= m.max, "{}", m.name);
             assert_eq!(l.iter().filter(|&&t| t == m.ty).count(), 1, "{}", m.name);
         }

@@ -6,7 +6,7 @@
 //! ends the operation (the operation is taken out of the session before the work starts).
 
 use super::keys::{self, Key};
-use super::{digest, ec, hmac, info, rsa, CryptOp, Mech, SignOp};
+use super::{info, CryptOp, Mech, MechDef, SignOp};
 use crate::crypto::Hasher;
 use crate::error::{Error, Result};
 use crate::module::Module;
@@ -25,6 +25,15 @@ pub enum Out {
     Done(Zeroizing<Vec<u8>>),
 }
 
+/// What an encryption or decryption call that writes into the caller's buffer gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrote {
+    /// The caller must supply (at least) this many bytes; the operation goes on.
+    Need(usize),
+    /// This many bytes were written.
+    Wrote(usize),
+}
+
 /// An operation in a session, with its authorization state.
 pub struct Active<O> {
     op: O,
@@ -33,8 +42,9 @@ pub struct Active<O> {
     authed: bool,
     /// C_*Update was called: the single-part call is no longer allowed.
     multi: bool,
-    /// Gathered multi-part input of encryption and decryption.
-    buf: Zeroizing<Vec<u8>>,
+    /// Output a final decryption computed but the caller's buffer could not take: the next call
+    /// with a buffer large enough gets it.
+    pending: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl<O> Active<O> {
@@ -44,7 +54,7 @@ impl<O> Active<O> {
             always_auth,
             authed: false,
             multi: false,
-            buf: Zeroizing::new(Vec::new()),
+            pending: None,
         }
     }
     fn check_auth(&self) -> Result<()> {
@@ -84,6 +94,16 @@ enum Crypt {
     Decrypt,
 }
 
+impl Crypt {
+    fn of(decrypt: bool) -> Crypt {
+        if decrypt {
+            Crypt::Decrypt
+        } else {
+            Crypt::Encrypt
+        }
+    }
+}
+
 fn slot(ops: &mut CryptoOps, which: Crypt) -> &mut Option<Active<Box<dyn CryptOp>>> {
     match which {
         Crypt::Encrypt => &mut ops.encrypt,
@@ -99,11 +119,11 @@ fn sign_slot(ops: &mut CryptoOps, verify: bool) -> &mut Option<Active<Box<dyn Si
     }
 }
 
-fn template_get(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+pub(crate) fn template_get(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
     t.iter().rev().find(|a| a.ty == ty).map(|a| &a.value[..])
 }
 
-fn template_ulong(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
+pub(crate) fn template_ulong(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
     template_get(t, ty)
         .map(|v| {
             v.try_into()
@@ -192,15 +212,15 @@ impl Module {
         key: CK_OBJECT_HANDLE,
         usage: CK_ATTRIBUTE_TYPE,
         flag: CK_FLAGS,
-        make: impl FnOnce(&Entry, &Arc<Key>) -> Result<T>,
+        make: impl FnOnce(&MechDef, &Entry, &Arc<Key>) -> Result<T>,
     ) -> Result<T> {
-        let mi = info(&self.config, mech.ty)?;
-        if mi.flags & flag == 0 {
+        let def = info(&self.config, mech.ty)?;
+        if def.flags & flag == 0 {
             return Err(Error::MechanismInvalid);
         }
         let r = s.token.with_object(key, |entry| {
-            Self::check_op_key(entry, mech, usage)?;
-            make(entry, keys::parsed(entry)?)
+            Self::check_op_key(entry, def, mech, usage)?;
+            make(def, entry, keys::parsed(entry)?)
         });
         r.map_err(|e| match e {
             Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
@@ -208,7 +228,12 @@ impl Module {
         })
     }
 
-    fn check_op_key(entry: &Entry, mech: &Mech, usage: CK_ATTRIBUTE_TYPE) -> Result<()> {
+    fn check_op_key(
+        entry: &Entry,
+        def: &MechDef,
+        mech: &Mech,
+        usage: CK_ATTRIBUTE_TYPE,
+    ) -> Result<()> {
         let o = &entry.obj;
         if !matches!(o.class(), CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
             return Err(Error::KeyHandleInvalid);
@@ -219,20 +244,11 @@ impl Module {
             return Err(Error::KeyFunctionNotPermitted);
         }
         let kt = o.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
-        let fits = if rsa::is_sign_mech(mech.ty) || rsa::is_crypt_mech(mech.ty) {
-            kt == CKK_RSA && o.class() != CKO_SECRET_KEY
-        } else if ec::is_sign_mech(mech.ty) {
-            kt == CKK_EC && o.class() != CKO_SECRET_KEY
-        } else if hmac::is_sign_mech(mech.ty) {
-            o.class() == CKO_SECRET_KEY && hmac::key_type_fits(mech.ty, kt)
-        } else {
-            false
-        };
-        if !fits {
+        if !def.keys.fits(o.class(), kt) {
             return Err(Error::KeyTypeInconsistent);
         }
         let wanted_class = match usage {
-            CKA_SIGN | CKA_DECRYPT => [CKO_PRIVATE_KEY, CKO_SECRET_KEY],
+            CKA_SIGN | CKA_DECRYPT | CKA_UNWRAP | CKA_DERIVE => [CKO_PRIVATE_KEY, CKO_SECRET_KEY],
             _ => [CKO_PUBLIC_KEY, CKO_SECRET_KEY],
         };
         if !wanted_class.contains(&o.class()) {
@@ -266,14 +282,8 @@ impl Module {
         } else {
             (CKA_SIGN, CKF_SIGN)
         };
-        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |entry, k| {
-            let op = if rsa::is_sign_mech(mech.ty) {
-                rsa::sign_op(mech, k.clone(), verify)?
-            } else if ec::is_sign_mech(mech.ty) {
-                ec::sign_op(mech, k.clone(), verify)?
-            } else {
-                hmac::sign_op(mech, k)?
-            };
+        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |def, entry, k| {
+            let op = def.sign.ok_or(Error::MechanismInvalid)?(mech, k, verify)?;
             Ok((op, !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
         })?;
         let mut ops = s.ops.lock();
@@ -373,8 +383,8 @@ impl Module {
         } else {
             (CKA_ENCRYPT, CKF_ENCRYPT)
         };
-        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |entry, k| {
-            let op = rsa::crypt_op(mech, k.clone(), decrypt)?;
+        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |def, entry, k| {
+            let op = def.crypt.ok_or(Error::MechanismInvalid)?(mech, k, decrypt)?;
             Ok((op, decrypt && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
         })?;
         let mut ops = s.ops.lock();
@@ -386,75 +396,157 @@ impl Module {
         Ok(())
     }
 
-    /// C_Encrypt / C_Decrypt (`data` given) or C_EncryptFinal / C_DecryptFinal.
+    /// Takes the session's encryption or decryption out of it, so no lock is held while it runs.
+    fn take_crypt(s: &Session, which: Crypt) -> Result<Active<Box<dyn CryptOp>>> {
+        slot(&mut s.ops.lock().crypto, which)
+            .take()
+            .ok_or(Error::OperationNotInitialized)
+    }
+
+    /// Puts an operation that goes on back into its session.
+    fn put_crypt(s: &Session, which: Crypt, a: Active<Box<dyn CryptOp>>) {
+        let mut ops = s.ops.lock();
+        let sl = slot(&mut ops.crypto, which);
+        if sl.is_none() {
+            *sl = Some(a);
+        }
+    }
+
+    /// Delivers output computed earlier that the caller's buffer could not take.
+    fn deliver_pending(
+        s: &Session,
+        which: Crypt,
+        mut a: Active<Box<dyn CryptOp>>,
+        out: Option<&mut [u8]>,
+    ) -> Wrote {
+        let p = a.pending.take().expect("pending output");
+        match out {
+            Some(buf) if buf.len() >= p.len() => {
+                buf[..p.len()].copy_from_slice(&p);
+                Wrote::Wrote(p.len())
+            }
+            _ => {
+                let n = p.len();
+                a.pending = Some(p);
+                Self::put_crypt(s, which, a);
+                Wrote::Need(n)
+            }
+        }
+    }
+
+    /// Writes a final result, or keeps it for the next call when the buffer is too short.
+    fn deliver(
+        s: &Session,
+        which: Crypt,
+        mut a: Active<Box<dyn CryptOp>>,
+        v: Zeroizing<Vec<u8>>,
+        buf: &mut [u8],
+    ) -> Wrote {
+        if v.len() <= buf.len() {
+            buf[..v.len()].copy_from_slice(&v);
+            return Wrote::Wrote(v.len());
+        }
+        let n = v.len();
+        a.pending = Some(v);
+        Self::put_crypt(s, which, a);
+        Wrote::Need(n)
+    }
+
+    /// C_Encrypt / C_Decrypt: all of `data`, into `out` (`None` for a NULL buffer).
     pub fn crypt(
         &self,
         h: CK_SESSION_HANDLE,
         decrypt: bool,
-        data: Option<&[u8]>,
-        cap: Option<usize>,
-    ) -> Result<Out> {
-        let which = if decrypt {
-            Crypt::Decrypt
-        } else {
-            Crypt::Encrypt
-        };
+        data: &[u8],
+        out: Option<&mut [u8]>,
+    ) -> Result<Wrote> {
+        let which = Crypt::of(decrypt);
         let s = self.session(h)?;
-        let mut ops = s.ops.lock();
-        let sl = slot(&mut ops.crypto, which);
-        let a = sl.as_ref().ok_or(Error::OperationNotInitialized)?;
-        if data.is_some() && a.multi {
-            *sl = None;
+        let mut a = Self::take_crypt(&s, which)?;
+        if a.pending.is_some() {
+            return Ok(Self::deliver_pending(&s, which, a, out));
+        }
+        if a.multi {
             return Err(Error::OperationActive);
         }
-        let max = a.op.max_out();
-        let Some(cap) = cap else {
-            return Ok(Out::Need(max));
+        let bound = a.op.one_shot_len(data.len())?;
+        let Some(buf) = out else {
+            Self::put_crypt(&s, which, a);
+            return Ok(Wrote::Need(bound));
         };
-        if !decrypt && cap < max {
-            return Ok(Out::Need(max));
+        if buf.len() < bound && !decrypt {
+            // Encryption lengths are exact.
+            Self::put_crypt(&s, which, a);
+            return Ok(Wrote::Need(bound));
         }
-        let a = sl.take().expect("checked");
-        drop(ops);
         a.check_auth()?;
-        let input = data.unwrap_or(&a.buf);
-        let r = a.op.run(input)?;
-        if r.len() > cap {
-            // Decryption into a buffer too short for this plaintext: keep the operation.
-            let need = r.len();
-            let mut ops = s.ops.lock();
-            let sl = slot(&mut ops.crypto, which);
-            if sl.is_none() {
-                *sl = Some(a);
-            }
-            return Ok(Out::Need(need));
+        if buf.len() >= bound {
+            return Ok(Wrote::Wrote(a.op.one_shot(data, buf)?));
         }
-        Ok(Out::Done(r))
+        // Decryption into less than the bound: the plaintext may still fit.
+        let v = super::crypt_all(&mut *a.op, data)?;
+        Ok(Self::deliver(&s, which, a, v, buf))
     }
 
-    /// C_EncryptUpdate / C_DecryptUpdate: RSA is single-part in substance, so the input is
-    /// gathered and processed by the final call; nothing is output here.
-    pub fn crypt_update(&self, h: CK_SESSION_HANDLE, decrypt: bool, data: &[u8]) -> Result<()> {
-        let which = if decrypt {
-            Crypt::Decrypt
-        } else {
-            Crypt::Encrypt
-        };
+    /// C_EncryptUpdate / C_DecryptUpdate: writes what the mode can output now.
+    pub fn crypt_update(
+        &self,
+        h: CK_SESSION_HANDLE,
+        decrypt: bool,
+        data: &[u8],
+        out: Option<&mut [u8]>,
+    ) -> Result<Wrote> {
+        let which = Crypt::of(decrypt);
         let s = self.session(h)?;
-        let mut ops = s.ops.lock();
-        let sl = slot(&mut ops.crypto, which);
-        let a = sl.as_mut().ok_or(Error::OperationNotInitialized)?;
-        a.multi = true;
-        if a.buf.len() + data.len() > a.op.max_out() {
-            *sl = None;
-            return Err(if decrypt {
-                Error::EncryptedDataLenRange
-            } else {
-                Error::DataLenRange
-            });
+        let mut a = Self::take_crypt(&s, which)?;
+        if a.pending.is_some() {
+            return Err(Error::OperationActive);
         }
-        a.buf.extend_from_slice(data);
-        Ok(())
+        a.multi = true;
+        let need = a.op.update_len(data.len())?;
+        match out {
+            Some(buf) if buf.len() >= need => {
+                let n = a.op.update(data, buf)?;
+                Self::put_crypt(&s, which, a);
+                Ok(Wrote::Wrote(n))
+            }
+            _ if need == 0 => {
+                a.op.update(data, &mut [])?;
+                Self::put_crypt(&s, which, a);
+                Ok(Wrote::Wrote(0))
+            }
+            _ => {
+                Self::put_crypt(&s, which, a);
+                Ok(Wrote::Need(need))
+            }
+        }
+    }
+
+    /// C_EncryptFinal / C_DecryptFinal.
+    pub fn crypt_final(
+        &self,
+        h: CK_SESSION_HANDLE,
+        decrypt: bool,
+        out: Option<&mut [u8]>,
+    ) -> Result<Wrote> {
+        let which = Crypt::of(decrypt);
+        let s = self.session(h)?;
+        let mut a = Self::take_crypt(&s, which)?;
+        if a.pending.is_some() {
+            return Ok(Self::deliver_pending(&s, which, a, out));
+        }
+        let bound = a.op.final_len();
+        let Some(buf) = out else {
+            Self::put_crypt(&s, which, a);
+            return Ok(Wrote::Need(bound));
+        };
+        if buf.len() < bound && !decrypt {
+            Self::put_crypt(&s, which, a);
+            return Ok(Wrote::Need(bound));
+        }
+        a.check_auth()?;
+        let v = a.op.finish()?;
+        Ok(Self::deliver(&s, which, a, v, buf))
     }
 
     // ---- digest ------------------------------------------------------------------------------
@@ -464,11 +556,11 @@ impl Module {
         if s.ops.lock().crypto.digest.is_some() {
             return Err(Error::OperationActive);
         }
-        let mi = info(&self.config, mech.ty)?;
-        if mi.flags & CKF_DIGEST == 0 {
+        let def = info(&self.config, mech.ty)?;
+        if def.flags & CKF_DIGEST == 0 {
             return Err(Error::MechanismInvalid);
         }
-        let hasher = digest::start(mech.ty)?;
+        let hasher = def.digest.ok_or(Error::MechanismInvalid)?(mech)?;
         let mut ops = s.ops.lock();
         if ops.crypto.digest.is_some() {
             return Err(Error::OperationActive);
@@ -560,16 +652,12 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
-        let mi = info(&self.config, mech.ty)?;
-        if mi.flags & CKF_GENERATE == 0 {
+        let def = info(&self.config, mech.ty)?;
+        if def.flags & CKF_GENERATE == 0 {
             return Err(Error::MechanismInvalid);
         }
-        let (kt, default_len) = hmac::keygen_shape(mech.ty).ok_or(Error::MechanismInvalid)?;
-        let len = match template_ulong(template, CKA_VALUE_LEN)? {
-            Some(n) => n as usize,
-            None => default_len.ok_or(Error::TemplateIncomplete)?,
-        };
-        let value = hmac::generate(len).map_err(|_| Error::AttributeValueInvalid)?;
+        let len = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
+        let (kt, value) = def.keygen.ok_or(Error::MechanismInvalid)?(mech, len)?;
         // A template with a key family asks for a rotation (crate::family).
         let fam = crate::family::request(&[template])?;
         let owned;
@@ -582,12 +670,70 @@ impl Module {
         };
         let t = with_class(template, CKO_SECRET_KEY, kt)?;
         let mut internal = generated(mech.ty, template, true);
+        internal.push(Attribute::new(
+            CKA_CHECK_VALUE,
+            keys::check_value(kt, &value)?,
+        ));
         internal.push(Attribute::new(CKA_VALUE, value.to_vec()));
         let obj = Object::build(&t, Origin::Generate, &internal)?;
         if let Some(r) = fam {
             let hs = crate::family::add_version(&s, &r, vec![obj])?;
             return hs.first().copied().ok_or(Error::GeneralError);
         }
+        s.token.add(s.caller(), obj)
+    }
+
+    /// C_DeriveKey for mechanisms that derive a secret key from a base key: the new key takes
+    /// its type from the template (generic secret by default) and its length from CKA_VALUE_LEN
+    /// (else the type's own, else all the derived bytes). It is never CKA_LOCAL; it is
+    /// CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE only if the base key was and it is too.
+    pub fn derive_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        base: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let (mut value, always_sensitive, never_extractable) =
+            self.with_op_key(&s, mech, base, CKA_DERIVE, CKF_DERIVE, |def, entry, k| {
+                let v = def.derive.ok_or(Error::MechanismInvalid)?(mech, k)?;
+                let o = &entry.obj;
+                Ok((
+                    v,
+                    o.bool(CKA_ALWAYS_SENSITIVE),
+                    o.bool(CKA_NEVER_EXTRACTABLE),
+                ))
+            })?;
+        let kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+        let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+        let len = match template_ulong(template, CKA_VALUE_LEN)? {
+            Some(n) => n as usize,
+            None if st.range => value.len(),
+            None => st
+                .lens
+                .iter()
+                .copied()
+                .filter(|&l| l <= value.len())
+                .max()
+                .ok_or(Error::TemplateInconsistent)?,
+        };
+        if len > value.len() || !st.len_ok(len) {
+            return Err(Error::TemplateInconsistent);
+        }
+        value.truncate(len);
+        let t = with_class(template, CKO_SECRET_KEY, kt)?;
+        let sensitive = template_bool(template, CKA_SENSITIVE).unwrap_or(false);
+        let extractable = template_bool(template, CKA_EXTRACTABLE).unwrap_or(false);
+        let internal = vec![
+            Attribute::bool(CKA_LOCAL, false),
+            Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech.ty),
+            Attribute::bool(CKA_ALWAYS_SENSITIVE, always_sensitive && sensitive),
+            Attribute::bool(CKA_NEVER_EXTRACTABLE, never_extractable && !extractable),
+            Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, &value)?),
+            Attribute::new(CKA_VALUE, value.to_vec()),
+        ];
+        let obj = Object::build(&t, Origin::Generate, &internal)?;
         s.token.add(s.caller(), obj)
     }
 
@@ -600,8 +746,8 @@ impl Module {
         priv_t: &[Attribute],
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let s = self.session(h)?;
-        let mi = info(&self.config, mech.ty)?;
-        if mi.flags & CKF_GENERATE_KEY_PAIR == 0 {
+        let def = info(&self.config, mech.ty)?;
+        if def.flags & CKF_GENERATE_KEY_PAIR == 0 {
             return Err(Error::MechanismInvalid);
         }
         // A template with a key family asks for a rotation (crate::family).
@@ -617,24 +763,7 @@ impl Module {
             }
             None => (pub_t, priv_t),
         };
-        let (kt, (pubs, privs)) = match mech.ty {
-            CKM_RSA_PKCS_KEY_PAIR_GEN => {
-                let bits = template_ulong(pub_t, CKA_MODULUS_BITS)?
-                    .ok_or(Error::TemplateIncomplete)? as usize;
-                if !(mi.min as usize..=mi.max as usize).contains(&bits) {
-                    return Err(Error::KeySizeRange);
-                }
-                (
-                    CKK_RSA,
-                    rsa::generate(bits, template_get(pub_t, CKA_PUBLIC_EXPONENT))?,
-                )
-            }
-            CKM_EC_KEY_PAIR_GEN => {
-                let params = template_get(pub_t, CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
-                (CKK_EC, ec::generate(params)?)
-            }
-            _ => return Err(Error::MechanismInvalid),
-        };
+        let (kt, pubs, privs) = def.pairgen.ok_or(Error::MechanismInvalid)?(mech, pub_t)?;
         let pt = with_class(pub_t, CKO_PUBLIC_KEY, kt)?;
         let st = with_class(priv_t, CKO_PRIVATE_KEY, kt)?;
         let mut pub_i = generated(mech.ty, pub_t, false);

@@ -1,13 +1,62 @@
 //! RSA: PKCS#1 v1.5, PSS and raw signatures; PKCS#1 v1.5, OAEP and raw encryption; key pairs.
 
 use super::keys::Key;
-use super::{hash_of_mech, mgf_of, CryptOp, Input, Mech, Param, SignOp};
+use super::{hash_of_mech, mgf_of, CryptOp, Input, Keys, Mech, MechDef, Param, ParamKind, SignOp};
 use crate::crypto::{self, HashAlg, RsaPrivate, RsaPublic};
 use crate::error::{Error, Result};
 use crate::object::Attribute;
 use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
+
+const MIN: CK_ULONG = crypto::RSA_MIN_BITS as CK_ULONG;
+const MAX: CK_ULONG = crypto::RSA_MAX_BITS as CK_ULONG;
+const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+const ED: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
+const WU: CK_FLAGS = CKF_WRAP | CKF_UNWRAP;
+
+const fn sig(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
+    MechDef::new(ty, name, MIN, MAX, SV)
+        .keys(Keys::Rsa)
+        .sign(sign_op)
+}
+
+const fn pss(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
+    sig(ty, name).param(ParamKind::Pss)
+}
+
+/// The RSA family's mechanisms.
+pub const MECHS: &[MechDef] = &[
+    MechDef::new(
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        "CKM_RSA_PKCS_KEY_PAIR_GEN",
+        MIN,
+        MAX,
+        CKF_GENERATE_KEY_PAIR,
+    )
+    .pairgen(pair_gen),
+    sig(CKM_RSA_PKCS, "CKM_RSA_PKCS")
+        .crypt(crypt_op)
+        .flags(SV | ED | WU),
+    sig(CKM_RSA_X_509, "CKM_RSA_X_509")
+        .crypt(crypt_op)
+        .flags(SV | ED),
+    MechDef::new(CKM_RSA_PKCS_OAEP, "CKM_RSA_PKCS_OAEP", MIN, MAX, ED | WU)
+        .keys(Keys::Rsa)
+        .param(ParamKind::Oaep)
+        .crypt(crypt_op),
+    pss(CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS"),
+    sig(CKM_SHA1_RSA_PKCS, "CKM_SHA1_RSA_PKCS"),
+    sig(CKM_SHA224_RSA_PKCS, "CKM_SHA224_RSA_PKCS"),
+    sig(CKM_SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
+    sig(CKM_SHA384_RSA_PKCS, "CKM_SHA384_RSA_PKCS"),
+    sig(CKM_SHA512_RSA_PKCS, "CKM_SHA512_RSA_PKCS"),
+    pss(CKM_SHA1_RSA_PKCS_PSS, "CKM_SHA1_RSA_PKCS_PSS"),
+    pss(CKM_SHA224_RSA_PKCS_PSS, "CKM_SHA224_RSA_PKCS_PSS"),
+    pss(CKM_SHA256_RSA_PKCS_PSS, "CKM_SHA256_RSA_PKCS_PSS"),
+    pss(CKM_SHA384_RSA_PKCS_PSS, "CKM_SHA384_RSA_PKCS_PSS"),
+    pss(CKM_SHA512_RSA_PKCS_PSS, "CKM_SHA512_RSA_PKCS_PSS"),
+];
 
 #[derive(Debug, Clone, Copy)]
 enum Scheme {
@@ -19,11 +68,6 @@ enum Scheme {
         salt: usize,
     },
     Raw,
-}
-
-/// Whether a mechanism belongs to this family (for signatures).
-pub fn is_sign_mech(ty: CK_MECHANISM_TYPE) -> bool {
-    sign_shape(ty).is_some()
 }
 
 /// (mechanism hashes the data with, is PSS) of the RSA signature mechanisms.
@@ -78,8 +122,9 @@ pub struct RsaSign {
 }
 
 /// Starts an RSA signature (`verify` false: needs a private key) or verification.
-pub fn sign_op(mech: &Mech, key: Arc<Key>, verify: bool) -> Result<Box<dyn SignOp>> {
+pub fn sign_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn SignOp>> {
     let (data_hash, kind) = sign_shape(mech.ty).ok_or(Error::MechanismInvalid)?;
+    let key = key.clone();
     let (k, bits) = match (&*key, verify) {
         (Key::RsaPrivate(p), false) => (p.size(), p.bits()),
         (Key::RsaPublic(p), true) => (p.size(), p.bits()),
@@ -181,18 +226,17 @@ enum Padding {
     Raw,
 }
 
-pub fn is_crypt_mech(ty: CK_MECHANISM_TYPE) -> bool {
-    matches!(ty, CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP | CKM_RSA_X_509)
-}
-
 pub struct RsaCrypt {
     key: Arc<Key>,
     padding: Padding,
     k: usize,
+    /// Multi-part input, gathered (RSA is single-part in substance): at most k bytes.
+    input: Zeroizing<Vec<u8>>,
 }
 
 /// Starts an RSA encryption (`decrypt` false: needs a public key) or decryption.
-pub fn crypt_op(mech: &Mech, key: Arc<Key>, decrypt: bool) -> Result<Box<dyn CryptOp>> {
+pub fn crypt_op(mech: &Mech, key: &Arc<Key>, decrypt: bool) -> Result<Box<dyn CryptOp>> {
+    let key = key.clone();
     let k = match (&*key, decrypt) {
         (Key::RsaPrivate(p), true) => p.size(),
         (Key::RsaPublic(p), false) => p.size(),
@@ -228,14 +272,42 @@ pub fn crypt_op(mech: &Mech, key: Arc<Key>, decrypt: bool) -> Result<Box<dyn Cry
         }
         _ => return Err(Error::MechanismInvalid),
     };
-    Ok(Box::new(RsaCrypt { key, padding, k }))
+    Ok(Box::new(RsaCrypt {
+        key,
+        padding,
+        k,
+        input: Zeroizing::new(Vec::new()),
+    }))
 }
 
 impl CryptOp for RsaCrypt {
-    fn max_out(&self) -> usize {
+    fn update_len(&self, n: usize) -> Result<usize> {
+        if self.input.len() + n > self.k {
+            return Err(match self.key.as_ref() {
+                Key::RsaPrivate(_) => Error::EncryptedDataLenRange,
+                _ => Error::DataLenRange,
+            });
+        }
+        Ok(0)
+    }
+
+    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
+        self.update_len(input.len())?;
+        self.input.extend_from_slice(input);
+        Ok(0)
+    }
+
+    fn final_len(&self) -> usize {
         self.k
     }
 
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let input = std::mem::take(&mut self.input);
+        self.run(&input)
+    }
+}
+
+impl RsaCrypt {
     fn run(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         match &*self.key {
             Key::RsaPublic(p) => Ok(Zeroizing::new(match &self.padding {
@@ -263,6 +335,23 @@ impl CryptOp for RsaCrypt {
 }
 
 // ---- key pairs ---------------------------------------------------------------------------------
+
+/// CKM_RSA_PKCS_KEY_PAIR_GEN from the public key template (CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT).
+fn pair_gen(
+    _: &Mech,
+    pub_t: &[Attribute],
+) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)> {
+    let bits =
+        super::ops::template_ulong(pub_t, CKA_MODULUS_BITS)?.ok_or(Error::TemplateIncomplete)?;
+    if !(MIN..=MAX).contains(&bits) {
+        return Err(Error::KeySizeRange);
+    }
+    let (pubs, privs) = generate(
+        bits as usize,
+        super::ops::template_get(pub_t, CKA_PUBLIC_EXPONENT),
+    )?;
+    Ok((CKK_RSA, pubs, privs))
+}
 
 /// Generates a key pair for CKM_RSA_PKCS_KEY_PAIR_GEN: `bits` from CKA_MODULUS_BITS, `e` from
 /// CKA_PUBLIC_EXPONENT (65537 when absent). Returns the computed attributes of the public and the
@@ -304,6 +393,7 @@ pub fn attributes(k: &RsaPrivate) -> Result<(Vec<Attribute>, Vec<Attribute>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mechanism::crypt_all;
     use crate::object::{Object, Origin};
 
     fn key_objects() -> (Arc<Key>, Arc<Key>, RsaPrivate) {
@@ -336,30 +426,30 @@ mod tests {
             pss(CKM_SHA512, CKG_MGF1_SHA512, 0, CKM_SHA512_RSA_PKCS_PSS),
         ];
         for m in &mechs {
-            let mut s = sign_op(m, sk.clone(), false).unwrap();
+            let mut s = sign_op(m, &sk, false).unwrap();
             s.update(b"ab").unwrap();
             s.update(b"c").unwrap();
             let sig = s.sign().unwrap();
             assert_eq!(sig.len(), 256);
-            let mut v = sign_op(m, pk.clone(), true).unwrap();
+            let mut v = sign_op(m, &pk, true).unwrap();
             v.update(b"abc").unwrap();
             v.verify(&sig).unwrap();
-            let mut v = sign_op(m, pk.clone(), true).unwrap();
+            let mut v = sign_op(m, &pk, true).unwrap();
             v.update(b"abd").unwrap();
             assert_eq!(v.verify(&sig).unwrap_err(), Error::SignatureInvalid);
-            let mut v = sign_op(m, pk.clone(), true).unwrap();
+            let mut v = sign_op(m, &pk, true).unwrap();
             v.update(b"abc").unwrap();
             assert_eq!(v.verify(&sig[1..]).unwrap_err(), Error::SignatureLenRange);
         }
         // PSS on a digest: the input must be a digest of the named hash.
         let m = pss(CKM_SHA256, CKG_MGF1_SHA256, 32, CKM_RSA_PKCS_PSS);
-        let mut s = sign_op(&m, sk.clone(), false).unwrap();
+        let mut s = sign_op(&m, &sk, false).unwrap();
         s.update(&digest).unwrap();
         let sig = s.sign().unwrap();
-        let mut v = sign_op(&m, pk.clone(), true).unwrap();
+        let mut v = sign_op(&m, &pk, true).unwrap();
         v.update(&digest).unwrap();
         v.verify(&sig).unwrap();
-        let mut s = sign_op(&m, sk.clone(), false).unwrap();
+        let mut s = sign_op(&m, &sk, false).unwrap();
         s.update(&digest[1..]).unwrap();
         assert_eq!(s.sign().unwrap_err(), Error::DataLenRange);
         // Parameter checks.
@@ -371,18 +461,18 @@ mod tests {
             Mech::new(CKM_RSA_PKCS_PSS),
         ] {
             assert_eq!(
-                sign_op(&bad, sk.clone(), false).err().unwrap(),
+                sign_op(&bad, &sk, false).err().unwrap(),
                 Error::MechanismParamInvalid,
                 "{bad:?}"
             );
         }
         // Keys of the wrong kind.
         assert_eq!(
-            sign_op(&mechs[0], pk.clone(), false).err().unwrap(),
+            sign_op(&mechs[0], &pk, false).err().unwrap(),
             Error::KeyTypeInconsistent
         );
         assert_eq!(
-            sign_op(&mechs[0], sk.clone(), true).err().unwrap(),
+            sign_op(&mechs[0], &sk, true).err().unwrap(),
             Error::KeyTypeInconsistent
         );
     }
@@ -392,10 +482,10 @@ mod tests {
         let (sk, pk, _) = key_objects();
         // X.509 raw: sign then verify; encrypt then decrypt.
         let m = Mech::new(CKM_RSA_X_509);
-        let mut s = sign_op(&m, sk.clone(), false).unwrap();
+        let mut s = sign_op(&m, &sk, false).unwrap();
         s.update(b"hello").unwrap();
         let sig = s.sign().unwrap();
-        let mut v = sign_op(&m, pk.clone(), true).unwrap();
+        let mut v = sign_op(&m, &pk, true).unwrap();
         v.update(b"hello").unwrap();
         v.verify(&sig).unwrap();
         for mech in [
@@ -411,17 +501,20 @@ mod tests {
                 },
             },
         ] {
-            let e = crypt_op(&mech, pk.clone(), false).unwrap();
-            let c = e.run(b"secret").unwrap();
+            let mut e = crypt_op(&mech, &pk, false).unwrap();
+            let c = crypt_all(&mut *e, b"secret").unwrap();
             assert_eq!(c.len(), 256);
-            let d = crypt_op(&mech, sk.clone(), true).unwrap();
-            let p = d.run(&c).unwrap();
+            let mut d = crypt_op(&mech, &sk, true).unwrap();
+            let p = crypt_all(&mut *d, &c).unwrap();
             if mech.ty == CKM_RSA_X_509 {
                 assert_eq!(&p[250..], b"secret");
             } else {
                 assert_eq!(&p[..], b"secret");
             }
-            assert_eq!(d.run(&c[1..]).unwrap_err(), Error::EncryptedDataLenRange);
+            assert_eq!(
+                crypt_all(&mut *d, &c[1..]).unwrap_err(),
+                Error::EncryptedDataLenRange
+            );
         }
         let bad = Mech {
             ty: CKM_RSA_PKCS_OAEP,
@@ -433,12 +526,15 @@ mod tests {
             },
         };
         assert_eq!(
-            crypt_op(&bad, sk.clone(), true).err().unwrap(),
+            crypt_op(&bad, &sk, true).err().unwrap(),
             Error::MechanismParamInvalid
         );
         // Too long for PKCS#1 v1.5.
-        let e = crypt_op(&Mech::new(CKM_RSA_PKCS), pk, false).unwrap();
-        assert_eq!(e.run(&[1u8; 246]).unwrap_err(), Error::DataLenRange);
+        let mut e = crypt_op(&Mech::new(CKM_RSA_PKCS), &pk, false).unwrap();
+        assert_eq!(
+            crypt_all(&mut *e, &[1u8; 246]).unwrap_err(),
+            Error::DataLenRange
+        );
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 is deterministic: a key and signature made by OpenSSL
@@ -456,7 +552,7 @@ mod tests {
             let k = RsaPrivate::from_components(&n, &e, &d, primes).unwrap();
             let mut s = sign_op(
                 &Mech::new(CKM_SHA256_RSA_PKCS),
-                Arc::new(Key::RsaPrivate(k)),
+                &Arc::new(Key::RsaPrivate(k)),
                 false,
             )
             .unwrap();
@@ -464,7 +560,7 @@ mod tests {
             assert_eq!(&s.sign().unwrap()[..], &want[..]);
         }
         let pk = Arc::new(Key::RsaPublic(RsaPublic::new(&n, &e).unwrap()));
-        let mut v = sign_op(&Mech::new(CKM_SHA256_RSA_PKCS), pk, true).unwrap();
+        let mut v = sign_op(&Mech::new(CKM_SHA256_RSA_PKCS), &pk, true).unwrap();
         v.update(b"abc").unwrap();
         v.verify(&want).unwrap();
     }

@@ -297,6 +297,9 @@ const EC_PRIVATE: &[Rule] = &[
 const SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
     r(CKA_VALUE_LEN, NO_CREATE, N),
+    // PKCS#11 3.0: the key check value. The module computes it; a template may give it on
+    // create, and it must then match (mechanism::keys::validate_key).
+    r(CKA_CHECK_VALUE, NO_GEN, N),
 ];
 
 /// Key types with a table of their own, by class.
@@ -317,6 +320,8 @@ pub fn is_secret_key_type(k: CK_KEY_TYPE) -> bool {
         k,
         CKK_GENERIC_SECRET
             | CKK_AES
+            | CKK_DES2
+            | CKK_DES3
             | CKK_SHA_1_HMAC
             | CKK_SHA224_HMAC
             | CKK_SHA256_HMAC
