@@ -420,6 +420,19 @@ impl Module {
         }
     }
 
+    /// C_SessionCancel: ends the session's operations that `flags` names (CKF_SIGN, CKF_VERIFY,
+    /// CKF_ENCRYPT, CKF_DECRYPT, CKF_DIGEST, CKF_FIND_OBJECTS). The message-based operations are
+    /// not offered, so their flags have nothing to cancel.
+    pub fn session_cancel(&self, h: CK_SESSION_HANDLE, flags: CK_FLAGS) -> Result<()> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        ops.crypto.cancel(flags);
+        if flags & CKF_FIND_OBJECTS != 0 {
+            ops.find = None;
+        }
+        Ok(())
+    }
+
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let s = self.session(h)?;
         s.token.logout()?;

@@ -696,3 +696,92 @@ fn macs_and_derivation() {
         .unwrap();
     assert_eq!((info.min_key_size(), info.max_key_size()), (16, 32));
 }
+
+/// C_SessionCancel ends the operations it names and leaves the others.
+#[test]
+fn session_cancel() {
+    let env = env();
+    let s = env.user();
+    let k = secret(&s, KeyType::AES, &h(K128), &[]).unwrap();
+    let f = env.f;
+    let hs = s.handle();
+    s.encrypt_init(&Mechanism::AesEcb, k).unwrap();
+    s.sign_init(&Mechanism::AesCMac, k).unwrap();
+    // A 3.0 function: taken from the module's exports (the 2.40 list has no slot for it).
+    let lib = unsafe { libloading::Library::new(module_path()).unwrap() };
+    let cancel: libloading::Symbol<unsafe extern "C" fn(CK_SESSION_HANDLE, CK_FLAGS) -> CK_RV> =
+        unsafe { lib.get(b"C_SessionCancel").unwrap() };
+    unsafe {
+        assert_eq!(cancel(hs, CKF_ENCRYPT), CKR_OK);
+        let mut n: CK_ULONG = 0;
+        assert_eq!(
+            (f.C_EncryptFinal.unwrap())(hs, std::ptr::null_mut(), &mut n),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        // The signature goes on.
+        assert_eq!(
+            (f.C_SignUpdate.unwrap())(hs, b"x".as_ptr() as *mut _, 1),
+            CKR_OK
+        );
+        assert_eq!(cancel(hs, CKF_SIGN | CKF_DECRYPT), CKR_OK);
+        assert_eq!(
+            (f.C_SignUpdate.unwrap())(hs, b"x".as_ptr() as *mut _, 1),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(cancel(0xdead, CKF_SIGN), CKR_SESSION_HANDLE_INVALID);
+    }
+    // A new operation can start.
+    s.encrypt_init(&Mechanism::AesEcb, k).unwrap();
+}
+
+/// 1 GiB through AES-CBC multi-part, both ways, in 1 MiB calls: the module streams (holds at most
+/// a block), so the process's peak RSS stays far below the data size.
+#[test]
+fn one_gib_cbc_round_trip_in_bounded_memory() {
+    use sha2::Digest;
+    let env = env();
+    let s = env.user();
+    let k = secret(&s, KeyType::AES, &[7u8; 32], &[]).unwrap();
+    let iv = [3u8; 16];
+    let base: Vec<u8> = (0..1usize << 20).map(|j| (j * 7 + j / 251) as u8).collect();
+    let chunk = |i: usize| -> Vec<u8> {
+        let mut v = base.clone();
+        v[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        v
+    };
+    let total = 1024; // MiB
+    let (mut h_in, mut h_out) = (sha2::Sha256::new(), sha2::Sha256::new());
+    let m = Mechanism::AesCbcPad(iv);
+    // Encrypt, and decrypt each ciphertext piece as it comes, so nothing of size is ever held.
+    s.encrypt_init(&m, k).unwrap();
+    // A second session of the same (logged-in) application.
+    let s2 = env.p().open_rw_session(env.slot).unwrap();
+    s2.decrypt_init(&m, k).unwrap();
+    let mut out_len = 0usize;
+    for i in 0..total {
+        let p = chunk(i);
+        h_in.update(&p);
+        let c = s.encrypt_update(&p).unwrap();
+        let back = s2.decrypt_update(&c).unwrap();
+        out_len += back.len();
+        h_out.update(&back);
+    }
+    let c = s.encrypt_final().unwrap();
+    assert_eq!(c.len(), 16, "one padding block");
+    let back = s2.decrypt_update(&c).unwrap();
+    h_out.update(&back);
+    let last = s2.decrypt_final().unwrap();
+    out_len += back.len() + last.len();
+    h_out.update(&last);
+    assert_eq!(out_len, total << 20);
+    assert_eq!(h_in.finalize(), h_out.finalize());
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm: usize = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    println!("1 GiB AES-CBC round trip: peak RSS {} MiB", hwm / 1024);
+    assert!(hwm < 256 * 1024, "peak RSS {hwm} KiB");
+}

@@ -349,9 +349,8 @@ ffi_entry! {
 }
 
 ffi_entry! {
-    fn C_SessionCancel(h: CK_SESSION_HANDLE, _flags: CK_FLAGS) {
-        module::get()?.session(h)?;
-        Err(Error::FunctionNotSupported)
+    fn C_SessionCancel(h: CK_SESSION_HANDLE, flags: CK_FLAGS) {
+        module::get()?.session_cancel(h, flags)
     }
 }
 

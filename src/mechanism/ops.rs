@@ -88,6 +88,28 @@ impl std::fmt::Debug for CryptoOps {
     }
 }
 
+impl CryptoOps {
+    /// Ends the operations `flags` names (C_SessionCancel): CKF_SIGN, CKF_VERIFY, CKF_ENCRYPT,
+    /// CKF_DECRYPT, CKF_DIGEST. Naming one that is not active is not an error.
+    pub fn cancel(&mut self, flags: CK_FLAGS) {
+        if flags & CKF_SIGN != 0 {
+            self.sign = None;
+        }
+        if flags & CKF_VERIFY != 0 {
+            self.verify = None;
+        }
+        if flags & CKF_ENCRYPT != 0 {
+            self.encrypt = None;
+        }
+        if flags & CKF_DECRYPT != 0 {
+            self.decrypt = None;
+        }
+        if flags & CKF_DIGEST != 0 {
+            self.digest = None;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Crypt {
     Encrypt,
