@@ -95,7 +95,7 @@ pub fn blocks(mech: &Mech, key: &Arc<Key>, decrypt: bool, mode: Mode) -> Result<
         mode,
         decrypt,
         bs,
-        held: Zeroizing::new(Vec::with_capacity(2 * bs)),
+        held: Zeroizing::new(Vec::with_capacity(3 * bs)),
         cts,
     }))
 }
@@ -507,7 +507,7 @@ impl CryptOp for Held {
 
     fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.update_len(input.len())?;
-        self.input.extend_from_slice(input);
+        super::append_secret(&mut self.input, input);
         Ok(0)
     }
 
@@ -516,11 +516,18 @@ impl CryptOp for Held {
     }
 
     fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        let input = std::mem::take(&mut self.input);
-        let mut out = Zeroizing::new(vec![0u8; self.out_len(input.len())?]);
-        let n = self.run(&input, &mut out)?;
+        let mut out = Zeroizing::new(vec![0u8; self.out_len(self.input.len())?]);
+        let n = self.finish_into(&mut out)?;
         out.truncate(n);
         Ok(out)
+    }
+
+    fn finish_into(&mut self, out: &mut [u8]) -> Result<usize> {
+        let input = std::mem::take(&mut self.input);
+        if self.out_len(input.len())? > out.len() {
+            return Err(Error::GeneralError);
+        }
+        self.run(&input, out)
     }
 
     fn one_shot_len(&self, n: usize) -> Result<usize> {
@@ -616,14 +623,25 @@ impl SignOp for Mac {
                 seen,
             } => {
                 *seen |= !data.is_empty();
-                held.extend_from_slice(data);
-                let whole = held.len() / *bs * *bs;
-                if whole > 0 {
-                    let mut out = Zeroizing::new(vec![0u8; whole]);
-                    stream.process(&held[..whole], &mut out);
-                    last.copy_from_slice(&out[whole - *bs..]);
-                    held.drain(..whole);
+                let bs = *bs;
+                let mut data = data;
+                if !held.is_empty() {
+                    let take = (bs - held.len()).min(data.len());
+                    held.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                    if held.len() == bs {
+                        stream.process(held, last);
+                        held.clear();
+                    }
                 }
+                // Whole blocks straight from the input, through a small scratch buffer.
+                let whole = data.len() / bs * bs;
+                let mut scratch = Zeroizing::new([0u8; 4096]);
+                for c in data[..whole].chunks(4096) {
+                    stream.process(c, &mut scratch[..c.len()]);
+                    last.copy_from_slice(&scratch[c.len() - bs..c.len()]);
+                }
+                held.extend_from_slice(&data[whole..]);
             }
         }
         Ok(())

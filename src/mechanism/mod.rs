@@ -427,6 +427,15 @@ pub trait CryptOp: Send {
     fn final_len(&self) -> usize;
     /// Ends the operation and returns the last output.
     fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>>;
+    /// Ends the operation into `out`, which holds at least `final_len()` bytes; returns the
+    /// length. Modes whose last output is large (AEAD) write it in place instead of returning it.
+    fn finish_into(&mut self, out: &mut [u8]) -> Result<usize> {
+        let last = self.finish()?;
+        out.get_mut(..last.len())
+            .ok_or(Error::GeneralError)?
+            .copy_from_slice(&last);
+        Ok(last.len())
+    }
     /// The most bytes a single-part call on `n` bytes can write (exact for encryption).
     fn one_shot_len(&self, n: usize) -> Result<usize> {
         Ok(self.update_len(n)? + self.final_len())
@@ -434,10 +443,20 @@ pub trait CryptOp: Send {
     /// Single-part: all of `input`, into `out` (at least `one_shot_len` bytes). Returns the length.
     fn one_shot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         let n = self.update(input, out)?;
-        let last = self.finish()?;
-        out[n..n + last.len()].copy_from_slice(&last);
-        Ok(n + last.len())
+        Ok(n + self.finish_into(&mut out[n..])?)
     }
+}
+
+/// Appends to a buffer that may hold secrets: when it must grow, the new allocation is made here
+/// and the old one is zeroized as it is dropped (a plain `Vec` would leave a copy in freed memory).
+pub(crate) fn append_secret(v: &mut Zeroizing<Vec<u8>>, data: &[u8]) {
+    if v.capacity() - v.len() < data.len() {
+        let want = (v.len() + data.len()).next_power_of_two();
+        let mut grown = Zeroizing::new(Vec::with_capacity(want));
+        grown.extend_from_slice(v);
+        *v = grown;
+    }
+    v.extend_from_slice(data);
 }
 
 /// Runs a single-part operation into a new buffer.

@@ -276,7 +276,7 @@ pub fn crypt_op(mech: &Mech, key: &Arc<Key>, decrypt: bool) -> Result<Box<dyn Cr
         key,
         padding,
         k,
-        input: Zeroizing::new(Vec::new()),
+        input: Zeroizing::new(Vec::with_capacity(k)),
     }))
 }
 
