@@ -973,3 +973,137 @@ fn trusted_keys_and_wrap_with_trusted() {
         RvError::AttributeReadOnly
     );
 }
+
+#[test]
+fn openssl_reads_and_writes_the_pkcs8_blobs() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("openssl not found: skipped");
+        return;
+    }
+    let env = Env::new();
+    let s = env.user();
+    let kek_v = vec![0x3cu8; 32];
+    let kek = secret(&s, KeyType::AES, &kek_v, &[]);
+    let hexkey: String = kek_v.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], input: &[u8]| -> Vec<u8> {
+        let p = dir.path().join("in.bin");
+        std::fs::write(&p, input).unwrap();
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .arg("-in")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    let kwp = [
+        "enc",
+        "-id-aes256-wrap-pad",
+        "-iv",
+        "A65959A6",
+        "-K",
+        &hexkey,
+    ];
+    let kwp_d = [
+        "enc",
+        "-d",
+        "-id-aes256-wrap-pad",
+        "-iv",
+        "A65959A6",
+        "-K",
+        &hexkey,
+    ];
+    let spki_of = |der: &[u8]| {
+        run(
+            &["pkey", "-inform", "DER", "-pubout", "-outform", "DER"],
+            der,
+        )
+    };
+    // ferrohsm's blobs open in OpenSSL as PKCS#8 keys with the right public key.
+    let (_, rsa) = s
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ModulusBits(2048.into())],
+            &[Attribute::Extractable(true), Attribute::Sensitive(false)],
+        )
+        .unwrap();
+    let (_, ec) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(OID_P521.to_vec())],
+            &[Attribute::Extractable(true), Attribute::Sensitive(false)],
+        )
+        .unwrap();
+    for k in [rsa, ec] {
+        let blob = s.wrap_key(&Mechanism::AesKeyWrapPad, kek, k).unwrap();
+        let der = run(&kwp_d, &blob);
+        assert_eq!(
+            spki_of(&der),
+            bytes_attr(&s, k, AttributeType::PublicKeyInfo)
+        );
+    }
+    // OpenSSL's PKCS#8 keys, wrapped by OpenSSL, unwrap into working keys.
+    for (alg, opt, kt, m) in [
+        (
+            "EC",
+            "ec_paramgen_curve:P-256",
+            KeyType::EC,
+            Mechanism::EcdsaSha256,
+        ),
+        (
+            "RSA",
+            "rsa_keygen_bits:2048",
+            KeyType::RSA,
+            Mechanism::Sha256RsaPkcs,
+        ),
+    ] {
+        let o = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                alg,
+                "-pkeyopt",
+                opt,
+                "-outform",
+                "DER",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        // genpkey writes the traditional form (SEC 1, PKCS#1) in DER: make it PKCS#8.
+        let der = run(
+            &[
+                "pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-outform", "DER",
+            ],
+            &o.stdout,
+        );
+        let blob = run(&kwp, &der);
+        let u = s
+            .unwrap_key(
+                &Mechanism::AesKeyWrapPad,
+                kek,
+                &blob,
+                &[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(kt),
+                    Attribute::Sign(true),
+                ],
+            )
+            .unwrap();
+        let spki = spki_of(&der);
+        assert_eq!(bytes_attr(&s, u, AttributeType::PublicKeyInfo), spki);
+        // The unwrapped key signs.
+        let sig = s.sign(&m, u, b"openssl interop").unwrap();
+        assert!(!sig.is_empty());
+    }
+}
