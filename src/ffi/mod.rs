@@ -124,7 +124,7 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<Attrib
 /// for `ulValueLen` bytes.
 unsafe fn nested_template(a: &CK_ATTRIBUTE) -> Result<Vec<u8>> {
     let size = std::mem::size_of::<CK_ATTRIBUTE>() as CK_ULONG;
-    if a.ulValueLen % size != 0 || a.ulValueLen / size > MAX_TEMPLATE {
+    if !a.ulValueLen.is_multiple_of(size) || a.ulValueLen / size > MAX_TEMPLATE {
         return Err(Error::AttributeValueInvalid);
     }
     // SAFETY: per the contract above.

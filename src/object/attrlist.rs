@@ -49,6 +49,8 @@ pub fn encode(attrs: &[(CK_ATTRIBUTE_TYPE, &[u8])]) -> Result<Vec<u8>> {
     out.extend_from_slice(&count.to_le_bytes());
     for (ty, value) in &v {
         let len = u32::try_from(value.len()).map_err(|_| Error::AttributeValueInvalid)?;
+        // CK_ULONG is 32 bits on some platforms: the stored form is always 64.
+        #[allow(clippy::unnecessary_cast)]
         out.extend_from_slice(&(*ty as u64).to_le_bytes());
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(value);
