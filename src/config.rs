@@ -54,11 +54,30 @@ pub struct Config {
     pub removable: bool,
     /// `slots.mechanisms`: `None` means all; an allow list, or a deny list when `deny` is set.
     pub mechanisms: Option<MechanismFilter>,
+    /// `wrap.policy`: the key management policy of C_WrapKey / C_UnwrapKey
+    /// (`crate::mechanism::wrap`, docs/CRYPTO.md).
+    pub wrap_policy: WrapPolicy,
     /// Problems that do not stop the module (unknown keys), to be logged once logging is set up.
     pub warnings: Vec<String>,
     /// The module may start threads of its own (not a file key: false when the application
     /// passes `CKF_LIBRARY_CANT_CREATE_OS_THREADS` to `C_Initialize`).
     pub threads_allowed: bool,
+}
+
+/// How far C_WrapKey / C_UnwrapKey go beyond the specification's own rules to keep sensitive
+/// keys from being revealed (docs/CRYPTO.md, "Key management policy").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WrapPolicy {
+    /// The specification's rules only (CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, the templates):
+    /// what SoftHSM does.
+    Spec,
+    /// The default: sensitive keys are wrapped only under keys that cannot decrypt the result
+    /// and whose value never left the token, keys unwrapped by such keys stay sensitive, and a
+    /// change of attributes cannot make a key both a wrapping and a decryption key.
+    #[default]
+    Sensitive,
+    /// As `Sensitive` for every key, sensitive or not, and a key that can encrypt never unwraps.
+    Strict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +115,7 @@ impl Default for Config {
             kdf: KdfCost::default(),
             removable: false,
             mechanisms: None,
+            wrap_policy: WrapPolicy::default(),
             warnings: Vec::new(),
             threads_allowed: true,
         }
@@ -194,6 +214,14 @@ impl Config {
                             .map(|s| s.trim_start_matches('-').to_string())
                             .collect();
                         c.mechanisms = Some(MechanismFilter { deny, names });
+                    }
+                }
+                "wrap.policy" => {
+                    c.wrap_policy = match value.to_ascii_lowercase().as_str() {
+                        "spec" => WrapPolicy::Spec,
+                        "sensitive" => WrapPolicy::Sensitive,
+                        "strict" => WrapPolicy::Strict,
+                        _ => return Err(bad("must be spec, sensitive or strict")),
                     }
                 }
                 "library.reset_on_fork" => {

@@ -473,6 +473,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
+        crate::mechanism::wrap::check_trusted(&s, template)?;
         let mut obj = Object::build(template, Origin::Create, &[])?;
         let computed = crate::mechanism::validate_key(&obj)?;
         if !computed.is_empty() {
@@ -488,7 +489,9 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
-        crate::family::check_copy(&*s.token.object(o)?)?;
+        let e = s.token.object(o)?;
+        crate::family::check_copy(&e)?;
+        crate::mechanism::wrap::check_update(&self.config, &e.obj, template)?;
         s.token.copy(s.caller(), o, template)
     }
 
@@ -514,7 +517,9 @@ impl Module {
         template: &[Attribute],
     ) -> Result<()> {
         let s = self.session(h)?;
-        crate::family::check_set(&s, &*s.token.object(o)?, template)?;
+        let e = s.token.object(o)?;
+        crate::family::check_set(&s, &e, template)?;
+        crate::mechanism::wrap::check_update(&self.config, &e.obj, template)?;
         s.token.set_attributes(s.caller(), o, template)
     }
 

@@ -1,4 +1,5 @@
-//! The cryptographic `C_*` functions: sign, verify, encrypt, decrypt, digest, key generation.
+//! The cryptographic `C_*` functions: sign, verify, encrypt, decrypt, digest, key generation,
+//! derivation, wrap and unwrap.
 //!
 //! Mechanism parameters are read here, with their sizes checked, into [`Param`]; the core never
 //! sees a C pointer.
@@ -482,6 +483,32 @@ ffi_entry! {
         let mech = mechanism(p_mech)?;
         let t = template(p_template, count)?;
         *ph = m.derive_key(h, &mech, base, &t)?;
+        Ok(())
+    }
+}
+
+// ---- wrap and unwrap ---------------------------------------------------------------------------
+
+ffi_entry! {
+    fn C_WrapKey(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, wrapping: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
+        let m = module::get()?;
+        let mech = mechanism(p_mech)?;
+        let cap = capacity(p_out, p_out_len)?;
+        emit(m.wrap_key(h, &mech, wrapping, key, cap)?, p_out, p_out_len)
+    }
+}
+
+ffi_entry! {
+    fn C_UnwrapKey(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, unwrapping: CK_OBJECT_HANDLE, p_wrapped: *mut CK_BYTE, wrapped_len: CK_ULONG, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG, p_key: *mut CK_OBJECT_HANDLE) {
+        let m = module::get()?;
+        let ph = out(p_key)?;
+        let mech = mechanism(p_mech)?;
+        if p_wrapped.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        let wrapped = input(p_wrapped, wrapped_len)?;
+        let t = template(p_template, count)?;
+        *ph = m.unwrap_key(h, &mech, unwrapping, wrapped, &t)?;
         Ok(())
     }
 }

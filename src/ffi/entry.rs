@@ -421,6 +421,11 @@ ffi_entry! {
                     a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
                     note(Error::AttributeSensitive);
                 }
+                Read::Value(v) if crate::object::attrlist::is_attr_list(a.type_) => {
+                    if let Err(e) = get_template(a, v)? {
+                        note(e);
+                    }
+                }
                 Read::Value(v) => {
                     if a.pValue.is_null() {
                         a.ulValueLen = v.len() as CK_ULONG;
@@ -436,6 +441,63 @@ ffi_entry! {
         }
         worst.map_or(Ok(()), Err)
     }
+}
+
+/// C_GetAttributeValue of a template attribute (`CKA_WRAP_TEMPLATE`, ...): the value is an
+/// array of CK_ATTRIBUTE, `ulValueLen` its size in bytes. A NULL `pValue` learns that size; an
+/// array whose elements all have a NULL `pValue` learns each attribute's type and length, in
+/// order; otherwise each element's value is filled for the type it names (PKCS#11 3.0, 5.7; as
+/// SoftHSM does). The outer `Err` is a C error (bad pointers); the inner one a per-attribute
+/// result for the caller to rank.
+///
+/// # Safety
+/// `a.pValue` must be NULL or valid for `a.ulValueLen` bytes, holding CK_ATTRIBUTEs whose
+/// non-NULL `pValue` are valid for their `ulValueLen` bytes.
+unsafe fn get_template(
+    a: &mut CK_ATTRIBUTE,
+    stored: &[u8],
+) -> crate::error::Result<Result<(), Error>> {
+    let list = crate::object::attrlist::decode(stored)?;
+    let size = std::mem::size_of::<CK_ATTRIBUTE>();
+    let total = (list.len() * size) as CK_ULONG;
+    if a.pValue.is_null() {
+        a.ulValueLen = total;
+        return Ok(Ok(()));
+    }
+    if a.ulValueLen < total {
+        a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        return Ok(Err(Error::BufferTooSmall));
+    }
+    // SAFETY: pValue holds at least `list.len()` attributes, per the contract above.
+    let elems = unsafe { output(a.pValue as *mut CK_ATTRIBUTE, list.len() as CK_ULONG)? };
+    a.ulValueLen = total;
+    if elems.iter().all(|e| e.pValue.is_null()) {
+        for (e, (ty, v)) in elems.iter_mut().zip(&list) {
+            e.type_ = *ty;
+            e.ulValueLen = v.len() as CK_ULONG;
+        }
+        return Ok(Ok(()));
+    }
+    let mut r = Ok(());
+    for e in elems.iter_mut() {
+        match list.iter().find(|(ty, _)| *ty == e.type_) {
+            None => {
+                e.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                r = Err(Error::AttributeTypeInvalid);
+            }
+            Some((_, v)) if e.pValue.is_null() => e.ulValueLen = v.len() as CK_ULONG,
+            Some((_, v)) if (e.ulValueLen as usize) < v.len() => {
+                e.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                r = Err(Error::BufferTooSmall);
+            }
+            Some((_, v)) => {
+                // SAFETY: pValue is valid for ulValueLen >= v.len() bytes, per the contract.
+                unsafe { output(e.pValue as *mut u8, v.len() as CK_ULONG)? }.copy_from_slice(v);
+                e.ulValueLen = v.len() as CK_ULONG;
+            }
+        }
+    }
+    Ok(r)
 }
 
 ffi_entry! {
@@ -535,8 +597,6 @@ not_supported! {
     C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_SignEncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_WrapKey(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE, c: CK_OBJECT_HANDLE, d: *mut CK_BYTE, e: *mut CK_ULONG);
-    C_UnwrapKey(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_ATTRIBUTE, f: CK_ULONG, g: *mut CK_OBJECT_HANDLE);
     C_MessageEncryptInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_EncryptMessage(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: CK_ULONG, g: *mut CK_BYTE, i: *mut CK_ULONG);
     C_EncryptMessageBegin(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG);

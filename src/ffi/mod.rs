@@ -103,14 +103,42 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<Attrib
     // SAFETY: per the contract above.
     unsafe { input(p, n)? }
         .iter()
-        // SAFETY: each pValue is NULL or valid for ulValueLen bytes, per the contract above.
         .map(|a| {
-            Ok(Attribute::new(
-                a.type_,
-                unsafe { input(a.pValue as *const u8, a.ulValueLen) }?.to_vec(),
-            ))
+            if crate::object::attrlist::is_attr_list(a.type_) {
+                // SAFETY: the value of a template attribute is an array of CK_ATTRIBUTE whose
+                // values are valid for their lengths, per the contract above.
+                return Ok(Attribute::new(a.type_, unsafe { nested_template(a)? }));
+            }
+            // SAFETY: each pValue is NULL or valid for ulValueLen bytes, per the contract above.
+            let v = unsafe { input(a.pValue as *const u8, a.ulValueLen) }?;
+            Ok(Attribute::new(a.type_, v.to_vec()))
         })
         .collect()
+}
+
+/// The stored form ([`crate::object::attrlist`]) of a template attribute's value: an array of
+/// `ulValueLen / sizeof(CK_ATTRIBUTE)` attributes.
+///
+/// # Safety
+/// `a.pValue` must be NULL or point to that many attributes whose `pValue` are NULL or valid
+/// for `ulValueLen` bytes.
+unsafe fn nested_template(a: &CK_ATTRIBUTE) -> Result<Vec<u8>> {
+    let size = std::mem::size_of::<CK_ATTRIBUTE>() as CK_ULONG;
+    if !a.ulValueLen.is_multiple_of(size) || a.ulValueLen / size > MAX_TEMPLATE {
+        return Err(Error::AttributeValueInvalid);
+    }
+    // SAFETY: per the contract above.
+    let inner = unsafe { input(a.pValue as *const CK_ATTRIBUTE, a.ulValueLen / size)? };
+    let values = inner
+        .iter()
+        // SAFETY: per the contract above.
+        .map(|b| {
+            Ok((b.type_, unsafe {
+                input(b.pValue as *const u8, b.ulValueLen)?
+            }))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::object::attrlist::encode(&values)
 }
 
 /// Writes a byte result with the spec's length protocol: NULL output returns the length, a short

@@ -30,8 +30,10 @@ pub fn to_rv(e: &Error) -> CK_RV {
         KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
         KeyHandleInvalid => CKR_KEY_HANDLE_INVALID,
         KeyIndigestible => CKR_KEY_INDIGESTIBLE,
+        KeyNotWrappable => CKR_KEY_NOT_WRAPPABLE,
         KeySizeRange => CKR_KEY_SIZE_RANGE,
         KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
+        KeyUnextractable => CKR_KEY_UNEXTRACTABLE,
         MechanismInvalid => CKR_MECHANISM_INVALID,
         MechanismParamInvalid => CKR_MECHANISM_PARAM_INVALID,
         NoEvent => CKR_NO_EVENT,
@@ -64,6 +66,14 @@ pub fn to_rv(e: &Error) -> CK_RV {
         UserPinNotInitialized => CKR_USER_PIN_NOT_INITIALIZED,
         UserTooManyTypes => CKR_USER_TOO_MANY_TYPES,
         UserTypeInvalid => CKR_USER_TYPE_INVALID,
+        UnwrappingKeyHandleInvalid => CKR_UNWRAPPING_KEY_HANDLE_INVALID,
+        UnwrappingKeySizeRange => CKR_UNWRAPPING_KEY_SIZE_RANGE,
+        UnwrappingKeyTypeInconsistent => CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+        WrappedKeyInvalid => CKR_WRAPPED_KEY_INVALID,
+        WrappedKeyLenRange => CKR_WRAPPED_KEY_LEN_RANGE,
+        WrappingKeyHandleInvalid => CKR_WRAPPING_KEY_HANDLE_INVALID,
+        WrappingKeySizeRange => CKR_WRAPPING_KEY_SIZE_RANGE,
+        WrappingKeyTypeInconsistent => CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
         Storage(m) => {
             crate::log_error!("token storage: {m}");
             CKR_DEVICE_ERROR

@@ -5,6 +5,7 @@
 //!   [`CryptOp`], and their key generation.
 //! - [`ops`]: the session side: `C_*Init`, the length protocol, one operation of each kind per
 //!   session, key usage checks, context-specific login.
+//! - [`wrap`]: C_WrapKey / C_UnwrapKey and the key management policy.
 //!
 //! The cryptography itself is behind [`crate::crypto`].
 
@@ -17,6 +18,7 @@ pub mod hmac;
 pub mod keys;
 pub mod ops;
 pub mod rsa;
+pub mod wrap;
 
 use crate::crypto::{HashAlg, Hasher};
 use crate::error::{Error, Result};

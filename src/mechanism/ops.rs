@@ -155,12 +155,16 @@ pub(crate) fn template_ulong(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Result<O
         .transpose()
 }
 
-fn template_bool(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+pub(crate) fn template_bool(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
     template_get(t, ty).map(|v| v.first().is_some_and(|&b| b != 0))
 }
 
 /// The template with CKA_CLASS and CKA_KEY_TYPE, which must agree with the mechanism.
-fn with_class(t: &[Attribute], class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -> Result<Vec<Attribute>> {
+pub(crate) fn with_class(
+    t: &[Attribute],
+    class: CK_OBJECT_CLASS,
+    kt: CK_KEY_TYPE,
+) -> Result<Vec<Attribute>> {
     let mut v = t.to_vec();
     for (ty, want) in [(CKA_CLASS, class), (CKA_KEY_TYPE, kt)] {
         match template_ulong(t, ty)? {
@@ -227,7 +231,7 @@ impl Module {
     /// `make` gets the key's entry and parsed key while the token's object is borrowed, so the
     /// entry's reference count is not touched, nor the key's unless the operation keeps it (RSA
     /// and EC do; HMAC copies its keyed state).
-    fn with_op_key<T>(
+    pub(crate) fn with_op_key<T>(
         &self,
         s: &Session,
         mech: &Mech,
@@ -672,6 +676,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
+        super::wrap::check_trusted(&s, template)?;
         let def = info(&self.config, mech.ty)?;
         if def.flags & CKF_GENERATE == 0 {
             return Err(Error::MechanismInvalid);
@@ -715,6 +720,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
+        super::wrap::check_trusted(&s, template)?;
         let (mut value, always_sensitive, never_extractable) =
             self.with_op_key(&s, mech, base, CKA_DERIVE, CKF_DERIVE, |def, entry, k| {
                 let v = def.derive.ok_or(Error::MechanismInvalid)?(mech, k)?;
@@ -766,6 +772,8 @@ impl Module {
         priv_t: &[Attribute],
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let s = self.session(h)?;
+        super::wrap::check_trusted(&s, pub_t)?;
+        super::wrap::check_trusted(&s, priv_t)?;
         let def = info(&self.config, mech.ty)?;
         if def.flags & CKF_GENERATE_KEY_PAIR == 0 {
             return Err(Error::MechanismInvalid);

@@ -1,5 +1,6 @@
 //! Objects and the one engine that applies the attribute rules of [`rules`].
 
+pub mod attrlist;
 pub mod attrs;
 pub mod rules;
 pub mod vendor;
@@ -93,8 +94,8 @@ fn check_kind(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<Kind> {
         Kind::Bytes => true,
         Kind::Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
         Kind::MechList => v.len().is_multiple_of(std::mem::size_of::<CK_ULONG>()),
-        // Wrap, unwrap and derive templates are not supported yet beyond the empty template.
-        Kind::AttrList => v.is_empty(),
+        // Wrap, unwrap and derive templates, in their stored form (see `attrlist`).
+        Kind::AttrList => attrlist::decode(v).is_ok(),
     };
     if !ok {
         return Err(Error::AttributeValueInvalid);

@@ -221,7 +221,8 @@ const PUBLIC_KEY: &[Rule] = &[
     r(CKA_VERIFY, MODIFY, B(true)),
     r(CKA_VERIFY_RECOVER, MODIFY, B(true)),
     r(CKA_WRAP, MODIFY, B(true)),
-    r(CKA_TRUSTED, SO_TRUE, B(false)),
+    // Any caller may lower it; only the SO may set it (on a key the SO can see: a public one).
+    r(CKA_TRUSTED, MODIFY | SO_TRUE, B(false)),
     r(CKA_WRAP_TEMPLATE, 0, E),
     r(CKA_PUBLIC_KEY_INFO, 0, E),
 ];
@@ -262,7 +263,7 @@ const SECRET_KEY: &[Rule] = &[
         B(false),
     ),
     r(CKA_WRAP_WITH_TRUSTED, MODIFY | LATCH_TRUE, B(false)),
-    r(CKA_TRUSTED, SO_TRUE, B(false)),
+    r(CKA_TRUSTED, MODIFY | SO_TRUE, B(false)),
     r(CKA_WRAP_TEMPLATE, 0, E),
     r(CKA_UNWRAP_TEMPLATE, 0, E),
 ];
