@@ -760,3 +760,52 @@ fn damaged_kdf_cost_in_wrapped_key_fails_cleanly() {
     set_meta(&st.db, "user_wrap", rusqlite::types::Value::Blob(orig));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Each wrapped master key is bound to its token and to its PIN's role (the associated data of
+/// the wrap): the user's wrap put in the SO's place does not make the user PIN an SO PIN, and a
+/// wrap copied from another token does not open there.
+#[test]
+fn wrapped_master_key_moved_to_another_place_does_not_open() {
+    let st = setup();
+    let user_wrap = meta_blob(&st.db, "user_wrap").expect("user_wrap");
+    let so_wrap = meta_blob(&st.db, "so_wrap").expect("so_wrap");
+    set_meta(
+        &st.db,
+        "so_wrap",
+        rusqlite::types::Value::Blob(user_wrap.clone()),
+    );
+    {
+        let f = st.env.fixture();
+        let tok = slot_by_label(&f, TOKEN).expect("token");
+        let s = f.rw(tok);
+        assert_rv!(s.login(UserType::So, Some(&pin(USER_PIN))), PinIncorrect);
+    }
+    set_meta(&st.db, "so_wrap", rusqlite::types::Value::Blob(so_wrap));
+    // A second token, same PINs: its wrap in the first token's place.
+    st.env.make_token("other");
+    let other_db = st
+        .env
+        .serials()
+        .into_iter()
+        .map(|serial| st.env.db(&serial))
+        .find(|p| *p != st.db)
+        .expect("the other token's database");
+    let other_wrap = meta_blob(&other_db, "user_wrap").expect("user_wrap");
+    set_meta(
+        &st.db,
+        "user_wrap",
+        rusqlite::types::Value::Blob(other_wrap),
+    );
+    reset_failures(&st);
+    {
+        let f = st.env.fixture();
+        let tok = slot_by_label(&f, TOKEN).expect("token");
+        let s = f.rw(tok);
+        assert_rv!(s.login(UserType::User, Some(&pin(USER_PIN))), PinIncorrect);
+    }
+    set_meta(&st.db, "user_wrap", rusqlite::types::Value::Blob(user_wrap));
+    reset_failures(&st);
+    let (seen, control) = observe(&st, "victim");
+    assert_eq!(seen, Seen::Value(st.value("victim").to_vec()));
+    control.unwrap();
+}
