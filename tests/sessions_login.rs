@@ -420,3 +420,44 @@ fn sessions_of_two_tokens_have_independent_login_state() {
     assert_eq!(a.get_session_info().unwrap().slot_id(), t1);
     assert_eq!(b.get_session_info().unwrap().slot_id(), t2);
 }
+
+/// A logout forgets what needs the user: private objects, and the decoded token objects that
+/// hold secrets. Public token objects, and public session objects (a secret key among them), stay.
+#[test]
+fn logout_keeps_public_objects() {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let f = Fixture::new();
+    let tok = f.user_token("logout-keeps");
+    let s = f.user_session(tok);
+    create_data(&s, "pub-tok", true, false);
+    create_data(&s, "priv-tok", true, true);
+    create_data(&s, "pub-sess", false, false);
+    create_data(&s, "priv-sess", false, true);
+    let key = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::Label(b"pub-sess-key".to_vec()),
+            Attribute::Value(vec![7; 32]),
+        ])
+        .expect("a public session secret key");
+    s.logout().unwrap();
+    for (label, n) in [
+        ("pub-tok", 1),
+        ("pub-sess", 1),
+        ("pub-sess-key", 1),
+        ("priv-tok", 0),
+        ("priv-sess", 0),
+    ] {
+        assert_eq!(find_label(&s, label).len(), n, "{label} after C_Logout");
+    }
+    assert_eq!(get_label(&s, key), b"pub-sess-key".to_vec());
+    // The private session object is gone for good; the private token object comes back.
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(find_label(&s, "priv-tok").len(), 1);
+    assert_eq!(find_label(&s, "priv-sess").len(), 0);
+}
