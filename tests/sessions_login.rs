@@ -461,3 +461,29 @@ fn logout_keeps_public_objects() {
     assert_eq!(find_label(&s, "priv-tok").len(), 1);
     assert_eq!(find_label(&s, "priv-sess").len(), 0);
 }
+
+/// The SO's login brings the master key, so the token's private objects are decoded then too:
+/// they must stay invisible to the SO (private objects are the normal user's).
+#[test]
+fn the_so_does_not_see_private_objects() {
+    use cryptoki::object::AttributeType;
+    let f = Fixture::new();
+    let tok = f.user_token("so-private");
+    let s = f.user_session(tok);
+    create_data(&s, "priv", true, true);
+    create_data(&s, "pub", true, false);
+    s.logout().unwrap();
+    s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_eq!(
+        find_label(&s, "priv").len(),
+        0,
+        "the SO finds a private object"
+    );
+    assert_eq!(find_label(&s, "pub").len(), 1);
+    let all = s.find_objects(&[]).unwrap();
+    assert_eq!(all.len(), 1, "the SO sees {} objects", all.len());
+    assert!(!get_bool(&s, all[0], AttributeType::Private));
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(find_label(&s, "priv").len(), 1);
+}
