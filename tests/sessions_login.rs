@@ -470,8 +470,19 @@ fn the_so_does_not_see_private_objects() {
     let f = Fixture::new();
     let tok = f.user_token("so-private");
     let s = f.user_session(tok);
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
     create_data(&s, "priv", true, true);
     create_data(&s, "pub", true, false);
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+        Attribute::Label(b"priv-key".to_vec()),
+        Attribute::Value(vec![9; 32]),
+    ])
+    .expect("a private HMAC key");
     s.logout().unwrap();
     s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
     assert_eq!(
@@ -479,10 +490,35 @@ fn the_so_does_not_see_private_objects() {
         0,
         "the SO finds a private object"
     );
+    assert_eq!(
+        find_label(&s, "priv-key").len(),
+        0,
+        "the SO finds a private key"
+    );
     assert_eq!(find_label(&s, "pub").len(), 1);
     let all = s.find_objects(&[]).unwrap();
     assert_eq!(all.len(), 1, "the SO sees {} objects", all.len());
     assert!(!get_bool(&s, all[0], AttributeType::Private));
+    // Handles are small sequential numbers: the ones next to the public object's are where the
+    // private objects decoded at the SO's login sit. None of them reaches a private object.
+    let raw = Raw::new();
+    let public = all[0].handle();
+    for h in public.saturating_sub(8)..=public + 8 {
+        if h == public {
+            continue;
+        }
+        let r = raw.get_attrs(s.handle(), h, &[(CKA_LABEL, None)]);
+        assert_ck(
+            r.rv,
+            CKR_OBJECT_HANDLE_INVALID,
+            &format!("the SO reads handle {h}"),
+        );
+        assert_ck(
+            raw.sign_init(s.handle(), CKM_SHA256_HMAC, h),
+            CKR_KEY_HANDLE_INVALID,
+            &format!("the SO signs with handle {h}"),
+        );
+    }
     s.logout().unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     assert_eq!(find_label(&s, "priv").len(), 1);

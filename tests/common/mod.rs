@@ -671,6 +671,21 @@ impl Raw {
         unsafe { rawf!(self, C_FindObjectsFinal)(h) }
     }
 
+    /// C_SignInit with a mechanism that takes no parameter.
+    pub fn sign_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: CK_MECHANISM_TYPE,
+        key: CK_OBJECT_HANDLE,
+    ) -> CK_RV {
+        let mut m = CK_MECHANISM {
+            mechanism: mech,
+            pParameter: ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        unsafe { rawf!(self, C_SignInit)(h, &mut m, key) }
+    }
+
     /// C_Sign of `data` into a 512-byte buffer (the operation must be initialized).
     pub fn sign(&self, h: CK_SESSION_HANDLE, data: &[u8]) -> CK_RV {
         let mut out = [0u8; 512];
