@@ -523,3 +523,36 @@ fn the_so_does_not_see_private_objects() {
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     assert_eq!(find_label(&s, "priv").len(), 1);
 }
+
+/// Who may create what: a token object needs a R/W session, a private object the normal user
+/// (the SO holds the master key too, but private objects are not the SO's).
+#[test]
+fn creating_objects_needs_the_right_session_and_login() {
+    let f = Fixture::new();
+    let tok = f.user_token("may-hold");
+    {
+        let so = f.so_session(tok);
+        assert_rv!(
+            so.create_object(&data_template("so-priv", true, true)),
+            UserNotLoggedIn
+        );
+        assert_rv!(
+            so.create_object(&data_template("so-priv-sess", false, true)),
+            UserNotLoggedIn
+        );
+        so.create_object(&data_template("so-pub", true, false))
+            .expect("the SO creates a public token object");
+    }
+    let ro = f.ro(tok);
+    assert_rv!(
+        ro.create_object(&data_template("ro-tok", true, false)),
+        SessionReadOnly
+    );
+    ro.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_rv!(
+        ro.create_object(&data_template("ro-tok-user", true, true)),
+        SessionReadOnly
+    );
+    ro.create_object(&data_template("ro-sess", false, true))
+        .expect("a private session object in a R/O user session");
+}
