@@ -15,7 +15,9 @@
 //!   runs, and the difference is the instructions the module adds (the boundary, the session and
 //!   key lookup, the checks, the client's length query).
 //!
-//! Options: `--rounds N` (pairs per operation, default 41), `--callgrind`, `--module PATH`.
+//! Options: `--rounds N` (pairs per operation, default 41), `--callgrind`, `--module PATH`. The
+//! module must be the build of the same sources and backend as the bench (its `ferrohsm_build_id()`
+//! is compared with `ferrohsm::build_info::BUILD_ID`); otherwise the bench stops.
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
@@ -96,7 +98,49 @@ struct Setup {
     ec_sig: Vec<u8>,
 }
 
+/// Asks the library its build ID (the vendor function `ferrohsm_build_id`, src/ffi/entry.rs) and
+/// stops unless it is this bench's own build: the comparison is only meaningful when the module
+/// and the `ferrohsm::crypto` compiled into this bench are the same code on the same backend, and
+/// `cargo bench` does not rebuild target/release/libferrohsm.so.
+fn check_same_build(module: &Path) {
+    let theirs = unsafe {
+        let lib = libloading::Library::new(module)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", module.display()));
+        let f: libloading::Symbol<unsafe extern "C" fn() -> *const std::ffi::c_char> =
+            lib.get(b"ferrohsm_build_id\0").unwrap_or_else(|e| {
+                panic!(
+                    "{} has no ferrohsm_build_id(): not a libferrohsm.so of this version ({e}); \
+                     run `cargo build --release` first",
+                    module.display()
+                )
+            });
+        std::ffi::CStr::from_ptr(f()).to_string_lossy().into_owned()
+    };
+    let theirs = theirs
+        .strip_prefix(ferrohsm::build_info::MARKER)
+        .unwrap_or(&theirs);
+    if theirs != ferrohsm::build_info::BUILD_ID {
+        let backend = ferrohsm::build_info::backend_of(theirs);
+        eprintln!(
+            "error: {} is not the build this bench compares it with{}.\n  module: {theirs}\n  bench:  {}\n\
+             Run `cargo build --release` with the same features as `cargo bench` first.",
+            module.display(),
+            if backend != ferrohsm::build_info::backend() {
+                format!(
+                    ": the module uses the {backend} backend, ferrohsm::crypto here uses {}",
+                    ferrohsm::build_info::backend()
+                )
+            } else {
+                String::new()
+            },
+            ferrohsm::build_info::BUILD_ID
+        );
+        std::process::exit(1);
+    }
+}
+
 fn setup(module: &Path) -> Setup {
+    check_same_build(module);
     let dir = tempfile::Builder::new()
         .prefix("ferrohsm-overhead-")
         .tempdir()

@@ -48,12 +48,20 @@ fail() {
     exit 1
 }
 
-is_ferrohsm() { [ "$MODNAME" = ferrohsm ]; }
-is_softhsm() { [ "$MODNAME" = softhsm ]; }
+# is_ferrohsm / is_softhsm: a module-specific expectation. Only a check registered with
+# `--divergence Dn` may branch on the module (every difference goes through DIVERGENCES.md): in
+# any other check these end it with a harness failure. The identity strings below, and
+# ferrohsm_conf, are not expectations and use _mod_is.
+is_ferrohsm() { _need_divergence is_ferrohsm; _mod_is ferrohsm; }
+is_softhsm() { _need_divergence is_softhsm; _mod_is softhsm; }
+_mod_is() { [ "$MODNAME" = "$1" ]; }
+_need_divergence() {
+    [ -n "${CHECK_DIV:-}" ] || fail "harness: $1 in a check without --divergence: a module-specific expectation needs a DIVERGENCES.md entry"
+}
 
 # Append a line to the ferrohsm config (ignored for SoftHSM). The config is read at C_Initialize,
 # i.e. by every later client process.
-ferrohsm_conf() { if is_ferrohsm; then printf '%s\n' "$*" >>"$CONF"; fi; }
+ferrohsm_conf() { if _mod_is ferrohsm; then printf '%s\n' "$*" >>"$CONF"; fi; }
 
 CMD_TIMEOUT=${CONFORMANCE_CMD_TIMEOUT:-20}
 
@@ -146,9 +154,9 @@ EOF
     esac
 }
 
-# run_one MODNAME MODULE FUNC DIR -> status of the check; its log in DIR/check.log
+# run_one MODNAME MODULE FUNC DIR [DIVERGENCE] -> status of the check; its log in DIR/check.log
 run_one() {
-    local mod=$1 module=$2 func=$3 dir=$4 conf
+    local mod=$1 module=$2 func=$3 dir=$4 div=${5:-} conf
     module_sandbox "$mod" "$dir"
     case $mod in
         ferrohsm) conf=$dir/ferrohsm.conf ;;
@@ -164,7 +172,7 @@ run_one() {
             softhsm) export SOFTHSM2_CONF=$conf ;;
         esac
         # shellcheck disable=SC2034  # TOKENDIR is for check functions
-        MODNAME=$mod MODULE=$module WORK=$dir CONF=$conf TOKENDIR=$dir/tokens
+        MODNAME=$mod MODULE=$module WORK=$dir CONF=$conf TOKENDIR=$dir/tokens CHECK_DIV=$div
         cd "$dir" || exit 1
         note "env: HOME=$HOME $([ "$mod" = ferrohsm ] && echo "FERROHSM_CONF" || echo "SOFTHSM2_CONF")=$conf"
         "$func"
@@ -230,7 +238,7 @@ run_checks() {
             elif [ "$mod" = ferrohsm ] && [ -n "$FERRO_UNAVAILABLE" ]; then
                 printf 'FAIL: ferrohsm module not usable: %s\n' "$FERRO_UNAVAILABLE" >"$dir/check.log"
                 res=FAIL
-            elif run_one "$mod" "$module" "$func" "$dir"; then
+            elif run_one "$mod" "$module" "$func" "$dir" "$div"; then
                 res=PASS
             else
                 res=FAIL
@@ -338,9 +346,9 @@ p11_ok() { expect_ok pkcs11-tool --module "$MODULE" "$@"; }
 p11_fail() { expect_fail pkcs11-tool --module "$MODULE" "$@"; }
 
 # The manufacturer strings each module reports (C_GetInfo / C_GetTokenInfo).
-lib_manufacturer() { if is_ferrohsm; then echo ferrohsm; else echo SoftHSM; fi; }
-token_manufacturer() { if is_ferrohsm; then echo ferrohsm; else echo 'SoftHSM project'; fi; }
-token_model() { if is_ferrohsm; then echo ferrohsm; else echo 'SoftHSM v2'; fi; }
+lib_manufacturer() { if _mod_is ferrohsm; then echo ferrohsm; else echo SoftHSM; fi; }
+token_manufacturer() { if _mod_is ferrohsm; then echo ferrohsm; else echo 'SoftHSM project'; fi; }
+token_model() { if _mod_is ferrohsm; then echo ferrohsm; else echo 'SoftHSM v2'; fi; }
 
 # token_init [LABEL]: initialize the token in the free slot (slot index 0 on a fresh store)
 token_init() {

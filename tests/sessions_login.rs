@@ -299,9 +299,7 @@ fn close_all_sessions() {
         SessionState::RwPublic,
         "C_CloseAllSessions logged the user out"
     );
-    if let Some(n) = f.get_token_info(tok).unwrap().session_count() {
-        assert_eq!(n, 1);
-    }
+    assert_eq!(session_counts(&f, tok).0, 1);
     // with no sessions at all it is still CKR_OK
     drop(c);
     assert_ck(
@@ -388,9 +386,7 @@ fn session_without_serial_flag_is_rejected() {
     );
     let (rv, _) = raw.open_session(tok.id(), 0);
     assert_ck(rv, CKR_SESSION_PARALLEL_NOT_SUPPORTED, "C_OpenSession(0)");
-    if let Some(n) = f.get_token_info(tok).unwrap().session_count() {
-        assert_eq!(n, 0, "no session was opened");
-    }
+    assert_eq!(session_counts(&f, tok).0, 0, "no session was opened");
 }
 
 #[test]
@@ -423,4 +419,140 @@ fn sessions_of_two_tokens_have_independent_login_state() {
     assert_eq!(state(&b), SessionState::RwSecurityOfficer);
     assert_eq!(a.get_session_info().unwrap().slot_id(), t1);
     assert_eq!(b.get_session_info().unwrap().slot_id(), t2);
+}
+
+/// A logout forgets what needs the user: private objects, and the decoded token objects that
+/// hold secrets. Public token objects, and public session objects (a secret key among them), stay.
+#[test]
+fn logout_keeps_public_objects() {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let f = Fixture::new();
+    let tok = f.user_token("logout-keeps");
+    let s = f.user_session(tok);
+    create_data(&s, "pub-tok", true, false);
+    create_data(&s, "priv-tok", true, true);
+    create_data(&s, "pub-sess", false, false);
+    create_data(&s, "priv-sess", false, true);
+    let key = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::Label(b"pub-sess-key".to_vec()),
+            Attribute::Value(vec![7; 32]),
+        ])
+        .expect("a public session secret key");
+    s.logout().unwrap();
+    for (label, n) in [
+        ("pub-tok", 1),
+        ("pub-sess", 1),
+        ("pub-sess-key", 1),
+        ("priv-tok", 0),
+        ("priv-sess", 0),
+    ] {
+        assert_eq!(find_label(&s, label).len(), n, "{label} after C_Logout");
+    }
+    assert_eq!(get_label(&s, key), b"pub-sess-key".to_vec());
+    // The private session object is gone for good; the private token object comes back.
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(find_label(&s, "priv-tok").len(), 1);
+    assert_eq!(find_label(&s, "priv-sess").len(), 0);
+}
+
+/// The SO's login brings the master key, so the token's private objects are decoded then too:
+/// they must stay invisible to the SO (private objects are the normal user's).
+#[test]
+fn the_so_does_not_see_private_objects() {
+    use cryptoki::object::AttributeType;
+    let f = Fixture::new();
+    let tok = f.user_token("so-private");
+    let s = f.user_session(tok);
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    create_data(&s, "priv", true, true);
+    create_data(&s, "pub", true, false);
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+        Attribute::Label(b"priv-key".to_vec()),
+        Attribute::Value(vec![9; 32]),
+    ])
+    .expect("a private HMAC key");
+    s.logout().unwrap();
+    s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_eq!(
+        find_label(&s, "priv").len(),
+        0,
+        "the SO finds a private object"
+    );
+    assert_eq!(
+        find_label(&s, "priv-key").len(),
+        0,
+        "the SO finds a private key"
+    );
+    assert_eq!(find_label(&s, "pub").len(), 1);
+    let all = s.find_objects(&[]).unwrap();
+    assert_eq!(all.len(), 1, "the SO sees {} objects", all.len());
+    assert!(!get_bool(&s, all[0], AttributeType::Private));
+    // Handles are small sequential numbers: the ones next to the public object's are where the
+    // private objects decoded at the SO's login sit. None of them reaches a private object.
+    let raw = Raw::new();
+    let public = all[0].handle();
+    for h in public.saturating_sub(8)..=public + 8 {
+        if h == public {
+            continue;
+        }
+        let r = raw.get_attrs(s.handle(), h, &[(CKA_LABEL, None)]);
+        assert_ck(
+            r.rv,
+            CKR_OBJECT_HANDLE_INVALID,
+            &format!("the SO reads handle {h}"),
+        );
+        assert_ck(
+            raw.sign_init(s.handle(), CKM_SHA256_HMAC, h),
+            CKR_KEY_HANDLE_INVALID,
+            &format!("the SO signs with handle {h}"),
+        );
+    }
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(find_label(&s, "priv").len(), 1);
+}
+
+/// Who may create what: a token object needs a R/W session, a private object the normal user
+/// (the SO holds the master key too, but private objects are not the SO's).
+#[test]
+fn creating_objects_needs_the_right_session_and_login() {
+    let f = Fixture::new();
+    let tok = f.user_token("may-hold");
+    {
+        let so = f.so_session(tok);
+        assert_rv!(
+            so.create_object(&data_template("so-priv", true, true)),
+            UserNotLoggedIn
+        );
+        assert_rv!(
+            so.create_object(&data_template("so-priv-sess", false, true)),
+            UserNotLoggedIn
+        );
+        so.create_object(&data_template("so-pub", true, false))
+            .expect("the SO creates a public token object");
+    }
+    let ro = f.ro(tok);
+    assert_rv!(
+        ro.create_object(&data_template("ro-tok", true, false)),
+        SessionReadOnly
+    );
+    ro.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_rv!(
+        ro.create_object(&data_template("ro-tok-user", true, true)),
+        SessionReadOnly
+    );
+    ro.create_object(&data_template("ro-sess", false, true))
+        .expect("a private session object in a R/O user session");
 }

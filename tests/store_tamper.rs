@@ -520,29 +520,118 @@ fn malformed_clear_attribute_does_not_break_the_module() {
     );
 }
 
-/// When C_Login fails (here: an object that cannot be loaded), the session must not be left
-/// logged in.
+/// When C_Login fails after the PIN was found right, the session must not be left logged in.
+/// The failure: after a logout, a login reads every stored object again (the logout dropped the
+/// decoded ones); a row whose `private` column is not a number cannot be read at all, so that
+/// read fails and the login with it. The row's change number is untouched, so the refresh before
+/// the PIN check does not read it: the failure comes after the PIN check, where the module has
+/// already set up the login and must take it back.
+///
+/// The module runs in a child process while this one edits the database between two of its
+/// commands: two copies of SQLite in one process (the module's and this test's) must not share a
+/// database file, their POSIX locks would clash.
 #[test]
 fn failed_login_leaves_the_session_logged_out() {
     let st = setup();
-    edit_value_attr(&st, "pub-victim", |recs| {
-        sealed_rec(recs);
-        put_clear(recs, CKA_KEY_TYPE, vec![1, 2, 3]);
-    });
-    // Child process: a crash must not take this test binary with it.
-    let r = run_script(
-        &st.env.conf,
-        TOKEN,
-        &["login_user 1234", "login_user 1234", "logout"],
-    );
-    if r[0].ends_with("=> OK") {
-        return; // login works: nothing to check here (see the test above)
-    }
+    let row = row_by_uid(&st.db, st.uid("pub-victim"));
+    let set_private = |v: rusqlite::types::Value| {
+        let n = open_db(&st.db)
+            .execute(
+                "UPDATE objects SET private = ?1 WHERE id = ?2",
+                rusqlite::params![v, row.id],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    };
+    let (damaged, repaired) = (st.env.path("damaged"), st.env.path("repaired"));
+    let script = [
+        "login_user 1234".to_string(),
+        "logout".into(),
+        "count".into(),
+        format!("wait_for {}", damaged.display()),
+        "login_user 1234".into(),
+        "state".into(),
+        "login_user 1234".into(),
+        "logout".into(),
+        "count".into(),
+        "flags".into(),
+        format!("wait_for {}", repaired.display()),
+        "login_user 1234".into(),
+        "count".into(),
+    ];
+    let mut c = worker_cmd("script", &st.env.conf);
+    c.env("FERROHSM_TEST_TOKEN", TOKEN)
+        .env("FERROHSM_TEST_SCRIPT", script.join("\n"));
+    let mut child = Running::spawn(c);
+    let wait = |child: &mut Running, what: &str| {
+        child
+            .wait_line(
+                |l| l.starts_with(&format!("R {what}")),
+                Duration::from_secs(60),
+            )
+            .unwrap_or_else(|| panic!("the script did not reach `{what}`\n{}", child.describe()))
+    };
+    wait(&mut child, "count");
+    set_private(rusqlite::types::Value::Text("damaged".into()));
+    std::fs::write(&damaged, b"").unwrap();
+    wait(&mut child, "flags");
+    set_private(rusqlite::types::Value::Integer(row.private as i64));
+    std::fs::write(&repaired, b"").unwrap();
+    let status = child.wait_timeout(Duration::from_secs(60));
     assert!(
-        !r[1].ends_with("=> UserAlreadyLoggedIn") && !r[2].ends_with("=> OK"),
-        "C_Login returned an error ({}), yet the token is logged in: {r:?}",
-        r[0]
+        status.is_some_and(|s| s.success()),
+        "script worker failed or hung\n{}",
+        child.describe()
     );
+    let r = child.tagged("R");
+    let log = st.log_text();
+    let result = |i: usize| r[i].rsplit(" => ").next().unwrap().to_string();
+    assert_eq!(r.len(), script.len(), "{r:?}\nlog:\n{log}");
+    assert_eq!(result(0), "OK", "first login: {r:?}");
+    let public = result(2);
+    let failed = result(4);
+    assert!(
+        !["OK", "PinIncorrect", "PinLocked"].contains(&failed.as_str()),
+        "the login with a right PIN over an unreadable row must fail with the store's error: {r:?}\nlog:\n{log}"
+    );
+    assert_eq!(
+        result(5),
+        "RwPublic",
+        "C_Login failed ({failed}), yet the session is logged in: {r:?}"
+    );
+    assert_eq!(
+        result(6),
+        failed,
+        "a second login after the failed one: {r:?}"
+    );
+    assert_eq!(
+        result(7),
+        "UserNotLoggedIn",
+        "logout after failed logins: {r:?}"
+    );
+    assert_eq!(
+        result(8),
+        public,
+        "objects visible after failed logins (only the public ones): {r:?}"
+    );
+    // The PIN was right: the failure is not counted as a wrong PIN.
+    let flags = u64::from_str_radix(result(9).trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(
+        flags & cryptoki_sys::CKF_USER_PIN_COUNT_LOW,
+        0,
+        "a right PIN was counted as a wrong one: {r:?}"
+    );
+    assert_eq!(
+        result(11),
+        "OK",
+        "login once the row is repaired: {r:?}\nlog:\n{log}"
+    );
+    assert_eq!(
+        result(12),
+        st.keys.len().to_string(),
+        "every object is visible once logged in: {r:?}"
+    );
+    assert!(public.parse::<usize>().unwrap() < st.keys.len());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,4 +759,53 @@ fn damaged_kdf_cost_in_wrapped_key_fails_cleanly() {
     }
     set_meta(&st.db, "user_wrap", rusqlite::types::Value::Blob(orig));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Each wrapped master key is bound to its token and to its PIN's role (the associated data of
+/// the wrap): the user's wrap put in the SO's place does not make the user PIN an SO PIN, and a
+/// wrap copied from another token does not open there.
+#[test]
+fn wrapped_master_key_moved_to_another_place_does_not_open() {
+    let st = setup();
+    let user_wrap = meta_blob(&st.db, "user_wrap").expect("user_wrap");
+    let so_wrap = meta_blob(&st.db, "so_wrap").expect("so_wrap");
+    set_meta(
+        &st.db,
+        "so_wrap",
+        rusqlite::types::Value::Blob(user_wrap.clone()),
+    );
+    {
+        let f = st.env.fixture();
+        let tok = slot_by_label(&f, TOKEN).expect("token");
+        let s = f.rw(tok);
+        assert_rv!(s.login(UserType::So, Some(&pin(USER_PIN))), PinIncorrect);
+    }
+    set_meta(&st.db, "so_wrap", rusqlite::types::Value::Blob(so_wrap));
+    // A second token, same PINs: its wrap in the first token's place.
+    st.env.make_token("other");
+    let other_db = st
+        .env
+        .serials()
+        .into_iter()
+        .map(|serial| st.env.db(&serial))
+        .find(|p| *p != st.db)
+        .expect("the other token's database");
+    let other_wrap = meta_blob(&other_db, "user_wrap").expect("user_wrap");
+    set_meta(
+        &st.db,
+        "user_wrap",
+        rusqlite::types::Value::Blob(other_wrap),
+    );
+    reset_failures(&st);
+    {
+        let f = st.env.fixture();
+        let tok = slot_by_label(&f, TOKEN).expect("token");
+        let s = f.rw(tok);
+        assert_rv!(s.login(UserType::User, Some(&pin(USER_PIN))), PinIncorrect);
+    }
+    set_meta(&st.db, "user_wrap", rusqlite::types::Value::Blob(user_wrap));
+    reset_failures(&st);
+    let (seen, control) = observe(&st, "victim");
+    assert_eq!(seen, Seen::Value(st.value("victim").to_vec()));
+    control.unwrap();
 }

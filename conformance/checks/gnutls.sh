@@ -4,7 +4,7 @@
 # Cryptography: p11tool key generation and --test-sign, certtool self-signed certificates with token
 # keys (URIs; PIN in GNUTLS_PIN), checked by certtool --verify and OpenSSL.
 
-p11tool_manufacturer() { if is_ferrohsm; then echo ferrohsm; else echo 'SoftHSM project'; fi; }
+p11tool_manufacturer() { if _mod_is ferrohsm; then echo ferrohsm; else echo 'SoftHSM project'; fi; }
 
 check "p11tool: --list-tokens" t_p11tool_list_tokens
 t_p11tool_list_tokens() {

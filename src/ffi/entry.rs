@@ -18,6 +18,15 @@ fn version() -> CK_VERSION {
     CK_VERSION { major, minor }
 }
 
+/// Vendor function: the build ID of this library (`crate::build_info`), a NUL-terminated string
+/// `ferrohsm-build-id:backend=... profile=... features=... sources=...`, static. The project's
+/// tests and benches use it (through the same string in the file) to refuse a stale library or
+/// one built with another backend.
+#[no_mangle]
+pub extern "C" fn ferrohsm_build_id() -> *const std::ffi::c_char {
+    crate::build_info::TAGGED.as_ptr().cast()
+}
+
 // ---- general purpose ---------------------------------------------------------------------------
 
 ffi_entry! {

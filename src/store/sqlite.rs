@@ -497,3 +497,50 @@ impl TokenStore for SqliteToken {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that fails part-way (a row that cannot be read) must leave no transaction open:
+    /// otherwise the connection keeps reading that old snapshot, and every later change, repairs
+    /// and other processes' writes included, stays unseen until the module is restarted.
+    #[test]
+    fn a_failed_read_leaves_no_stale_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::new(dir.path(), 0o077).unwrap();
+        let serial = "00112233aabbccdd".to_string();
+        let meta = TokenMeta {
+            serial: serial.clone(),
+            label: [b' '; 32],
+            ..TokenMeta::default()
+        };
+        let mut st = backend.create(&meta).unwrap();
+        let attrs = [StoredAttr {
+            ty: 3,
+            sealed: false,
+            value: b"x".to_vec(),
+        }];
+        let id = st.insert_object("u1", false, &attrs).unwrap();
+        let epoch = st.changes_since(0, 0).unwrap().epoch;
+        let other = Connection::open(dir.path().join(&serial).join(DB_FILE)).unwrap();
+        let set = |v: rusqlite::types::Value| {
+            other
+                .execute(
+                    "UPDATE objects SET private = ?1 WHERE id = ?2",
+                    params![v, id],
+                )
+                .unwrap()
+        };
+        set(rusqlite::types::Value::Text("damaged".into()));
+        assert!(st.changes_since(0, epoch).is_err());
+        assert!(st.has_changed().unwrap(), "the damage is a change");
+        assert!(st.changes_since(0, epoch).is_err());
+        set(rusqlite::types::Value::Integer(0));
+        assert!(st.has_changed().unwrap(), "the repair is a change");
+        let ch = st
+            .changes_since(0, epoch)
+            .expect("the repaired row is read");
+        assert_eq!(ch.upserts.len(), 1);
+    }
+}

@@ -35,16 +35,52 @@ pub const UNDEFINED_ATTR: CK_ATTRIBUTE_TYPE = 0x0000_0FFF;
 /// DER of the P-256 OID 1.2.840.10045.3.1.7.
 pub const P256_OID: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-/// `$FERROHSM_MODULE`, else `$CARGO_TARGET_DIR/release/libferrohsm.so` when `CARGO_TARGET_DIR` is
-/// set, else `<repo>/target/release/libferrohsm.so`.
+/// The library these tests drive: `$FERROHSM_MODULE` when set; else the `libferrohsm.so` this
+/// very `cargo test` built next to the test binary (`target/<profile>/deps/`), else
+/// `$CARGO_TARGET_DIR/release/libferrohsm.so` or `<repo>/target/release/libferrohsm.so`. Whichever
+/// it is must be the build of the sources and features this test binary was compiled with
+/// (`ferrohsm::build_info`): a stale library, or one built with the other backend, stops the test
+/// with a message saying what to rebuild, instead of testing code that is not the code in `src/`.
 pub fn module_path() -> PathBuf {
-    match std::env::var_os("FERROHSM_MODULE") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(d) if !d.is_empty() => PathBuf::from(d).join("release/libferrohsm.so"),
-            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libferrohsm.so"),
-        },
+    static PATH: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    match PATH.get_or_init(|| pick_module(&module_candidates())) {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("{e}"),
     }
+}
+
+/// The libraries [`module_path`] considers, in order.
+pub fn module_candidates() -> Vec<PathBuf> {
+    if let Some(p) = std::env::var_os("FERROHSM_MODULE").filter(|p| !p.is_empty()) {
+        return vec![PathBuf::from(p)];
+    }
+    let mut v = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        v.push(dir.join("libferrohsm.so"));
+    }
+    v.push(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("release/libferrohsm.so"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libferrohsm.so"),
+    });
+    v
+}
+
+/// The first candidate that is this build's library, or why none is.
+pub fn pick_module(candidates: &[PathBuf]) -> Result<PathBuf, String> {
+    let mut why = Vec::new();
+    for c in candidates {
+        match ferrohsm::build_info::check_library(c) {
+            Ok(()) => return Ok(c.clone()),
+            Err(e) => why.push(e),
+        }
+    }
+    Err(format!(
+        "no libferrohsm.so of this build to test:\n{}",
+        why.join("\n")
+    ))
 }
 
 pub fn init_args() -> CInitializeArgs {
@@ -260,6 +296,19 @@ impl Drop for Fixture {
         if let Some(p) = self.p11.take() {
             let _ = p.finalize();
         }
+    }
+}
+
+/// The token's (ulSessionCount, ulRwSessionCount). The spec lets a token report
+/// CK_UNAVAILABLE_INFORMATION; ferrohsm reports both counts, so here an unavailable count fails.
+#[track_caller]
+pub fn session_counts(p11: &Pkcs11, slot: Slot) -> (u64, u64) {
+    let ti = p11.get_token_info(slot).expect("C_GetTokenInfo");
+    match (ti.session_count(), ti.rw_session_count()) {
+        (Some(n), Some(rw)) => (n, rw),
+        other => panic!(
+            "ferrohsm reports its session counts, got {other:?} (None: CK_UNAVAILABLE_INFORMATION)"
+        ),
     }
 }
 
@@ -620,6 +669,36 @@ impl Raw {
 
     pub fn find_final(&self, h: CK_SESSION_HANDLE) -> CK_RV {
         unsafe { rawf!(self, C_FindObjectsFinal)(h) }
+    }
+
+    /// C_SignInit with a mechanism that takes no parameter.
+    pub fn sign_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: CK_MECHANISM_TYPE,
+        key: CK_OBJECT_HANDLE,
+    ) -> CK_RV {
+        let mut m = CK_MECHANISM {
+            mechanism: mech,
+            pParameter: ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        unsafe { rawf!(self, C_SignInit)(h, &mut m, key) }
+    }
+
+    /// C_Sign of `data` into a 512-byte buffer (the operation must be initialized).
+    pub fn sign(&self, h: CK_SESSION_HANDLE, data: &[u8]) -> CK_RV {
+        let mut out = [0u8; 512];
+        let mut n: CK_ULONG = out.len() as CK_ULONG;
+        unsafe {
+            rawf!(self, C_Sign)(
+                h,
+                data.as_ptr() as *mut u8,
+                data.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n,
+            )
+        }
     }
 
     pub fn object_size(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> (CK_RV, CK_ULONG) {

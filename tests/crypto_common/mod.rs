@@ -22,14 +22,44 @@ pub const USER_PIN: &str = "1234";
 
 static LOCK: Mutex<()> = Mutex::new(());
 
+/// The library under test: the same choice and the same build check as `tests/common`
+/// (`$FERROHSM_MODULE`, else the library this `cargo test` built, else target/release), so a stale
+/// library or one of the other backend is refused, not tested.
 pub fn module_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERROHSM_MODULE") {
-        return PathBuf::from(p);
+    static PATH: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let r = PATH.get_or_init(|| {
+        let mut cands = Vec::new();
+        if let Some(p) = std::env::var_os("FERROHSM_MODULE").filter(|p| !p.is_empty()) {
+            cands.push(PathBuf::from(p));
+        } else {
+            if let Some(dir) = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(PathBuf::from))
+            {
+                cands.push(dir.join("libferrohsm.so"));
+            }
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+            cands.push(target.join("release/libferrohsm.so"));
+        }
+        let mut why = Vec::new();
+        for c in cands {
+            match ferrohsm::build_info::check_library(&c) {
+                Ok(()) => return Ok(c),
+                Err(e) => why.push(e),
+            }
+        }
+        Err(format!(
+            "no libferrohsm.so of this build to test:\n{}",
+            why.join("\n")
+        ))
+    });
+    match r {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("{e}"),
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("release/libferrohsm.so")
 }
 
 pub struct Env {

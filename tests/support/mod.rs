@@ -613,7 +613,8 @@ fn find_one(s: &Session, label: &str) -> Option<ObjectHandle> {
 /// printing `R <command> <result>` for each:
 /// login_user PIN | login_so PIN | logout | create LABEL PRIVATE(0/1) | set_label OLD NEW |
 /// set_value LABEL VALUE | destroy LABEL | set_pin OLD NEW | init_pin PIN | flags | count |
-/// value LABEL
+/// value LABEL | state (the session state) | wait_for PATH (until the file exists, 60 s at most:
+/// lets the test change the database between two commands, from another process)
 fn script() {
     let p11 = worker_module();
     let s = worker_session(&p11);
@@ -652,6 +653,18 @@ fn script() {
                 .find_objects(&[])
                 .map(|v| v.len().to_string())
                 .unwrap_or_else(|e| res::<()>(&Err(e))),
+            "state" => format!(
+                "{:?}",
+                s.get_session_info().expect("session info").session_state()
+            ),
+            "wait_for" => {
+                let end = Instant::now() + Duration::from_secs(60);
+                while !Path::new(w[1]).exists() {
+                    assert!(Instant::now() < end, "wait_for {}: timed out", w[1]);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                "OK".into()
+            }
             other => panic!("unknown script command {other}"),
         };
         say(format!("R {line} => {out}"));
