@@ -348,3 +348,49 @@ t_java_tls_server() {
     expect_out '^(Peer s|S)ignature type: ECDSA$'
     j_tls_end ec256
 }
+
+# ---------------------------------------------------------------- symmetric keys (issue 12)
+
+# j_sym_classes: SymCheck compiled once per run (own directory)
+j_sym_classes() {
+    local dir src
+    dir=$(dirname "$FIXTURES")/java-sym-classes
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../java" && pwd)/SymCheck.java
+    if [ ! -f "$dir/SymCheck.class" ]; then
+        mkdir -p "$dir.tmp"
+        run javac -J-XX:TieredStopAtLevel=1 -d "$dir.tmp" "$src"
+        [ "$RC" = 0 ] || fail "javac SymCheck.java failed"
+        mv "$dir.tmp" "$dir" 2>/dev/null || rm -rf "$dir.tmp"
+    fi
+    J_SYM_CLASSES=$dir
+}
+
+# java/SymCheck.java: AES/CBC/PKCS5Padding, AES/GCM/NoPadding, AES/CTR/NoPadding, AES/ECB/NoPadding,
+# DESede/CBC/PKCS5Padding and DESede/ECB/NoPadding against SunJCE on the same key bytes (single-part
+# and in uneven pieces), tampered GCM input and bad padding refused, KeyGenerator AES and DESede on
+# the token, the AES keys pkcs11-tool wrote found through the KeyStore as SecretKeyEntry, a DES3 key
+# and a generated AES key stored through the KeyStore and seen by pkcs11-tool afterwards.
+# (JDK 17's SunPKCS11 has no Mac AESCMAC; SymCheck says so when it is missing.)
+check "java: SunPKCS11 AES (CBC, GCM, CTR, ECB) and DESede ciphers, AES KeyGenerator, token SecretKeyEntry" t_java_sym
+t_java_sym() {
+    j_sym_classes
+    j_setup
+    local i hex=""
+    for i in $(seq 0 31); do hex+=$(printf '%02x' "$i"); done
+    j_hex "$hex" >"$WORK/k32"
+    head -c 16 "$WORK/k32" >"$WORK/k16"
+    p11_ok --login --pin "$USER_PIN" --write-object "$WORK/k32" --type secrkey --key-type AES:32 --id 41 --label aes-known --usage-decrypt
+    p11_ok --login --pin "$USER_PIN" --write-object "$WORK/k16" --type secrkey --key-type AES:16 --id 42 --label aes-known128 --usage-decrypt
+    expect_ok java "${JAVA_FLAGS[@]}" -cp "$J_SYM_CLASSES" SymCheck "$WORK/p11.cfg" "$USER_PIN"
+    expect_out '^# all passed$'
+    expect_no_out '^FAIL - '
+    local n
+    n=$(grep -c '^ok - ' "$ALL")
+    expect_eq "$n" 11 "number of SymCheck sub-checks passed"
+    # what Java stored through the KeyStore is on the token for other clients
+    p11_ok --login --pin "$USER_PIN" -O --type secrkey
+    expect_out 'label: +aes-gen$'
+    expect_out 'label: +des3-known$'
+    expect_out '^Secret Key Object; AES length 32'
+    expect_out '^Secret Key Object; DES3'
+}
