@@ -371,17 +371,25 @@ j_sym_classes() {
 # the token, the AES keys pkcs11-tool wrote found through the KeyStore as SecretKeyEntry, a DES3 key
 # and a generated AES key stored through the KeyStore and seen by pkcs11-tool afterwards.
 # (JDK 17's SunPKCS11 has no Mac AESCMAC; SymCheck says so when it is missing.)
-check "java: SunPKCS11 AES (CBC, GCM, CTR, ECB) and DESede ciphers, AES KeyGenerator, token SecretKeyEntry" t_java_sym
+# SymCheck reaches the module through java/p11spy.c, a pass-through that logs each
+# C_EncryptInit/C_DecryptInit with its parameter length and return value: SunPKCS11 sends
+# CK_GCM_PARAMS without ulIvBits (40 bytes) first and, when the module refuses that, the 2.40
+# header's layout with ulIvBits (48 bytes). ferrohsm takes both; SoftHSM only the second (D7).
+check "java: SunPKCS11 AES (CBC, GCM, CTR, ECB) and DESede ciphers, AES KeyGenerator, token SecretKeyEntry" t_java_sym --divergence D7
 t_java_sym() {
     j_sym_classes
+    j_spy
     j_setup
+    # the same configuration, through the spy
+    sed "s|^library = .*|library = $J_SPY|" "$WORK/p11.cfg" >"$WORK/p11spy.cfg"
     local i hex=""
     for i in $(seq 0 31); do hex+=$(printf '%02x' "$i"); done
     j_hex "$hex" >"$WORK/k32"
     head -c 16 "$WORK/k32" >"$WORK/k16"
     p11_ok --login --pin "$USER_PIN" --write-object "$WORK/k32" --type secrkey --key-type AES:32 --id 41 --label aes-known --usage-decrypt
     p11_ok --login --pin "$USER_PIN" --write-object "$WORK/k16" --type secrkey --key-type AES:16 --id 42 --label aes-known128 --usage-decrypt
-    expect_ok java "${JAVA_FLAGS[@]}" -cp "$J_SYM_CLASSES" SymCheck "$WORK/p11.cfg" "$USER_PIN"
+    P11SPY_MODULE=$MODULE P11SPY_LOG=$WORK/spy.log \
+        expect_ok java "${JAVA_FLAGS[@]}" -cp "$J_SYM_CLASSES" SymCheck "$WORK/p11spy.cfg" "$USER_PIN"
     expect_out '^# all passed$'
     expect_no_out '^FAIL - '
     local n
@@ -393,4 +401,32 @@ t_java_sym() {
     expect_out 'label: +des3-known$'
     expect_out '^Secret Key Object; AES length 32'
     expect_out '^Secret Key Object; DES3'
+    # the CK_GCM_PARAMS layouts SunPKCS11 sent (0x1087 CKM_AES_GCM) and the module's answers
+    note "GCM inits through the spy (count, call, parameter length, CK_RV):"
+    grep 'mech=0x1087 ' "$WORK/spy.log" | sort | uniq -c | sed 's/^/#   /'
+    grep -q 'mech=0x1087 paramLen=40 ' "$WORK/spy.log" || fail "SunPKCS11 sent no 40-byte CK_GCM_PARAMS"
+    if softhsm_lacks 'CK_GCM_PARAMS without ulIvBits'; then
+        grep -q 'mech=0x1087 paramLen=40 rv=0x0$' "$WORK/spy.log" &&
+            fail "SoftHSM accepted the 40-byte CK_GCM_PARAMS: shorten D7"
+        grep -q 'mech=0x1087 paramLen=48 rv=0x0$' "$WORK/spy.log" || fail "no 48-byte CK_GCM_PARAMS accepted"
+    else
+        if grep 'mech=0x1087 ' "$WORK/spy.log" | grep -qv 'paramLen=40 rv=0x0$'; then
+            fail "a GCM init other than a 40-byte CK_GCM_PARAMS accepted on the first try"
+        fi
+    fi
+}
+
+# j_spy: java/p11spy.c built once per run (gcc); sets J_SPY to the library
+j_spy() {
+    local dir src inc
+    dir=$(dirname "$FIXTURES")/p11spy
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../java" && pwd)/p11spy.c
+    inc=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../include" && pwd)
+    if [ ! -f "$dir/libp11spy.so" ]; then
+        mkdir -p "$dir"
+        run gcc -shared -fPIC -O1 -I"$inc" -o "$dir/libp11spy.so.tmp" "$src" -ldl
+        [ "$RC" = 0 ] || fail "gcc p11spy.c failed"
+        mv "$dir/libp11spy.so.tmp" "$dir/libp11spy.so"
+    fi
+    J_SPY=$dir/libp11spy.so
 }
