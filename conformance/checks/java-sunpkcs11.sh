@@ -374,8 +374,8 @@ j_sym_classes() {
 # SymCheck reaches the module through java/p11spy.c, a pass-through that logs each
 # C_EncryptInit/C_DecryptInit with its parameter length and return value: SunPKCS11 sends
 # CK_GCM_PARAMS without ulIvBits (40 bytes) first and, when the module refuses that, the 2.40
-# header's layout with ulIvBits (48 bytes). ferrohsm takes both; SoftHSM only the second (D7).
-check "java: SunPKCS11 AES (CBC, GCM, CTR, ECB) and DESede ciphers, AES KeyGenerator, token SecretKeyEntry" t_java_sym --divergence D7
+# header's layout with ulIvBits (48 bytes). ferrohsm takes both; SoftHSM only the second (D8).
+check "java: SunPKCS11 AES (CBC, GCM, CTR, ECB) and DESede ciphers, AES KeyGenerator, token SecretKeyEntry" t_java_sym --divergence D8
 t_java_sym() {
     j_sym_classes
     j_spy
@@ -407,7 +407,7 @@ t_java_sym() {
     grep -q 'mech=0x1087 paramLen=40 ' "$WORK/spy.log" || fail "SunPKCS11 sent no 40-byte CK_GCM_PARAMS"
     if softhsm_lacks 'CK_GCM_PARAMS without ulIvBits'; then
         grep -q 'mech=0x1087 paramLen=40 rv=0x0$' "$WORK/spy.log" &&
-            fail "SoftHSM accepted the 40-byte CK_GCM_PARAMS: shorten D7"
+            fail "SoftHSM accepted the 40-byte CK_GCM_PARAMS: shorten D8"
         grep -q 'mech=0x1087 paramLen=48 rv=0x0$' "$WORK/spy.log" || fail "no 48-byte CK_GCM_PARAMS accepted"
     else
         if grep 'mech=0x1087 ' "$WORK/spy.log" | grep -qv 'paramLen=40 rv=0x0$'; then

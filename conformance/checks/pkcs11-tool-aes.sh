@@ -67,8 +67,8 @@ t_pa_keygen() {
     expect_out 'CKR_KEY_SIZE_RANGE|CKR_ATTRIBUTE_VALUE_INVALID|CKR_TEMPLATE_INCONSISTENT'
 }
 
-# The symmetric mechanisms both modules list, then those only ferrohsm offers (D4).
-check "pkcs11-tool aes: -M lists the AES and DES3 mechanisms" t_pa_mechanisms --divergence D4
+# The symmetric mechanisms both modules list, then those only ferrohsm offers (D5).
+check "pkcs11-tool aes: -M lists the AES and DES3 mechanisms" t_pa_mechanisms --divergence D5
 t_pa_mechanisms() {
     token_init aes
     p11_ok -M
@@ -87,19 +87,19 @@ t_pa_mechanisms() {
     # CKM_AES_CMAC_GENERAL (0x108B), CKM_AES_KEY_WRAP_KWP (0x210B), CKM_DES3_CMAC_GENERAL (0x137)
     for m in AES-MAC AES-MAC-GENERAL mechtype-0x1089 mechtype-0x108B mechtype-0x210B mechtype-0x137; do
         if softhsm_lacks "$m"; then
-            expect_no_out "^  $m," "SoftHSM lacks $m (D4): if it lists it now, shorten D4"
+            expect_no_out "^  $m," "SoftHSM lacks $m (D5): if it lists it now, shorten D5"
         else
             expect_out "^  $m,"
         fi
     done
 }
 
-check "pkcs11-tool aes: DES3 key generation (--keygen --key-type DES3:24)" t_pa_des3_keygen --divergence D5
+check "pkcs11-tool aes: DES3 key generation (--keygen --key-type DES3:24)" t_pa_des3_keygen --divergence D6
 t_pa_des3_keygen() {
     pa_setup
     p11_run --login --pin "$USER_PIN" --keygen --key-type DES3:24 --id 30 --label des3
     if softhsm_lacks DES3:24; then
-        [ "$RC" != 0 ] || fail "SoftHSM generated a DES3 key from pkcs11-tool's template: shorten D5"
+        [ "$RC" != 0 ] || fail "SoftHSM generated a DES3 key from pkcs11-tool's template: shorten D6"
         expect_out 'CKR_ATTRIBUTE_TYPE_INVALID'
         return 0
     fi
@@ -175,7 +175,7 @@ t_pa_openssl() {
     expect_eq "$(od -An -tx1 "$WORK/c1.out" | tr -d ' \n')" 69c4e0d86a7b0430d8cdb78070b4c55a "FIPS-197 C.1 ciphertext"
 }
 
-check "pkcs11-tool aes: AES-CBC-PAD refuses a ciphertext with bad padding or a partial block" t_pa_badpad --divergence D6
+check "pkcs11-tool aes: AES-CBC-PAD refuses a ciphertext with bad padding or a partial block" t_pa_badpad --divergence D7
 t_pa_badpad() {
     pa_setup
     pa_known 16 "$PA_K16"
@@ -186,7 +186,7 @@ t_pa_badpad() {
     p11_run --login --pin "$USER_PIN" --decrypt --id 16 -m AES-CBC-PAD --iv "$PA_IV" -i "$WORK/bad.ct" -o "$WORK/bad.out"
     [ "$RC" != 0 ] || fail "bad padding: expected a failure"
     if softhsm_lacks CKR_ENCRYPTED_DATA_INVALID; then
-        expect_out 'CKR_GENERAL_ERROR' "SoftHSM's code for bad padding (D6)"
+        expect_out 'CKR_GENERAL_ERROR' "SoftHSM's code for bad padding (D7)"
     else
         expect_out 'CKR_ENCRYPTED_DATA_INVALID'
     fi
