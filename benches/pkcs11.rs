@@ -261,8 +261,24 @@ enum Group {
     Fresh,
 }
 
+/// The symmetric rows: AES-256 keys, a 12-byte IV and a full tag for GCM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sym {
+    /// Single-part AES-GCM encryption of this many bytes.
+    GcmEncrypt(usize),
+    /// Multi-part AES-GCM encryption of 1 MiB in 64 KiB C_EncryptUpdate calls.
+    GcmStream,
+    /// Single-part AES-CBC (no padding) encryption of this many bytes.
+    CbcEncrypt(usize),
+    /// AES-CMAC over this many bytes.
+    Cmac(usize),
+    /// C_WrapKey of an AES-256 key under an AES-256 key with CKM_AES_KEY_WRAP.
+    KeyWrap,
+}
+
 #[derive(Debug, Clone)]
 enum RowKind {
+    Sym(Sym),
     Sign(KeySpec, Mech),
     Verify(KeySpec, Mech),
     Decrypt(Mech),
@@ -292,6 +308,7 @@ impl Row {
             | RowKind::Verify(..)
             | RowKind::Decrypt(_)
             | RowKind::Hmac(_)
+            | RowKind::Sym(_)
             | RowKind::GenKeyPair(_) => Group::Crypto,
             RowKind::OpenClose
             | RowKind::GetLabel
@@ -345,6 +362,21 @@ fn all_rows(n_objects: usize) -> Vec<Row> {
     }
     add("hmac-sha256-64B".into(), RowKind::Hmac(64));
     add("hmac-sha256-16KiB".into(), RowKind::Hmac(16 * 1024));
+    add("aes256-gcm-encrypt-64B".into(), RowKind::Sym(Sym::GcmEncrypt(64)));
+    add(
+        "aes256-gcm-encrypt-16KiB".into(),
+        RowKind::Sym(Sym::GcmEncrypt(16 * 1024)),
+    );
+    add(
+        "aes256-gcm-multipart-1MiB".into(),
+        RowKind::Sym(Sym::GcmStream),
+    );
+    add(
+        "aes256-cbc-encrypt-16KiB".into(),
+        RowKind::Sym(Sym::CbcEncrypt(16 * 1024)),
+    );
+    add("aes256-cmac-64B".into(), RowKind::Sym(Sym::Cmac(64)));
+    add("aes256-key-wrap".into(), RowKind::Sym(Sym::KeyWrap));
     add(
         "keygen-rsa2048".into(),
         RowKind::GenKeyPair(KeySpec::Rsa(2048)),
@@ -1006,6 +1038,7 @@ fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) ->
                 "matches HMAC-SHA-256 computed independently",
             ))
         }
+        RowKind::Sym(sym) => prepare_sym(m, sym),
         RowKind::GenKeyPair(spec) => {
             m.need(spec.gen_mech())?;
             let (public, private) = gen_key_pair(s, spec, "bench-gen")?;
@@ -1178,6 +1211,140 @@ fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) ->
         }
         RowKind::FreshInitLogin | RowKind::KdfAlone | RowKind::BeyondKdf => {
             unreachable!("fresh-process rows are run apart")
+        }
+    }
+}
+
+/// An AES-256 session key with a random value both modules can be given.
+fn aes_key(s: &Session, value: &[u8], extractable: bool) -> Res<ObjectHandle> {
+    Ok(s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(!extractable),
+        Attribute::Extractable(extractable),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Value(value.to_vec()),
+    ])?)
+}
+
+/// The symmetric rows. Each result is checked once against the RustCrypto crates computing the
+/// same thing directly (independent of the module's path for GCM, which runs on aws-lc).
+fn prepare_sym<'a>(m: &'a Module, sym: Sym) -> Res<Prepared<'a>> {
+    use aes_gcm_011::aead::{AeadInOut, KeyInit};
+    use cipher::{BlockModeEncrypt, KeyIvInit};
+    use cryptoki::mechanism::aead::GcmParams;
+    let s = &m.session;
+    let mut kv = [0u8; 32];
+    getrandom::getrandom(&mut kv).expect("getrandom");
+    let iv = [7u8; 12];
+    let gcm_expected = |data: &[u8]| -> Vec<u8> {
+        let g = aes_gcm_011::Aes256Gcm::new_from_slice(&kv).unwrap();
+        let mut buf = data.to_vec();
+        let tag = g
+            .encrypt_inout_detached(&iv.into(), b"", buf.as_mut_slice().into())
+            .unwrap();
+        buf.extend_from_slice(&tag);
+        buf
+    };
+    let gcm = move |iv: &'a mut [u8; 12]| -> Res<Mechanism<'a>> {
+        Ok(Mechanism::AesGcm(
+            GcmParams::new(iv, b"", 128.into()).map_err(|e| Fail::Err(e.to_string()))?,
+        ))
+    };
+    match sym {
+        Sym::GcmEncrypt(len) | Sym::GcmStream => {
+            m.need(MechanismType::AES_GCM)?;
+            let k = aes_key(s, &kv, false)?;
+            let len = if sym == Sym::GcmStream { 1 << 20 } else { len };
+            let data = message(len);
+            let want = gcm_expected(&data);
+            // cryptoki's GcmParams borrows its IV for as long as the mechanism lives; the row's
+            // closure keeps the mechanism, so the 12 bytes stay for the process.
+            let iv_a: &'a mut [u8; 12] = Box::leak(Box::new(iv));
+            let mech = gcm(iv_a)?;
+            if sym == Sym::GcmStream {
+                let run = move |s: &Session| -> Result<Vec<u8>, Error> {
+                    s.encrypt_init(&mech, k)?;
+                    let mut out = Vec::with_capacity(len + 16);
+                    for c in data.chunks(64 * 1024) {
+                        out.extend(s.encrypt_update(c)?);
+                    }
+                    out.extend(s.encrypt_final()?);
+                    Ok(out)
+                };
+                check(run(s)? == want, "multi-part GCM differs from AES-GCM computed directly")?;
+                Ok(Prepared::new(
+                    Box::new(move |s: &Session| run(s).map(|_| true)),
+                    "matches AES-GCM computed directly (RustCrypto)",
+                ))
+            } else {
+                check(
+                    s.encrypt(&mech, k, &data)? == want,
+                    "GCM differs from AES-GCM computed directly",
+                )?;
+                Ok(Prepared::new(
+                    Box::new(move |s: &Session| s.encrypt(&mech, k, &data).map(|_| true)),
+                    "matches AES-GCM computed directly (RustCrypto)",
+                ))
+            }
+        }
+        Sym::CbcEncrypt(len) => {
+            m.need(MechanismType::AES_CBC)?;
+            let k = aes_key(s, &kv, false)?;
+            let data = message(len);
+            let ivb = [9u8; 16];
+            let mut want = data.clone();
+            let (blocks, _) = cipher::array::Array::<u8, cipher::consts::U16>::slice_as_chunks_mut(&mut want);
+            cbc::Encryptor::<aes::Aes256>::new_from_slices(&kv, &ivb)
+                .unwrap()
+                .encrypt_blocks(blocks);
+            let mech = Mechanism::AesCbc(ivb);
+            check(s.encrypt(&mech, k, &data)? == want, "CBC differs from AES-CBC computed directly")?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| s.encrypt(&Mechanism::AesCbc(ivb), k, &data).map(|_| true)),
+                "matches AES-CBC computed directly (RustCrypto)",
+            ))
+        }
+        Sym::Cmac(len) => {
+            m.need(MechanismType::AES_CMAC)?;
+            let k = aes_key(s, &kv, false)?;
+            let data = message(len);
+            let mut mac = <cmac::Cmac<aes::Aes256> as cmac::KeyInit>::new_from_slice(&kv).unwrap();
+            cmac::Mac::update(&mut mac, &data);
+            let want = cmac::Mac::finalize(mac).into_bytes().to_vec();
+            check(
+                s.sign(&Mechanism::AesCMac, k, &data)? == want,
+                "CMAC differs from AES-CMAC computed directly",
+            )?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| s.sign(&Mechanism::AesCMac, k, &data).map(|_| true)),
+                "matches AES-CMAC computed directly (RustCrypto)",
+            ))
+        }
+        Sym::KeyWrap => {
+            m.need(MechanismType::AES_KEY_WRAP)?;
+            let kek = aes_key(s, &kv, false)?;
+            let mut tv = [0u8; 32];
+            getrandom::getrandom(&mut tv).expect("getrandom");
+            let target = aes_key(s, &tv, true)?;
+            let blob = s.wrap_key(&Mechanism::AesKeyWrap, kek, target)?;
+            let mut want = vec![0u8; 40];
+            aes_kw::AesKw::<aes::Aes256>::new_from_slice(&kv)
+                .unwrap()
+                .wrap_key(&tv, &mut want)
+                .unwrap();
+            check(blob == want, "wrapped key differs from RFC 3394 computed directly")?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| s.wrap_key(&Mechanism::AesKeyWrap, kek, target).map(|_| true)),
+                "matches RFC 3394 key wrap computed directly (RustCrypto)",
+            ))
         }
     }
 }

