@@ -362,7 +362,10 @@ fn all_rows(n_objects: usize) -> Vec<Row> {
     }
     add("hmac-sha256-64B".into(), RowKind::Hmac(64));
     add("hmac-sha256-16KiB".into(), RowKind::Hmac(16 * 1024));
-    add("aes256-gcm-encrypt-64B".into(), RowKind::Sym(Sym::GcmEncrypt(64)));
+    add(
+        "aes256-gcm-encrypt-64B".into(),
+        RowKind::Sym(Sym::GcmEncrypt(64)),
+    );
     add(
         "aes256-gcm-encrypt-16KiB".into(),
         RowKind::Sym(Sym::GcmEncrypt(16 * 1024)),
@@ -1253,47 +1256,43 @@ fn prepare_sym<'a>(m: &'a Module, sym: Sym) -> Res<Prepared<'a>> {
         buf.extend_from_slice(&tag);
         buf
     };
-    let gcm = move |iv: &'a mut [u8; 12]| -> Res<Mechanism<'a>> {
-        Ok(Mechanism::AesGcm(
-            GcmParams::new(iv, b"", 128.into()).map_err(|e| Fail::Err(e.to_string()))?,
-        ))
-    };
     match sym {
-        Sym::GcmEncrypt(len) | Sym::GcmStream => {
+        Sym::GcmEncrypt(_) | Sym::GcmStream => {
             m.need(MechanismType::AES_GCM)?;
             let k = aes_key(s, &kv, false)?;
-            let len = if sym == Sym::GcmStream { 1 << 20 } else { len };
+            let len = match sym {
+                Sym::GcmEncrypt(n) => n,
+                _ => 1 << 20,
+            };
             let data = message(len);
             let want = gcm_expected(&data);
-            // cryptoki's GcmParams borrows its IV for as long as the mechanism lives; the row's
-            // closure keeps the mechanism, so the 12 bytes stay for the process.
-            let iv_a: &'a mut [u8; 12] = Box::leak(Box::new(iv));
-            let mech = gcm(iv_a)?;
-            if sym == Sym::GcmStream {
-                let run = move |s: &Session| -> Result<Vec<u8>, Error> {
-                    s.encrypt_init(&mech, k)?;
-                    let mut out = Vec::with_capacity(len + 16);
-                    for c in data.chunks(64 * 1024) {
-                        out.extend(s.encrypt_update(c)?);
-                    }
-                    out.extend(s.encrypt_final()?);
-                    Ok(out)
-                };
-                check(run(s)? == want, "multi-part GCM differs from AES-GCM computed directly")?;
-                Ok(Prepared::new(
-                    Box::new(move |s: &Session| run(s).map(|_| true)),
-                    "matches AES-GCM computed directly (RustCrypto)",
-                ))
-            } else {
-                check(
-                    s.encrypt(&mech, k, &data)? == want,
-                    "GCM differs from AES-GCM computed directly",
-                )?;
-                Ok(Prepared::new(
-                    Box::new(move |s: &Session| s.encrypt(&mech, k, &data).map(|_| true)),
-                    "matches AES-GCM computed directly (RustCrypto)",
-                ))
-            }
+            let stream = sym == Sym::GcmStream;
+            // cryptoki's GcmParams borrows the IV, and a Mechanism is not Sync: each call makes
+            // its own (a few stores).
+            let run = move |s: &Session| -> Result<Vec<u8>, Error> {
+                let mut ivc = iv;
+                let mech = Mechanism::AesGcm(
+                    GcmParams::new(&mut ivc, b"", 128.into()).expect("GCM parameters"),
+                );
+                if !stream {
+                    return s.encrypt(&mech, k, &data);
+                }
+                s.encrypt_init(&mech, k)?;
+                let mut out = Vec::with_capacity(len + 16);
+                for c in data.chunks(64 * 1024) {
+                    out.extend(s.encrypt_update(c)?);
+                }
+                out.extend(s.encrypt_final()?);
+                Ok(out)
+            };
+            check(
+                run(s)? == want,
+                "GCM differs from AES-GCM computed directly",
+            )?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| run(s).map(|_| true)),
+                "matches AES-GCM computed directly (RustCrypto)",
+            ))
         }
         Sym::CbcEncrypt(len) => {
             m.need(MechanismType::AES_CBC)?;
@@ -1301,14 +1300,20 @@ fn prepare_sym<'a>(m: &'a Module, sym: Sym) -> Res<Prepared<'a>> {
             let data = message(len);
             let ivb = [9u8; 16];
             let mut want = data.clone();
-            let (blocks, _) = cipher::array::Array::<u8, cipher::consts::U16>::slice_as_chunks_mut(&mut want);
+            let (blocks, _) =
+                cipher::array::Array::<u8, cipher::consts::U16>::slice_as_chunks_mut(&mut want);
             cbc::Encryptor::<aes::Aes256>::new_from_slices(&kv, &ivb)
                 .unwrap()
                 .encrypt_blocks(blocks);
             let mech = Mechanism::AesCbc(ivb);
-            check(s.encrypt(&mech, k, &data)? == want, "CBC differs from AES-CBC computed directly")?;
+            check(
+                s.encrypt(&mech, k, &data)? == want,
+                "CBC differs from AES-CBC computed directly",
+            )?;
             Ok(Prepared::new(
-                Box::new(move |s: &Session| s.encrypt(&Mechanism::AesCbc(ivb), k, &data).map(|_| true)),
+                Box::new(move |s: &Session| {
+                    s.encrypt(&Mechanism::AesCbc(ivb), k, &data).map(|_| true)
+                }),
                 "matches AES-CBC computed directly (RustCrypto)",
             ))
         }
@@ -1340,9 +1345,15 @@ fn prepare_sym<'a>(m: &'a Module, sym: Sym) -> Res<Prepared<'a>> {
                 .unwrap()
                 .wrap_key(&tv, &mut want)
                 .unwrap();
-            check(blob == want, "wrapped key differs from RFC 3394 computed directly")?;
+            check(
+                blob == want,
+                "wrapped key differs from RFC 3394 computed directly",
+            )?;
             Ok(Prepared::new(
-                Box::new(move |s: &Session| s.wrap_key(&Mechanism::AesKeyWrap, kek, target).map(|_| true)),
+                Box::new(move |s: &Session| {
+                    s.wrap_key(&Mechanism::AesKeyWrap, kek, target)
+                        .map(|_| true)
+                }),
                 "matches RFC 3394 key wrap computed directly (RustCrypto)",
             ))
         }

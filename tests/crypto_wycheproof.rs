@@ -206,7 +206,8 @@ fn rsa_oaep_and_pkcs1_decrypt() {
                         },
                     };
                     let mut op = rsa::crypt_op(&m, &key, true).unwrap();
-                    let ok = crypt_all(&mut *op, t.ct.as_ref()).is_ok_and(|p| p[..] == *t.pt.as_ref());
+                    let ok =
+                        crypt_all(&mut *op, t.ct.as_ref()).is_ok_and(|p| p[..] == *t.pt.as_ref());
                     judge(&format!("{name:?}"), t.tc_id, t.result, ok, &mut counts);
                 }
             }
@@ -330,11 +331,19 @@ fn aes_gcm() {
             judge("AES-GCM", t.tc_id, t.result, ok, &mut counts);
             if t.result == TestResult::Valid {
                 let mut e = sym_op(CKM_AES_GCM, param, CKK_AES, &t.key, false).unwrap();
-                assert_eq!(crypt_all(&mut *e, &t.pt).unwrap()[..], ct[..], "tc {}", t.tc_id);
+                assert_eq!(
+                    crypt_all(&mut *e, &t.pt).unwrap()[..],
+                    ct[..],
+                    "tc {}",
+                    t.tc_id
+                );
             }
         }
     }
-    println!("AES-GCM: {} vectors, {} accepted, {refused} refused at init", counts.0, counts.1);
+    println!(
+        "AES-GCM: {} vectors, {} accepted, {refused} refused at init",
+        counts.0, counts.1
+    );
     assert!(counts.0 > 100);
 }
 
@@ -446,10 +455,18 @@ fn aes_ccm() {
             judge("AES-CCM", t.tc_id, t.result, ok, &mut counts);
             if t.result == TestResult::Valid {
                 let mut e = sym_op(CKM_AES_CCM, param(t.pt.len()), CKK_AES, &t.key, false).unwrap();
-                assert_eq!(crypt_all(&mut *e, &t.pt).unwrap()[..], ct[..], "tc {}", t.tc_id);
+                assert_eq!(
+                    crypt_all(&mut *e, &t.pt).unwrap()[..],
+                    ct[..],
+                    "tc {}",
+                    t.tc_id
+                );
             }
         }
     }
-    println!("AES-CCM: {} vectors, {} accepted, {refused} refused at init", counts.0, counts.1);
+    println!(
+        "AES-CCM: {} vectors, {} accepted, {refused} refused at init",
+        counts.0, counts.1
+    );
     assert!(counts.0 > 100);
 }

@@ -598,6 +598,43 @@ impl EcPublic {
     }
 }
 
+// ---- AES-GCM -----------------------------------------------------------------------------------
+
+/// aws-lc-rs's keyed AES-GCM (96-bit nonces, 128-bit tags), for a 16-, 24- or 32-byte key.
+pub(super) fn gcm_key(key: &[u8]) -> Option<aws_lc_rs::aead::LessSafeKey> {
+    use aws_lc_rs::aead::{self, UnboundKey};
+    let alg = match key.len() {
+        16 => &aead::AES_128_GCM,
+        24 => &aead::AES_192_GCM,
+        32 => &aead::AES_256_GCM,
+        _ => return None,
+    };
+    UnboundKey::new(alg, key).ok().map(aead::LessSafeKey::new)
+}
+
+/// AES-GCM with a 12-byte IV and a 16-byte tag, in place: seals (returns the tag) or, with
+/// `tag`, opens.
+pub(super) fn aes_gcm_96(
+    key: &aws_lc_rs::aead::LessSafeKey,
+    iv: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    use aws_lc_rs::aead::{Aad, Nonce};
+    let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| Error::MechanismParamInvalid)?;
+    match tag {
+        None => key
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), buf)
+            .map(|t| t.as_ref().to_vec())
+            .map_err(|_| Error::DataLenRange),
+        Some(t) => key
+            .open_in_place_separate_tag(nonce, Aad::from(aad), t, buf)
+            .map(|_| Vec::new())
+            .map_err(|_| Error::EncryptedDataInvalid),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,42 +800,5 @@ mod tests {
         assert_eq!(format!("{k:?}"), "EcPrivate(P256)");
         let h = Hmac::new(HashAlg::Sha256, b"key").unwrap();
         assert_eq!(format!("{h:?}"), "Hmac(..)");
-    }
-}
-
-// ---- AES-GCM -----------------------------------------------------------------------------------
-
-/// aws-lc-rs's keyed AES-GCM (96-bit nonces, 128-bit tags), for a 16-, 24- or 32-byte key.
-pub(super) fn gcm_key(key: &[u8]) -> Option<aws_lc_rs::aead::LessSafeKey> {
-    use aws_lc_rs::aead::{self, UnboundKey};
-    let alg = match key.len() {
-        16 => &aead::AES_128_GCM,
-        24 => &aead::AES_192_GCM,
-        32 => &aead::AES_256_GCM,
-        _ => return None,
-    };
-    UnboundKey::new(alg, key).ok().map(aead::LessSafeKey::new)
-}
-
-/// AES-GCM with a 12-byte IV and a 16-byte tag, in place: seals (returns the tag) or, with
-/// `tag`, opens.
-pub(super) fn aes_gcm_96(
-    key: &aws_lc_rs::aead::LessSafeKey,
-    iv: &[u8],
-    aad: &[u8],
-    buf: &mut [u8],
-    tag: Option<&[u8]>,
-) -> Result<Vec<u8>> {
-    use aws_lc_rs::aead::{Aad, Nonce};
-    let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| Error::MechanismParamInvalid)?;
-    match tag {
-        None => key
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), buf)
-            .map(|t| t.as_ref().to_vec())
-            .map_err(|_| Error::DataLenRange),
-        Some(t) => key
-            .open_in_place_separate_tag(nonce, Aad::from(aad), t, buf)
-            .map(|_| Vec::new())
-            .map_err(|_| Error::EncryptedDataInvalid),
     }
 }

@@ -285,6 +285,9 @@ ffi_entry! {
 
 // ---- encrypt and decrypt -----------------------------------------------------------------------
 
+/// An encryption call's input (borrowed, or copied when it overlaps the output) and output.
+type InOut<'a> = (std::borrow::Cow<'a, [u8]>, Option<&'a mut [u8]>);
+
 /// The input and output buffers of an encryption call. Applications may encrypt in place (the
 /// same buffer, or overlapping ones): then the input is copied first, since Rust may not see one
 /// memory as both a shared and a mutable slice.
@@ -297,7 +300,7 @@ unsafe fn in_out<'a>(
     in_len: CK_ULONG,
     p_out: *mut u8,
     p_out_len: *mut CK_ULONG,
-) -> Result<(std::borrow::Cow<'a, [u8]>, Option<&'a mut [u8]>)> {
+) -> Result<InOut<'a>> {
     // SAFETY: per the contract above.
     let cap = *unsafe { out(p_out_len)? };
     if p_out.is_null() {

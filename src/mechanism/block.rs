@@ -213,10 +213,10 @@ impl CryptOp for Blocks {
     }
 
     fn one_shot_len(&self, n: usize) -> Result<usize> {
-        if matches!(self.mode, Mode::Ecb | Mode::Cbc) && n % self.bs != 0 {
+        if matches!(self.mode, Mode::Ecb | Mode::Cbc) && !n.is_multiple_of(self.bs) {
             return Err(len_error(self.decrypt));
         }
-        if self.mode == Mode::CbcPad && self.decrypt && (n == 0 || n % self.bs != 0) {
+        if self.mode == Mode::CbcPad && self.decrypt && (n == 0 || !n.is_multiple_of(self.bs)) {
             return Err(Error::EncryptedDataLenRange);
         }
         if self.mode == Mode::Cts && n < self.bs {
@@ -403,7 +403,7 @@ impl Held {
                 .checked_sub(*tag_len)
                 .ok_or(Error::EncryptedDataLenRange)?,
             (Whole::Kw { pad: false }, false) => {
-                if n < 16 || n % 8 != 0 {
+                if n < 16 || !n.is_multiple_of(8) {
                     return Err(Error::DataLenRange);
                 }
                 n + 8
@@ -423,7 +423,12 @@ impl Held {
                     _ => unreachable!(),
                 }
             }
-            (Whole::Ccm { data_len, mac_len, .. }, true) => {
+            (
+                Whole::Ccm {
+                    data_len, mac_len, ..
+                },
+                true,
+            ) => {
                 if n != data_len + mac_len {
                     return Err(Error::EncryptedDataLenRange);
                 }
@@ -432,7 +437,7 @@ impl Held {
             (Whole::Kw { pad }, true) => {
                 // RFC 3394 wraps two semiblocks at least; RFC 5649 one.
                 let min = if *pad { 16 } else { 24 };
-                if n < min || n % 8 != 0 {
+                if n < min || !n.is_multiple_of(8) {
                     return Err(Error::EncryptedDataLenRange);
                 }
                 n - 8
@@ -466,7 +471,14 @@ impl Held {
                 if self.decrypt {
                     let n = input.len() - mac_len;
                     out[..n].copy_from_slice(&input[..n]);
-                    sym::aes_ccm(&k.block, nonce, aad, &mut out[..n], *mac_len, Some(&input[n..]))?;
+                    sym::aes_ccm(
+                        &k.block,
+                        nonce,
+                        aad,
+                        &mut out[..n],
+                        *mac_len,
+                        Some(&input[n..]),
+                    )?;
                     Ok(n)
                 } else {
                     let n = input.len();
@@ -530,7 +542,7 @@ pub struct Mac {
 }
 
 enum MacKind {
-    Cmac(Cmac),
+    Cmac(Box<Cmac>),
     /// CBC-MAC, zero IV; the data zero-padded to whole blocks (ISO 9797-1 padding method 1: an
     /// empty message is one zero block).
     CbcMac {
@@ -558,7 +570,7 @@ pub fn mac(
         _ => return Err(Error::MechanismParamInvalid),
     };
     let kind = if cmac {
-        MacKind::Cmac(Cmac::new(&k.block))
+        MacKind::Cmac(Box::new(Cmac::new(&k.block)))
     } else {
         MacKind::CbcMac {
             stream: sym::cbc(&k.block, &vec![0u8; bs], false)?,
@@ -657,7 +669,7 @@ pub fn encrypt_data(mech: &Mech, key: &Arc<Key>, cbc: bool) -> Result<Zeroizing<
         }
         _ => return Err(Error::MechanismParamInvalid),
     };
-    if data.is_empty() || data.len() % bs != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(bs) {
         return Err(Error::MechanismParamInvalid);
     }
     let mut out = Zeroizing::new(vec![0u8; data.len()]);
@@ -688,9 +700,17 @@ mod tests {
     fn check(ty: CK_MECHANISM_TYPE, param: Param, k: &Arc<Key>, pt: &[u8], want: &[u8]) {
         let mut e = op(ty, param.clone(), k, false);
         assert_eq!(e.one_shot_len(pt.len()).unwrap(), want.len());
-        assert_eq!(hex::encode(crypt_all(&mut *e, pt).unwrap()), hex::encode(want), "{ty:#x}");
+        assert_eq!(
+            hex::encode(crypt_all(&mut *e, pt).unwrap()),
+            hex::encode(want),
+            "{ty:#x}"
+        );
         let mut d = op(ty, param.clone(), k, true);
-        assert_eq!(&crypt_all(&mut *d, want).unwrap()[..], pt, "{ty:#x} decrypt");
+        assert_eq!(
+            &crypt_all(&mut *d, want).unwrap()[..],
+            pt,
+            "{ty:#x} decrypt"
+        );
         for chunk in 1..=40 {
             for (decrypt, input, expect) in [(false, pt, want), (true, want, pt)] {
                 let mut o = op(ty, param.clone(), k, decrypt);
@@ -702,10 +722,17 @@ mod tests {
                     got.extend_from_slice(&out);
                     fed += c.len();
                     // Streaming: outside AEAD, a mode holds two blocks at most.
-                    assert!(ty == CKM_AES_GCM || fed - got.len() <= 32, "{ty:#x} holds too much");
+                    assert!(
+                        ty == CKM_AES_GCM || fed - got.len() <= 32,
+                        "{ty:#x} holds too much"
+                    );
                 }
                 got.extend_from_slice(&o.finish().unwrap());
-                assert_eq!(hex::encode(&got), hex::encode(expect), "{ty:#x} chunk {chunk} decrypt {decrypt}");
+                assert_eq!(
+                    hex::encode(&got),
+                    hex::encode(expect),
+                    "{ty:#x} chunk {chunk} decrypt {decrypt}"
+                );
             }
         }
     }
@@ -724,8 +751,10 @@ mod tests {
             Param::None,
             &k,
             &pt,
-            &h("3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf
-                43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4"),
+            &h(
+                "3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf
+                43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4",
+            ),
         );
         let iv = Param::Bytes(Zeroizing::new(h("000102030405060708090a0b0c0d0e0f")));
         check(
@@ -733,15 +762,25 @@ mod tests {
             iv.clone(),
             &k,
             &pt,
-            &h("7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2
-                73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7"),
+            &h(
+                "7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2
+                73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7",
+            ),
         );
         let cb: [u8; 16] = h("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
-        let ctr_ct = h("874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff
-                        5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee");
+        let ctr_ct = h(
+            "874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff
+                        5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee",
+        );
         check(CKM_AES_CTR, Param::Ctr { bits: 128, cb }, &k, &pt, &ctr_ct);
         // CTR on a partial last block is the keystream's prefix.
-        check(CKM_AES_CTR, Param::Ctr { bits: 128, cb }, &k, &pt[..37], &ctr_ct[..37]);
+        check(
+            CKM_AES_CTR,
+            Param::Ctr { bits: 128, cb },
+            &k,
+            &pt[..37],
+            &ctr_ct[..37],
+        );
         // CBC_PAD: the 64 bytes, then a full block of padding (its CBC encryption).
         let mut e = op(CKM_AES_CBC_PAD, iv.clone(), &k, false);
         let c = crypt_all(&mut *e, &pt).unwrap();
@@ -761,11 +800,21 @@ mod tests {
         let k = key(CKK_AES, K128);
         let iv = Param::Bytes(Zeroizing::new(vec![0; 16]));
         for ty in [CKM_AES_ECB, CKM_AES_CBC] {
-            let p = if ty == CKM_AES_ECB { Param::None } else { iv.clone() };
+            let p = if ty == CKM_AES_ECB {
+                Param::None
+            } else {
+                iv.clone()
+            };
             let mut e = op(ty, p.clone(), &k, false);
-            assert_eq!(crypt_all(&mut *e, &[0; 17]).unwrap_err(), Error::DataLenRange);
+            assert_eq!(
+                crypt_all(&mut *e, &[0; 17]).unwrap_err(),
+                Error::DataLenRange
+            );
             let mut d = op(ty, p.clone(), &k, true);
-            assert_eq!(crypt_all(&mut *d, &[0; 15]).unwrap_err(), Error::EncryptedDataLenRange);
+            assert_eq!(
+                crypt_all(&mut *d, &[0; 15]).unwrap_err(),
+                Error::EncryptedDataLenRange
+            );
             // Multi-part: the partial block is refused at the end.
             let mut e = op(ty, p, &k, false);
             e.update(&[0; 5], &mut []).unwrap();
@@ -775,18 +824,36 @@ mod tests {
         let mut e = op(CKM_AES_CBC, iv.clone(), &k, false);
         let c = crypt_all(&mut *e, &[0x11u8; 16]).unwrap();
         let mut d = op(CKM_AES_CBC_PAD, iv.clone(), &k, true);
-        assert_eq!(crypt_all(&mut *d, &c).unwrap_err(), Error::EncryptedDataInvalid);
+        assert_eq!(
+            crypt_all(&mut *d, &c).unwrap_err(),
+            Error::EncryptedDataInvalid
+        );
         let mut d = op(CKM_AES_CBC_PAD, iv.clone(), &k, true);
-        assert_eq!(crypt_all(&mut *d, &[]).unwrap_err(), Error::EncryptedDataLenRange);
+        assert_eq!(
+            crypt_all(&mut *d, &[]).unwrap_err(),
+            Error::EncryptedDataLenRange
+        );
         // Wrong IV length, wrong parameter kinds.
         let def = info(&Default::default(), CKM_AES_CBC).unwrap();
-        let bad = Mech { ty: CKM_AES_CBC, param: Param::Bytes(Zeroizing::new(vec![0; 8])) };
-        assert_eq!(def.crypt.unwrap()(&bad, &k, false).err().unwrap(), Error::MechanismParamInvalid);
+        let bad = Mech {
+            ty: CKM_AES_CBC,
+            param: Param::Bytes(Zeroizing::new(vec![0; 8])),
+        };
+        assert_eq!(
+            def.crypt.unwrap()(&bad, &k, false).err().unwrap(),
+            Error::MechanismParamInvalid
+        );
         // A triple DES key with an AES mechanism's mode works on 8-byte blocks instead.
         let d3 = key(CKK_DES3, "0123456789abcdeffedcba987654321089abcdef01234567");
-        let bad = Mech { ty: CKM_DES3_CBC, param: Param::Bytes(Zeroizing::new(vec![0; 16])) };
+        let bad = Mech {
+            ty: CKM_DES3_CBC,
+            param: Param::Bytes(Zeroizing::new(vec![0; 16])),
+        };
         let def = info(&Default::default(), CKM_DES3_CBC).unwrap();
-        assert_eq!(def.crypt.unwrap()(&bad, &d3, false).err().unwrap(), Error::MechanismParamInvalid);
+        assert_eq!(
+            def.crypt.unwrap()(&bad, &d3, false).err().unwrap(),
+            Error::MechanismParamInvalid
+        );
     }
 
     /// CTR: the counter bits are honoured; wrapping them is refused before any output.
@@ -805,8 +872,14 @@ mod tests {
         assert_eq!(e.update_len(1).unwrap_err(), Error::DataLenRange);
         for bits in [0, 129] {
             let def = info(&Default::default(), CKM_AES_CTR).unwrap();
-            let m = Mech { ty: CKM_AES_CTR, param: Param::Ctr { bits, cb } };
-            assert_eq!(def.crypt.unwrap()(&m, &k, false).err().unwrap(), Error::MechanismParamInvalid);
+            let m = Mech {
+                ty: CKM_AES_CTR,
+                param: Param::Ctr { bits, cb },
+            };
+            assert_eq!(
+                def.crypt.unwrap()(&m, &k, false).err().unwrap(),
+                Error::MechanismParamInvalid
+            );
         }
     }
 
@@ -825,13 +898,20 @@ mod tests {
             check(CKM_AES_CTS, iv.clone(), &k, &pt[..n], &h(ct));
         }
         let mut e = op(CKM_AES_CTS, iv, &k, false);
-        assert_eq!(crypt_all(&mut *e, &pt[..15]).unwrap_err(), Error::DataLenRange);
+        assert_eq!(
+            crypt_all(&mut *e, &pt[..15]).unwrap_err(),
+            Error::DataLenRange
+        );
     }
 
     /// The GCM specification's test cases 2 and 3 (McGrew and Viega), and a tag that fails.
     #[test]
     fn gcm_known_answers() {
-        let gcm = |iv: &str, aad: &[u8], bits| Param::Gcm { iv: h(iv), aad: aad.to_vec(), tag_bits: bits };
+        let gcm = |iv: &str, aad: &[u8], bits| Param::Gcm {
+            iv: h(iv),
+            aad: aad.to_vec(),
+            tag_bits: bits,
+        };
         let k = key(CKK_AES, "00000000000000000000000000000000");
         check(
             CKM_AES_GCM,
@@ -843,28 +923,83 @@ mod tests {
         let k = key(CKK_AES, "feffe9928665731c6d6a8f9467308308");
         let pt = h("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255");
         let ct = h("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985 4d5c2af327cd64a62cf35abd2ba6fab4");
-        check(CKM_AES_GCM, gcm("cafebabefacedbaddecaf888", b"", 128), &k, &pt, &ct);
+        check(
+            CKM_AES_GCM,
+            gcm("cafebabefacedbaddecaf888", b"", 128),
+            &k,
+            &pt,
+            &ct,
+        );
         // A 96-bit tag is the prefix of the full tag (the RustCrypto path on either backend).
         let short = [&ct[..64], &ct[64..76]].concat();
-        check(CKM_AES_GCM, gcm("cafebabefacedbaddecaf888", b"", 96), &k, &pt, &short);
+        check(
+            CKM_AES_GCM,
+            gcm("cafebabefacedbaddecaf888", b"", 96),
+            &k,
+            &pt,
+            &short,
+        );
         let mut bad = ct.clone();
         bad[70] ^= 1;
-        let mut d = op(CKM_AES_GCM, gcm("cafebabefacedbaddecaf888", b"", 128), &k, true);
-        assert_eq!(crypt_all(&mut *d, &bad).unwrap_err(), Error::EncryptedDataInvalid);
-        let mut d = op(CKM_AES_GCM, gcm("cafebabefacedbaddecaf888", b"x", 128), &k, true);
-        assert_eq!(crypt_all(&mut *d, &ct).unwrap_err(), Error::EncryptedDataInvalid);
-        let mut d = op(CKM_AES_GCM, gcm("cafebabefacedbaddecaf888", b"", 128), &k, true);
-        assert_eq!(crypt_all(&mut *d, &ct[..15]).unwrap_err(), Error::EncryptedDataLenRange);
+        let mut d = op(
+            CKM_AES_GCM,
+            gcm("cafebabefacedbaddecaf888", b"", 128),
+            &k,
+            true,
+        );
+        assert_eq!(
+            crypt_all(&mut *d, &bad).unwrap_err(),
+            Error::EncryptedDataInvalid
+        );
+        let mut d = op(
+            CKM_AES_GCM,
+            gcm("cafebabefacedbaddecaf888", b"x", 128),
+            &k,
+            true,
+        );
+        assert_eq!(
+            crypt_all(&mut *d, &ct).unwrap_err(),
+            Error::EncryptedDataInvalid
+        );
+        let mut d = op(
+            CKM_AES_GCM,
+            gcm("cafebabefacedbaddecaf888", b"", 128),
+            &k,
+            true,
+        );
+        assert_eq!(
+            crypt_all(&mut *d, &ct[..15]).unwrap_err(),
+            Error::EncryptedDataLenRange
+        );
         let def = info(&Default::default(), CKM_AES_GCM).unwrap();
-        for p in [gcm("cafebabefacedbaddecaf888", b"", 64), gcm("cafebabefacedbaddecaf888", b"", 129), gcm("", b"", 128), gcm("cafebabefacedbaddecaf888", b"", 100)] {
-            let m = Mech { ty: CKM_AES_GCM, param: p };
-            assert_eq!(def.crypt.unwrap()(&m, &k, false).err().unwrap(), Error::MechanismParamInvalid);
+        for p in [
+            gcm("cafebabefacedbaddecaf888", b"", 64),
+            gcm("cafebabefacedbaddecaf888", b"", 129),
+            gcm("", b"", 128),
+            gcm("cafebabefacedbaddecaf888", b"", 100),
+        ] {
+            let m = Mech {
+                ty: CKM_AES_GCM,
+                param: p,
+            };
+            assert_eq!(
+                def.crypt.unwrap()(&m, &k, false).err().unwrap(),
+                Error::MechanismParamInvalid
+            );
         }
     }
 
     fn mac(ty: CK_MECHANISM_TYPE, param: Param, k: &Arc<Key>, data: &[u8]) -> Vec<u8> {
         let def = info(&Default::default(), ty).unwrap();
-        let mut s = def.sign.unwrap()(&Mech { ty, param: param.clone() }, k, false).unwrap();
+        let mut s = def.sign.unwrap()(
+            &Mech {
+                ty,
+                param: param.clone(),
+            },
+            k,
+            false,
+        )
+        .unwrap();
         for c in data.chunks(7) {
             s.update(c).unwrap();
         }
@@ -886,21 +1021,43 @@ mod tests {
             (40, "dfa66747de9ae63030ca32611497c827"),
             (64, "51f0bebf7e3b9d92fc49741779363cfe"),
         ] {
-            assert_eq!(hex::encode(mac(CKM_AES_CMAC, Param::None, &k, &pt[..n])), want);
-            assert_eq!(hex::encode(mac(CKM_AES_CMAC_GENERAL, Param::MacLen(4), &k, &pt[..n])), want[..8]);
+            assert_eq!(
+                hex::encode(mac(CKM_AES_CMAC, Param::None, &k, &pt[..n])),
+                want
+            );
+            assert_eq!(
+                hex::encode(mac(CKM_AES_CMAC_GENERAL, Param::MacLen(4), &k, &pt[..n])),
+                want[..8]
+            );
         }
         // CBC-MAC of whole blocks is the last CBC block under a zero IV (SP 800-38A F.2.1's
         // blocks with IV 0 are not listed, so the CBC mode above is the reference).
-        let mut e = op(CKM_AES_CBC, Param::Bytes(Zeroizing::new(vec![0; 16])), &k, false);
+        let mut e = op(
+            CKM_AES_CBC,
+            Param::Bytes(Zeroizing::new(vec![0; 16])),
+            &k,
+            false,
+        );
         let c = crypt_all(&mut *e, &pt).unwrap();
-        assert_eq!(mac(CKM_AES_MAC_GENERAL, Param::MacLen(16), &k, &pt), c[48..]);
+        assert_eq!(
+            mac(CKM_AES_MAC_GENERAL, Param::MacLen(16), &k, &pt),
+            c[48..]
+        );
         assert_eq!(mac(CKM_AES_MAC, Param::None, &k, &pt), c[48..56]);
         // A partial block is zero-padded.
         let mut padded = pt[..20].to_vec();
         padded.resize(32, 0);
-        let mut e = op(CKM_AES_CBC, Param::Bytes(Zeroizing::new(vec![0; 16])), &k, false);
+        let mut e = op(
+            CKM_AES_CBC,
+            Param::Bytes(Zeroizing::new(vec![0; 16])),
+            &k,
+            false,
+        );
         let c = crypt_all(&mut *e, &padded).unwrap();
-        assert_eq!(mac(CKM_AES_MAC_GENERAL, Param::MacLen(16), &k, &pt[..20]), c[16..]);
+        assert_eq!(
+            mac(CKM_AES_MAC_GENERAL, Param::MacLen(16), &k, &pt[..20]),
+            c[16..]
+        );
         // A wrong MAC, a wrong length.
         let def = info(&Default::default(), CKM_AES_CMAC).unwrap();
         let mut v = def.sign.unwrap()(&Mech::new(CKM_AES_CMAC), &k, true).unwrap();
@@ -911,7 +1068,10 @@ mod tests {
         assert_eq!(v.verify(&[0; 15]).unwrap_err(), Error::SignatureLenRange);
         for bad in [Param::MacLen(0), Param::MacLen(17), Param::None] {
             let def = info(&Default::default(), CKM_AES_CMAC_GENERAL).unwrap();
-            let m = Mech { ty: CKM_AES_CMAC_GENERAL, param: bad };
+            let m = Mech {
+                ty: CKM_AES_CMAC_GENERAL,
+                param: bad,
+            };
             assert!(def.sign.unwrap()(&m, &k, false).is_err());
         }
     }
@@ -921,15 +1081,33 @@ mod tests {
     fn encrypt_data_derivations() {
         let k = key(CKK_AES, K128);
         let pt = h(PT);
-        let m = Mech { ty: CKM_AES_ECB_ENCRYPT_DATA, param: Param::Bytes(Zeroizing::new(pt[..32].to_vec())) };
-        assert_eq!(hex::encode(encrypt_data(&m, &k, false).unwrap()), "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf");
+        let m = Mech {
+            ty: CKM_AES_ECB_ENCRYPT_DATA,
+            param: Param::Bytes(Zeroizing::new(pt[..32].to_vec())),
+        };
+        assert_eq!(
+            hex::encode(encrypt_data(&m, &k, false).unwrap()),
+            "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf"
+        );
         let m = Mech {
             ty: CKM_AES_CBC_ENCRYPT_DATA,
-            param: Param::IvData { iv: h("000102030405060708090a0b0c0d0e0f"), data: Zeroizing::new(pt[..16].to_vec()) },
+            param: Param::IvData {
+                iv: h("000102030405060708090a0b0c0d0e0f"),
+                data: Zeroizing::new(pt[..16].to_vec()),
+            },
         };
-        assert_eq!(hex::encode(encrypt_data(&m, &k, true).unwrap()), "7649abac8119b246cee98e9b12e9197d");
-        let m = Mech { ty: CKM_AES_ECB_ENCRYPT_DATA, param: Param::Bytes(Zeroizing::new(vec![1; 15])) };
-        assert_eq!(encrypt_data(&m, &k, false).unwrap_err(), Error::MechanismParamInvalid);
+        assert_eq!(
+            hex::encode(encrypt_data(&m, &k, true).unwrap()),
+            "7649abac8119b246cee98e9b12e9197d"
+        );
+        let m = Mech {
+            ty: CKM_AES_ECB_ENCRYPT_DATA,
+            param: Param::Bytes(Zeroizing::new(vec![1; 15])),
+        };
+        assert_eq!(
+            encrypt_data(&m, &k, false).unwrap_err(),
+            Error::MechanismParamInvalid
+        );
     }
 
     /// Triple DES: SP 800-38B D.4 (three-key TDEA CMAC); ECB and CBC known answers computed by
@@ -938,15 +1116,41 @@ mod tests {
     fn triple_des() {
         let k = key(CKK_DES3, "8aa83bf8cbda10620bc1bf19fbb6cd58bc313d4a371ca8b5");
         let m = h("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
-        for (n, want) in [(0, "b7a688e122ffaf95"), (8, "8e8f293136283797"), (20, "743ddbe0ce2dc2ed"), (32, "33e6b1092400eae5")] {
-            assert_eq!(hex::encode(mac(CKM_DES3_CMAC, Param::None, &k, &m[..n])), want);
+        for (n, want) in [
+            (0, "b7a688e122ffaf95"),
+            (8, "8e8f293136283797"),
+            (20, "743ddbe0ce2dc2ed"),
+            (32, "33e6b1092400eae5"),
+        ] {
+            assert_eq!(
+                hex::encode(mac(CKM_DES3_CMAC, Param::None, &k, &m[..n])),
+                want
+            );
         }
         let k3 = key(CKK_DES3, "0123456789abcdeffedcba987654321089abcdef01234567");
-        check(CKM_DES3_ECB, Param::None, &k3, &m, &h("a40aa617219768d8c81f1f9d43f698947c8ce5f35f9885da25588f8d5e1d925a"));
+        check(
+            CKM_DES3_ECB,
+            Param::None,
+            &k3,
+            &m,
+            &h("a40aa617219768d8c81f1f9d43f698947c8ce5f35f9885da25588f8d5e1d925a"),
+        );
         let iv = Param::Bytes(Zeroizing::new(h("0001020304050607")));
-        check(CKM_DES3_CBC, iv.clone(), &k3, &m, &h("d8a0b26281afd80e66a0bf96ccec523e7f119bb7bfdb1a6e5e664e06409e1d28"));
+        check(
+            CKM_DES3_CBC,
+            iv.clone(),
+            &k3,
+            &m,
+            &h("d8a0b26281afd80e66a0bf96ccec523e7f119bb7bfdb1a6e5e664e06409e1d28"),
+        );
         let k2 = key(CKK_DES2, "0123456789abcdeffedcba9876543210");
-        check(CKM_DES3_ECB, Param::None, &k2, &m, &h("ea43f9aa27f82f595a3e3056e1710d3492d9a7b73ab3b15840eaf7b333e9740c"));
+        check(
+            CKM_DES3_ECB,
+            Param::None,
+            &k2,
+            &m,
+            &h("ea43f9aa27f82f595a3e3056e1710d3492d9a7b73ab3b15840eaf7b333e9740c"),
+        );
         for n in [0usize, 7, 8, 9] {
             let mut e = op(CKM_DES3_CBC_PAD, iv.clone(), &k3, false);
             let c = crypt_all(&mut *e, &m[..n]).unwrap();
@@ -958,7 +1162,10 @@ mod tests {
         let (kt, v) = def.keygen.unwrap()(&Mech::new(CKM_DES3_KEY_GEN), None).unwrap();
         assert_eq!((kt, v.len()), (CKK_DES3, 24));
         assert!(v.iter().all(|b| b.count_ones() % 2 == 1));
-        assert_eq!(def.keygen.unwrap()(&Mech::new(CKM_DES3_KEY_GEN), Some(16)).unwrap_err(), Error::TemplateInconsistent);
+        assert_eq!(
+            def.keygen.unwrap()(&Mech::new(CKM_DES3_KEY_GEN), Some(16)).unwrap_err(),
+            Error::TemplateInconsistent
+        );
     }
 
     /// NIST SP 800-38C appendix C, examples 1 and 2; the message length is checked.
@@ -980,20 +1187,46 @@ mod tests {
         );
         check(
             CKM_AES_CCM,
-            ccm("1011121314151617", "000102030405060708090a0b0c0d0e0f", 16, 6),
+            ccm(
+                "1011121314151617",
+                "000102030405060708090a0b0c0d0e0f",
+                16,
+                6,
+            ),
             &k,
             &h("202122232425262728292a2b2c2d2e2f"),
             &h("d2a1f0e051ea5f62081a7792073d593d1fc64fbfaccd"),
         );
         let p = ccm("10111213141516", "0001020304050607", 5, 4);
         let mut e = op(CKM_AES_CCM, p, &k, false);
-        assert_eq!(crypt_all(&mut *e, &h("20212223")).unwrap_err(), Error::DataLenRange);
-        let mut d = op(CKM_AES_CCM, ccm("10111213141516", "0001020304050607", 4, 4), &k, true);
-        assert_eq!(crypt_all(&mut *d, &h("7162015b4dac255e")).unwrap_err(), Error::EncryptedDataInvalid);
+        assert_eq!(
+            crypt_all(&mut *e, &h("20212223")).unwrap_err(),
+            Error::DataLenRange
+        );
+        let mut d = op(
+            CKM_AES_CCM,
+            ccm("10111213141516", "0001020304050607", 4, 4),
+            &k,
+            true,
+        );
+        assert_eq!(
+            crypt_all(&mut *d, &h("7162015b4dac255e")).unwrap_err(),
+            Error::EncryptedDataInvalid
+        );
         let def = info(&Default::default(), CKM_AES_CCM).unwrap();
-        for p in [ccm("101112131415", "", 4, 4), ccm("10111213141516", "", 4, 5), ccm("10111213141516", "", 4, 18)] {
-            let m = Mech { ty: CKM_AES_CCM, param: p };
-            assert_eq!(def.crypt.unwrap()(&m, &k, false).err().unwrap(), Error::MechanismParamInvalid);
+        for p in [
+            ccm("101112131415", "", 4, 4),
+            ccm("10111213141516", "", 4, 5),
+            ccm("10111213141516", "", 4, 18),
+        ] {
+            let m = Mech {
+                ty: CKM_AES_CCM,
+                param: p,
+            };
+            assert_eq!(
+                def.crypt.unwrap()(&m, &k, false).err().unwrap(),
+                Error::MechanismParamInvalid
+            );
         }
     }
 }

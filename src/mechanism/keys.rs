@@ -32,7 +32,7 @@ pub struct Secret {
     /// CKA_KEY_TYPE.
     pub kt: CK_KEY_TYPE,
     /// The keyed cipher of an AES or triple DES key, made on first use.
-    sym: OnceLock<SymKey>,
+    sym: OnceLock<Box<SymKey>>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
     /// and the parsed key lives in the key cache, so each key is keyed once per hash.
     hmac: Box<[OnceLock<HmacKey>; 5]>,
@@ -68,7 +68,7 @@ impl Secret {
             CKK_DES2 | CKK_DES3 => Cipher::Des3,
             _ => return Err(Error::KeyTypeInconsistent),
         };
-        let k = SymKey::new(cipher, &self.value)?;
+        let k = Box::new(SymKey::new(cipher, &self.value)?);
         Ok(self.sym.get_or_init(|| k))
     }
 

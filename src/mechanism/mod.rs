@@ -507,7 +507,12 @@ mod tests {
             );
             assert_eq!(has(CKF_DIGEST), m.digest.is_some(), "{}", m.name);
             assert_eq!(has(CKF_GENERATE), m.keygen.is_some(), "{}", m.name);
-            assert_eq!(has(CKF_GENERATE_KEY_PAIR), m.pairgen.is_some(), "{}", m.name);
+            assert_eq!(
+                has(CKF_GENERATE_KEY_PAIR),
+                m.pairgen.is_some(),
+                "{}",
+                m.name
+            );
             assert_eq!(has(CKF_DERIVE), m.derive.is_some(), "{}", m.name);
             // Operations on keys name the keys they take.
             let keyed = m.sign.is_some() || m.crypt.is_some() || m.derive.is_some();
@@ -515,7 +520,13 @@ mod tests {
             // The C name is the constant's.
             assert!(m.name.starts_with("CKM_"), "{}", m.name);
         }
-        for kt in [CKK_AES, CKK_DES2, CKK_DES3, CKK_GENERIC_SECRET, CKK_SHA256_HMAC] {
+        for kt in [
+            CKK_AES,
+            CKK_DES2,
+            CKK_DES3,
+            CKK_GENERIC_SECRET,
+            CKK_SHA256_HMAC,
+        ] {
             let st = secret_type(kt).unwrap();
             assert!(crate::object::rules::is_secret_key_type(kt));
             let n = st.lens[0];

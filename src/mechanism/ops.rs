@@ -510,11 +510,6 @@ impl Module {
                 Self::put_crypt(&s, which, a);
                 Ok(Wrote::Wrote(n))
             }
-            _ if need == 0 => {
-                a.op.update(data, &mut [])?;
-                Self::put_crypt(&s, which, a);
-                Ok(Wrote::Wrote(0))
-            }
             _ => {
                 Self::put_crypt(&s, which, a);
                 Ok(Wrote::Need(need))
