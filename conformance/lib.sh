@@ -59,6 +59,21 @@ _need_divergence() {
     [ -n "${CHECK_DIV:-}" ] || fail "harness: $1 in a check without --divergence: a module-specific expectation needs a DIVERGENCES.md entry"
 }
 
+# softhsm_lacks FEATURE: true when the module under test is SoftHSM and the check's divergence
+# section in DIVERGENCES.md (`## Dn`, from `check ... --divergence Dn`) has a line
+# "- SoftHSM lacks: `A`, `B`, ..." naming FEATURE (a mechanism name as pkcs11-tool prints it, or a
+# short name the section explains). A check expects such a feature to be absent or refused on
+# SoftHSM and to work on ferrohsm, so the table shows the difference as [Dn] and the reason is
+# written down; a check should also verify that SoftHSM really lacks it, so a stale entry fails.
+softhsm_lacks() {
+    is_softhsm || return 1
+    [ -n "${CHECK_DIV:-}" ] || return 1
+    awk -v d="$CHECK_DIV" '
+        /^## / { on = ($2 == d ":" || $2 == d); next }
+        on && /^- SoftHSM lacks:/ { print }
+    ' "$DIVFILE" | grep -qF -- "\`$1\`"
+}
+
 # Append a line to the ferrohsm config (ignored for SoftHSM). The config is read at C_Initialize,
 # i.e. by every later client process.
 ferrohsm_conf() { if _mod_is ferrohsm; then printf '%s\n' "$*" >>"$CONF"; fi; }

@@ -348,3 +348,85 @@ t_java_tls_server() {
     expect_out '^(Peer s|S)ignature type: ECDSA$'
     j_tls_end ec256
 }
+
+# ---------------------------------------------------------------- symmetric keys (issue 12)
+
+# j_sym_classes: SymCheck compiled once per run (own directory)
+j_sym_classes() {
+    local dir src
+    dir=$(dirname "$FIXTURES")/java-sym-classes
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../java" && pwd)/SymCheck.java
+    if [ ! -f "$dir/SymCheck.class" ]; then
+        mkdir -p "$dir.tmp"
+        run javac -J-XX:TieredStopAtLevel=1 -d "$dir.tmp" "$src"
+        [ "$RC" = 0 ] || fail "javac SymCheck.java failed"
+        mv "$dir.tmp" "$dir" 2>/dev/null || rm -rf "$dir.tmp"
+    fi
+    J_SYM_CLASSES=$dir
+}
+
+# java/SymCheck.java: AES/CBC/PKCS5Padding, AES/GCM/NoPadding, AES/CTR/NoPadding, AES/ECB/NoPadding,
+# DESede/CBC/PKCS5Padding and DESede/ECB/NoPadding against SunJCE on the same key bytes (single-part
+# and in uneven pieces), tampered GCM input and bad padding refused, KeyGenerator AES and DESede on
+# the token, the AES keys pkcs11-tool wrote found through the KeyStore as SecretKeyEntry, a DES3 key
+# and a generated AES key stored through the KeyStore and seen by pkcs11-tool afterwards.
+# (JDK 17's SunPKCS11 has no Mac AESCMAC; SymCheck says so when it is missing.)
+# SymCheck reaches the module through java/p11spy.c, a pass-through that logs each
+# C_EncryptInit/C_DecryptInit with its parameter length and return value: SunPKCS11 sends
+# CK_GCM_PARAMS without ulIvBits (40 bytes) first and, when the module refuses that, the 2.40
+# header's layout with ulIvBits (48 bytes). ferrohsm takes both; SoftHSM only the second (D11).
+check "java: SunPKCS11 AES (CBC, GCM, CTR, ECB) and DESede ciphers, AES KeyGenerator, token SecretKeyEntry" t_java_sym --divergence D11
+t_java_sym() {
+    j_sym_classes
+    j_spy
+    j_setup
+    # the same configuration, through the spy
+    sed "s|^library = .*|library = $J_SPY|" "$WORK/p11.cfg" >"$WORK/p11spy.cfg"
+    local i hex=""
+    for i in $(seq 0 31); do hex+=$(printf '%02x' "$i"); done
+    j_hex "$hex" >"$WORK/k32"
+    head -c 16 "$WORK/k32" >"$WORK/k16"
+    p11_ok --login --pin "$USER_PIN" --write-object "$WORK/k32" --type secrkey --key-type AES:32 --id 41 --label aes-known --usage-decrypt
+    p11_ok --login --pin "$USER_PIN" --write-object "$WORK/k16" --type secrkey --key-type AES:16 --id 42 --label aes-known128 --usage-decrypt
+    P11SPY_MODULE=$MODULE P11SPY_LOG=$WORK/spy.log \
+        expect_ok java "${JAVA_FLAGS[@]}" -cp "$J_SYM_CLASSES" SymCheck "$WORK/p11spy.cfg" "$USER_PIN"
+    expect_out '^# all passed$'
+    expect_no_out '^FAIL - '
+    local n
+    n=$(grep -c '^ok - ' "$ALL")
+    expect_eq "$n" 11 "number of SymCheck sub-checks passed"
+    # what Java stored through the KeyStore is on the token for other clients
+    p11_ok --login --pin "$USER_PIN" -O --type secrkey
+    expect_out 'label: +aes-gen$'
+    expect_out 'label: +des3-known$'
+    expect_out '^Secret Key Object; AES length 32'
+    expect_out '^Secret Key Object; DES3'
+    # the CK_GCM_PARAMS layouts SunPKCS11 sent (0x1087 CKM_AES_GCM) and the module's answers
+    note "GCM inits through the spy (count, call, parameter length, CK_RV):"
+    grep 'mech=0x1087 ' "$WORK/spy.log" | sort | uniq -c | sed 's/^/#   /'
+    grep -q 'mech=0x1087 paramLen=40 ' "$WORK/spy.log" || fail "SunPKCS11 sent no 40-byte CK_GCM_PARAMS"
+    if softhsm_lacks 'CK_GCM_PARAMS without ulIvBits'; then
+        grep -q 'mech=0x1087 paramLen=40 rv=0x0$' "$WORK/spy.log" &&
+            fail "SoftHSM accepted the 40-byte CK_GCM_PARAMS: shorten D11"
+        grep -q 'mech=0x1087 paramLen=48 rv=0x0$' "$WORK/spy.log" || fail "no 48-byte CK_GCM_PARAMS accepted"
+    else
+        if grep 'mech=0x1087 ' "$WORK/spy.log" | grep -qv 'paramLen=40 rv=0x0$'; then
+            fail "a GCM init other than a 40-byte CK_GCM_PARAMS accepted on the first try"
+        fi
+    fi
+}
+
+# j_spy: java/p11spy.c built once per run (gcc); sets J_SPY to the library
+j_spy() {
+    local dir src inc
+    dir=$(dirname "$FIXTURES")/p11spy
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../java" && pwd)/p11spy.c
+    inc=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../include" && pwd)
+    if [ ! -f "$dir/libp11spy.so" ]; then
+        mkdir -p "$dir"
+        run gcc -shared -fPIC -O1 -I"$inc" -o "$dir/libp11spy.so.tmp" "$src" -ldl
+        [ "$RC" = 0 ] || fail "gcc p11spy.c failed"
+        mv "$dir/libp11spy.so.tmp" "$dir/libp11spy.so"
+    fi
+    J_SPY=$dir/libp11spy.so
+}
