@@ -683,6 +683,35 @@ fn macs_and_derivation() {
         .unwrap_err()),
         RvError::MechanismParamInvalid
     );
+    // A 32-byte AES key from 16 bytes of data: the data is too short (python-pkcs11's negative
+    // tests, and SoftHSM's CKR_FUNCTION_FAILED, agree it is not the template's fault) ...
+    assert_eq!(
+        rv(s.derive_key(
+            &cbc(&pt[..16]),
+            k,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(32.into())
+            ]
+        )
+        .unwrap_err()),
+        RvError::MechanismParamInvalid
+    );
+    // ... while a length the key type never has is.
+    assert_eq!(
+        rv(s.derive_key(
+            &cbc(&pt[..32]),
+            k,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(20.into())
+            ]
+        )
+        .unwrap_err()),
+        RvError::TemplateInconsistent
+    );
     // The mechanism list carries every symmetric mechanism with its flags.
     let slot = env.slot;
     let info = env

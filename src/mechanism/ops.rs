@@ -742,10 +742,15 @@ impl Module {
                 .copied()
                 .filter(|&l| l <= value.len())
                 .max()
-                .ok_or(Error::TemplateInconsistent)?,
+                .ok_or(Error::MechanismParamInvalid)?,
         };
-        if len > value.len() || !st.len_ok(len) {
+        // Data too short for the key asked for is a fault of the mechanism's parameter (the
+        // data); a length the key type never has is one of the template.
+        if !st.len_ok(len) {
             return Err(Error::TemplateInconsistent);
+        }
+        if len > value.len() {
+            return Err(Error::MechanismParamInvalid);
         }
         value.truncate(len);
         let t = with_class(template, CKO_SECRET_KEY, kt)?;
