@@ -271,6 +271,81 @@ fn modes_single_and_multi_part() {
     );
 }
 
+/// Multi-part AES-GCM: on the aws-lc backend each C_EncryptUpdate returns exactly its input's
+/// ciphertext (a NULL-buffer length query says so first) and C_EncryptFinal the tag alone; the
+/// RustCrypto backend returns everything at the final call. Either way ciphertext || tag equals
+/// the single-part output, and decryption releases nothing before C_DecryptFinal.
+#[test]
+fn gcm_multipart_encryption_streams() {
+    let env = env();
+    let s = env.user();
+    let f = env.f;
+    let hs = s.handle();
+    let msg: Vec<u8> = (0..70_000u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+    for (kv, iv_len, tag_bits) in [
+        (h("feffe9928665731c6d6a8f9467308308"), 12usize, 128u64),
+        (h("feffe9928665731c6d6a8f9467308308"), 8, 96),
+        (vec![7u8; 32], 16, 120),
+        (vec![9u8; 24], 12, 104),
+    ] {
+        let k = secret(&s, KeyType::AES, &kv, &[]).unwrap();
+        let mut iv: Vec<u8> = (0..iv_len as u8).collect();
+        let m = Mechanism::AesGcm(GcmParams::new(&mut iv, b"header", tag_bits.into()).unwrap());
+        let tag_len = tag_bits as usize / 8;
+        let single = s.encrypt(&m, k, &msg).unwrap();
+        assert_eq!(single.len(), msg.len() + tag_len);
+        s.encrypt_init(&m, k).unwrap();
+        let mut got = Vec::new();
+        let mut rest = &msg[..];
+        for n in [1usize, 15, 17, 4096, 65536].iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (c, r) = rest.split_at((*n).min(rest.len()));
+            rest = r;
+            let mut need: CK_ULONG = 0;
+            let rv = unsafe {
+                (f.C_EncryptUpdate.unwrap())(
+                    hs,
+                    c.as_ptr() as *mut _,
+                    c.len() as _,
+                    std::ptr::null_mut(),
+                    &mut need,
+                )
+            };
+            assert_eq!(rv, CKR_OK);
+            let out = s.encrypt_update(c).unwrap();
+            assert_eq!(out.len(), need as usize);
+            if cfg!(feature = "backend-awslc") {
+                assert_eq!(out.len(), c.len());
+            } else {
+                assert!(out.is_empty());
+            }
+            got.extend(out);
+        }
+        let last = s.encrypt_final().unwrap();
+        if cfg!(feature = "backend-awslc") {
+            assert_eq!(last.len(), tag_len);
+        }
+        got.extend(last);
+        assert_eq!(got, single, "iv {iv_len} tag {tag_bits}");
+        // Decryption holds its input: nothing before the final call, which checks the tag.
+        s.decrypt_init(&m, k).unwrap();
+        for c in single.chunks(4096) {
+            assert!(s.decrypt_update(c).unwrap().is_empty());
+        }
+        assert_eq!(s.decrypt_final().unwrap(), msg);
+        let mut bad = single.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        s.decrypt_init(&m, k).unwrap();
+        assert!(s.decrypt_update(&bad).unwrap().is_empty());
+        assert_eq!(
+            rv(s.decrypt_final().unwrap_err()),
+            RvError::EncryptedDataInvalid
+        );
+    }
+}
+
 /// The C length protocol on update and final calls, in-place encryption, and which errors end
 /// an operation.
 #[test]

@@ -635,6 +635,175 @@ pub(super) fn aes_gcm_96(
     }
 }
 
+/// Multi-part AES-GCM encryption through AWS-LC's EVP cipher interface (aws-lc-rs only seals whole
+/// messages): each `update` encrypts its input at once, `finish` gives the tag.
+///
+/// The context holds the key schedule and the GHASH key; `EVP_CIPHER_CTX_free` cleanses both (the
+/// GCM state explicitly, the rest as AWS-LC's allocator wipes every block it frees). Nothing here
+/// is printed: `Debug` shows the tag length only.
+pub struct GcmEncryptStream {
+    ctx: std::ptr::NonNull<aws_lc_sys::EVP_CIPHER_CTX>,
+    tag_len: usize,
+}
+
+// SAFETY: the context is owned by this value alone (no copies, no shared references escape), and
+// an EVP cipher context has no affinity to the thread that made it.
+unsafe impl Send for GcmEncryptStream {}
+
+impl std::fmt::Debug for GcmEncryptStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GcmEncryptStream({}-byte tag)", self.tag_len)
+    }
+}
+
+/// The most bytes handed to one EVP call (its lengths are `int`).
+const EVP_CHUNK: usize = 1 << 30;
+
+/// An EVP return code: 1 is success. A failure drops AWS-LC's queued error for this thread.
+fn evp_ok(rc: std::os::raw::c_int) -> Result<()> {
+    if rc == 1 {
+        Ok(())
+    } else {
+        // SAFETY: clears this thread's error queue; no arguments.
+        unsafe { aws_lc_sys::ERR_clear_error() };
+        Err(Error::GeneralError)
+    }
+}
+
+impl GcmEncryptStream {
+    /// Starts an encryption under a 16-, 24- or 32-byte AES key with any non-empty IV, the AAD
+    /// taken in now, and a tag of 1 to 16 bytes (the prefix of the full tag, as SP 800-38D
+    /// truncates).
+    pub fn new(key: &[u8], iv: &[u8], aad: &[u8], tag_len: usize) -> Result<GcmEncryptStream> {
+        use aws_lc_sys as sys;
+        // SAFETY: these return pointers to static cipher tables.
+        let cipher = unsafe {
+            match key.len() {
+                16 => sys::EVP_aes_128_gcm(),
+                24 => sys::EVP_aes_192_gcm(),
+                32 => sys::EVP_aes_256_gcm(),
+                _ => return Err(Error::KeySizeRange),
+            }
+        };
+        if !(1..=16).contains(&tag_len) {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let iv_len = std::os::raw::c_int::try_from(iv.len())
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or(Error::MechanismParamInvalid)?;
+        if cipher.is_null() {
+            return Err(Error::GeneralError);
+        }
+        // SAFETY: allocates a fresh context (or returns null, handled).
+        let ctx = std::ptr::NonNull::new(unsafe { sys::EVP_CIPHER_CTX_new() })
+            .ok_or(Error::HostMemory)?;
+        // From here on `Drop` frees the context, whatever fails below.
+        let s = GcmEncryptStream { ctx, tag_len };
+        let c = s.ctx.as_ptr();
+        // SAFETY: `c` is a live context owned by `s`; the cipher is static; the key and IV
+        // pointers are valid for the lengths the cipher reads (the key length is the cipher's,
+        // the IV length was set just before); a null key and IV only select the cipher.
+        unsafe {
+            evp_ok(sys::EVP_EncryptInit_ex(
+                c,
+                cipher,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            ))?;
+            evp_ok(sys::EVP_CIPHER_CTX_ctrl(
+                c,
+                sys::EVP_CTRL_GCM_SET_IVLEN,
+                iv_len,
+                std::ptr::null_mut(),
+            ))?;
+            evp_ok(sys::EVP_EncryptInit_ex(
+                c,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                key.as_ptr(),
+                iv.as_ptr(),
+            ))?;
+        }
+        for part in aad.chunks(EVP_CHUNK) {
+            let mut n: std::os::raw::c_int = 0;
+            // SAFETY: a null output makes the call take `part` as AAD; `part` is valid for its
+            // length, which fits an int.
+            evp_ok(unsafe {
+                sys::EVP_EncryptUpdate(
+                    c,
+                    std::ptr::null_mut(),
+                    &mut n,
+                    part.as_ptr(),
+                    part.len() as std::os::raw::c_int,
+                )
+            })?;
+        }
+        Ok(s)
+    }
+
+    /// Encrypts `input` into the first `input.len()` bytes of `out`. An `out` too short is refused
+    /// before anything runs; an AWS-LC failure (the message past GCM's limit of 2^36 - 32 bytes,
+    /// which the caller checks first) leaves the stream unusable.
+    pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        let out = out.get_mut(..input.len()).ok_or(Error::GeneralError)?;
+        for (i, o) in input.chunks(EVP_CHUNK).zip(out.chunks_mut(EVP_CHUNK)) {
+            let mut n: std::os::raw::c_int = 0;
+            // SAFETY: `i` and `o` are distinct slices of equal length (at most EVP_CHUNK, so it
+            // fits an int); GCM writes exactly as many bytes as it reads.
+            evp_ok(unsafe {
+                aws_lc_sys::EVP_EncryptUpdate(
+                    self.ctx.as_ptr(),
+                    o.as_mut_ptr(),
+                    &mut n,
+                    i.as_ptr(),
+                    i.len() as std::os::raw::c_int,
+                )
+            })?;
+            if usize::try_from(n).ok() != Some(i.len()) {
+                return Err(Error::GeneralError);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the message and returns the tag (`tag_len` bytes).
+    pub fn finish(self) -> Result<Vec<u8>> {
+        let c = self.ctx.as_ptr();
+        // GCM writes nothing at the end; the buffer is there in case a cipher ever does.
+        let mut last = [0u8; 32];
+        let mut n: std::os::raw::c_int = 0;
+        let mut tag = vec![0u8; self.tag_len];
+        // SAFETY: `c` is live; `last` has room for a block; `tag` holds `tag_len` (1 to 16)
+        // bytes, which is what GET_TAG copies.
+        unsafe {
+            evp_ok(aws_lc_sys::EVP_EncryptFinal_ex(
+                c,
+                last.as_mut_ptr(),
+                &mut n,
+            ))?;
+            if n != 0 {
+                return Err(Error::GeneralError);
+            }
+            evp_ok(aws_lc_sys::EVP_CIPHER_CTX_ctrl(
+                c,
+                aws_lc_sys::EVP_CTRL_GCM_GET_TAG,
+                self.tag_len as std::os::raw::c_int,
+                tag.as_mut_ptr().cast(),
+            ))?;
+        }
+        Ok(tag)
+    }
+}
+
+impl Drop for GcmEncryptStream {
+    fn drop(&mut self) {
+        // SAFETY: the context came from EVP_CIPHER_CTX_new and is freed once, here.
+        unsafe { aws_lc_sys::EVP_CIPHER_CTX_free(self.ctx.as_ptr()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,5 +969,35 @@ mod tests {
         assert_eq!(format!("{k:?}"), "EcPrivate(P256)");
         let h = Hmac::new(HashAlg::Sha256, b"key").unwrap();
         assert_eq!(format!("{h:?}"), "Hmac(..)");
+    }
+
+    /// The streaming GCM wrapper: refused parameters, a short output buffer, and the tag of the
+    /// GCM specification's test case 1 (zero key and IV, empty message).
+    #[test]
+    fn gcm_encrypt_stream_edges() {
+        let zero = [0u8; 16];
+        assert_eq!(
+            GcmEncryptStream::new(&[0; 15], &zero[..12], b"", 16).unwrap_err(),
+            Error::KeySizeRange
+        );
+        for (iv, tag) in [(&zero[..0], 16), (&zero[..12], 0), (&zero[..12], 17)] {
+            assert_eq!(
+                GcmEncryptStream::new(&zero, iv, b"", tag).unwrap_err(),
+                Error::MechanismParamInvalid
+            );
+        }
+        let s = GcmEncryptStream::new(&zero, &zero[..12], b"", 16).unwrap();
+        assert_eq!(format!("{s:?}"), "GcmEncryptStream(16-byte tag)");
+        assert_eq!(
+            hex::encode(s.finish().unwrap()),
+            "58e2fccefa7e3061367f1d57a4e7455a"
+        );
+        let mut s = GcmEncryptStream::new(&zero, &zero[..12], b"", 12).unwrap();
+        let mut out = [0u8; 15];
+        assert_eq!(s.update(&zero, &mut out).unwrap_err(), Error::GeneralError);
+        let mut out = [0u8; 16];
+        s.update(&zero, &mut out).unwrap();
+        assert_eq!(hex::encode(out), "0388dace60b6a392f328c2b971b2fe78");
+        assert_eq!(hex::encode(s.finish().unwrap()), "ab6e47d42cec13bdf53a67b2");
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! Streaming: `update` outputs every block it can and holds only what the mode must (a partial
 //! block; the last block of CBC_PAD decryption, which carries the padding; the last two blocks of
-//! CTS). AEAD (GCM, CCM) and key wrap hold their input until the final call, up to
-//! [`HELD_CAP`].
+//! CTS). GCM encryption on the aws-lc backend streams too (`GcmEncrypt`: ciphertext at each
+//! update, the tag at the final call). AEAD decryption, CCM encryption, GCM encryption on the
+//! RustCrypto backend and key wrap hold their input until the final call, up to [`HELD_CAP`].
 
 use super::keys::{Key, Secret};
 use super::{CryptOp, Mech, Param, SignOp};
@@ -325,13 +326,28 @@ pub fn gcm(mech: &Mech, key: &Arc<Key>, decrypt: bool) -> Result<Box<dyn CryptOp
     if !sym::GCM_IV_LENS.contains(&iv.len()) {
         return Err(Error::MechanismParamInvalid);
     }
+    let tag_len = *tag_bits as usize / 8;
+    #[cfg(feature = "backend-awslc")]
+    if !decrypt {
+        if sym_key(key)?.block.cipher() != sym::Cipher::Aes {
+            return Err(Error::KeyTypeInconsistent);
+        }
+        return Ok(Box::new(GcmEncrypt {
+            key: key.clone(),
+            iv: iv.clone(),
+            aad: aad.clone(),
+            tag_len,
+            stream: None,
+            done: 0,
+        }));
+    }
     sym_key(key)?;
     Ok(Box::new(Held {
         key: key.clone(),
         whole: Whole::Gcm {
             iv: iv.clone(),
             aad: aad.clone(),
-            tag_len: *tag_bits as usize / 8,
+            tag_len,
         },
         decrypt,
         input: Zeroizing::new(Vec::new()),
@@ -537,6 +553,94 @@ impl CryptOp for Held {
     fn one_shot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         self.out_len(input.len())?;
         self.run(input, out)
+    }
+}
+
+/// GCM's limit on the plaintext of one message (SP 800-38D): 2^39 - 256 bits.
+#[cfg(feature = "backend-awslc")]
+const GCM_MAX_MESSAGE: u64 = (1 << 36) - 32;
+
+/// Multi-part GCM encryption (aws-lc backend): each update returns the ciphertext of its input, the
+/// final call the tag (PKCS#11 3.0, CKM_AES_GCM). The AWS-LC stream starts on the first update, so
+/// a single-part C_Encrypt never makes one and takes the one-shot path instead. Decryption holds
+/// its input ([`Held`]): no plaintext leaves before the tag verifies.
+#[cfg(feature = "backend-awslc")]
+pub struct GcmEncrypt {
+    key: Arc<Key>,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    tag_len: usize,
+    stream: Option<crate::crypto::GcmEncryptStream>,
+    /// Plaintext bytes encrypted so far.
+    done: u64,
+}
+
+#[cfg(feature = "backend-awslc")]
+impl GcmEncrypt {
+    fn stream(&mut self) -> Result<&mut crate::crypto::GcmEncryptStream> {
+        if self.stream.is_none() {
+            let value = &secret(&self.key)?.value;
+            self.stream = Some(crate::crypto::GcmEncryptStream::new(
+                value,
+                &self.iv,
+                &self.aad,
+                self.tag_len,
+            )?);
+        }
+        self.stream.as_mut().ok_or(Error::GeneralError)
+    }
+}
+
+#[cfg(feature = "backend-awslc")]
+impl CryptOp for GcmEncrypt {
+    fn update_len(&self, n: usize) -> Result<usize> {
+        match self.done.checked_add(n as u64) {
+            Some(total) if total <= GCM_MAX_MESSAGE => Ok(n),
+            _ => Err(Error::DataLenRange),
+        }
+    }
+
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let n = self.update_len(input.len())?;
+        if n > 0 {
+            self.stream()?.update(input, out)?;
+            self.done += n as u64;
+        }
+        Ok(n)
+    }
+
+    fn final_len(&self) -> usize {
+        self.tag_len
+    }
+
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        self.stream()?;
+        let s = self.stream.take().ok_or(Error::GeneralError)?;
+        Ok(Zeroizing::new(s.finish()?))
+    }
+
+    fn one_shot_len(&self, n: usize) -> Result<usize> {
+        Ok(self.update_len(n)? + self.tag_len)
+    }
+
+    fn one_shot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let total = self.one_shot_len(input.len())?;
+        if self.stream.is_some() || self.done != 0 || out.len() < total {
+            return Err(Error::GeneralError);
+        }
+        // Whole message at once: aws-lc-rs's sealing (12-byte IV, full tag) or RustCrypto.
+        let n = input.len();
+        out[..n].copy_from_slice(input);
+        let tag = sym::aes_gcm(
+            sym_key(&self.key)?,
+            &self.iv,
+            &self.aad,
+            &mut out[..n],
+            self.tag_len,
+            None,
+        )?;
+        out[n..total].copy_from_slice(tag.get(..self.tag_len).ok_or(Error::GeneralError)?);
+        Ok(total)
     }
 }
 
@@ -1004,6 +1108,100 @@ mod tests {
                 def.crypt.unwrap()(&m, &k, false).err().unwrap(),
                 Error::MechanismParamInvalid
             );
+        }
+    }
+
+    /// The GCM specification's test cases 4 (12-byte IV) and 5 (8-byte IV), with AAD; and
+    /// multi-part encryption in odd chunk sizes against the single-part result for every IV
+    /// length, tag length and key size the mechanism takes. Single-part encryption with a 12-byte
+    /// IV and a full tag runs on aws-lc-rs, the rest on RustCrypto, so on the aws-lc backend the
+    /// streaming path (AWS-LC's EVP interface) is checked against both.
+    #[test]
+    fn gcm_multipart_matches_single_part() {
+        let k = key(CKK_AES, "feffe9928665731c6d6a8f9467308308");
+        let aad = h("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let pt = h("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+        for (iv, ct, tag) in [
+            (
+                "cafebabefacedbaddecaf888",
+                "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
+                "5bc94fbc3221a5db94fae95ae7121a47",
+            ),
+            (
+                "cafebabefacedbad",
+                "61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c742373806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598",
+                "3612d2e79e3b0785561be14aaca2fccb",
+            ),
+        ] {
+            for tag_len in [12usize, 16] {
+                let p = Param::Gcm {
+                    iv: h(iv),
+                    aad: aad.clone(),
+                    tag_bits: 8 * tag_len as CK_ULONG,
+                };
+                let want = [h(ct), h(tag)[..tag_len].to_vec()].concat();
+                check(CKM_AES_GCM, p, &k, &pt, &want);
+            }
+        }
+        let msg: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        for key_hex in [
+            "000102030405060708090a0b0c0d0e0f",
+            "000102030405060708090a0b0c0d0e0f1011121314151617",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        ] {
+            let k = key(CKK_AES, key_hex);
+            for iv_len in [8usize, 12, 16] {
+                for tag_len in 12..=16usize {
+                    let p = Param::Gcm {
+                        iv: (0..iv_len as u8).collect(),
+                        aad: b"associated".to_vec(),
+                        tag_bits: 8 * tag_len as CK_ULONG,
+                    };
+                    let mut e = op(CKM_AES_GCM, p.clone(), &k, false);
+                    let single = crypt_all(&mut *e, &msg).unwrap();
+                    assert_eq!(single.len(), msg.len() + tag_len);
+                    for sizes in [&[1usize][..], &[15], &[17], &[4096], &[1, 15, 17, 4096, 3]] {
+                        let mut e = op(CKM_AES_GCM, p.clone(), &k, false);
+                        let mut got = Vec::new();
+                        let mut rest = &msg[..];
+                        for &n in sizes.iter().cycle() {
+                            if rest.is_empty() {
+                                break;
+                            }
+                            let (c, r) = rest.split_at(n.min(rest.len()));
+                            rest = r;
+                            let mut out = vec![0u8; e.update_len(c.len()).unwrap()];
+                            // Every update returns exactly its input's ciphertext on the aws-lc
+                            // backend; the RustCrypto backend holds everything for the final.
+                            let n = e.update(c, &mut out).unwrap();
+                            #[cfg(feature = "backend-awslc")]
+                            assert_eq!(n, c.len());
+                            got.extend_from_slice(&out[..n]);
+                        }
+                        let fl = e.final_len();
+                        #[cfg(feature = "backend-awslc")]
+                        assert_eq!(fl, tag_len);
+                        let mut out = vec![0u8; fl];
+                        let n = e.finish_into(&mut out).unwrap();
+                        got.extend_from_slice(&out[..n]);
+                        assert_eq!(
+                            got,
+                            single[..],
+                            "key {} iv {iv_len} tag {tag_len} chunks {sizes:?}",
+                            key_hex.len() / 2
+                        );
+                    }
+                    // The empty message: the tag alone, multi-part (an empty update) or not.
+                    let mut e = op(CKM_AES_GCM, p.clone(), &k, false);
+                    let single = crypt_all(&mut *e, &[]).unwrap();
+                    let mut e = op(CKM_AES_GCM, p.clone(), &k, false);
+                    assert_eq!(e.update(&[], &mut []).unwrap(), 0);
+                    assert_eq!(&e.finish().unwrap()[..], &single[..]);
+                    assert_eq!(single.len(), tag_len);
+                    let mut d = op(CKM_AES_GCM, p, &k, true);
+                    assert_eq!(crypt_all(&mut *d, &single).unwrap().len(), 0);
+                }
+            }
         }
     }
 
