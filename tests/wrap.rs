@@ -17,6 +17,17 @@ use cryptoki::types::AuthPin;
 use cryptoki_sys::*;
 use std::ptr;
 
+/// A raw template over `t`'s bytes (which must outlive it), for the C calls cryptoki cannot make.
+fn ck_template(t: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)]) -> Vec<CK_ATTRIBUTE> {
+    t.iter()
+        .map(|(ty, v)| CK_ATTRIBUTE {
+            type_: *ty,
+            pValue: v.as_ptr() as *mut _,
+            ulValueLen: v.len() as CK_ULONG,
+        })
+        .collect()
+}
+
 fn h(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     (0..s.len())
@@ -141,14 +152,7 @@ fn raw_unwrap(
     blob: &[u8],
     t: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
 ) -> Result<ObjectHandle, CK_RV> {
-    let mut ct: Vec<CK_ATTRIBUTE> = t
-        .iter()
-        .map(|(ty, v)| CK_ATTRIBUTE {
-            type_: *ty,
-            pValue: v.as_ptr() as *mut _,
-            ulValueLen: v.len() as CK_ULONG,
-        })
-        .collect();
+    let mut ct = ck_template(t);
     let mut k: CK_OBJECT_HANDLE = 0;
     let rv = unsafe {
         (env.f.C_UnwrapKey.unwrap())(
@@ -514,14 +518,7 @@ fn length_protocol_and_pointers() {
     // C_UnwrapKey: NULL blob, NULL handle pointer, NULL template with a count.
     let blob = &buf[..40];
     let t = raw_secret_template(CKK_AES);
-    let mut ct: Vec<CK_ATTRIBUTE> = t
-        .iter()
-        .map(|(ty, v)| CK_ATTRIBUTE {
-            type_: *ty,
-            pValue: v.as_ptr() as *mut _,
-            ulValueLen: v.len() as CK_ULONG,
-        })
-        .collect();
+    let mut ct = ck_template(&t);
     let mut out: CK_OBJECT_HANDLE = 0;
     let unwrap = |p: *mut u8,
                   len: usize,
