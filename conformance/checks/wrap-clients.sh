@@ -3,7 +3,8 @@
 # and CKM_AES_KEY_WRAP_PAD (0x210A, RFC 5649 on both modules) of keys of known value gives exactly
 # the blob `openssl enc -id-aesN-wrap` / `-id-aesN-wrap-pad` makes of the same bytes; OpenSSL's
 # blobs unwrap (C_UnwrapKey) into keys of the same value (read back, or, for a sensitive key,
-# compared through its AES-ECB encryption of a known block).
+# compared through its AES-ECB encryption of a known block); and a CMS message that
+# `openssl cms -encrypt -secretkey` made for a KEK recipient opens with keys that stay on the token.
 #
 # Which client does what, and why:
 # - pkcs11-tool 0.23 (OpenSC) drives the module. It has --wrap (C_WrapKey: wrapping key by --id,
@@ -19,7 +20,8 @@
 #   footnote 6 says it must not be given to C_UnwrapKey), and the length comes from the blob.
 # - OpenSSL 3.0 is the reference: `openssl enc -id-aes{128,192,256}-wrap[-pad]` (with the RFCs'
 #   default IVs A6A6A6A6A6A6A6A6 and A65959A6) wraps and unwraps, `openssl enc -aes-N-ecb` encrypts
-#   the known block. RFC 3394 section 4 and RFC 5649 section 6 vectors pin both sides.
+#   the known block, `openssl cms` makes and opens the KEKRecipientInfo message and `openssl
+#   asn1parse` takes it apart. RFC 3394 section 4 and RFC 5649 section 6 vectors pin both sides.
 # - GnuTLS: p11tool 3.7 writes secret keys (--write --secret-key) only as sensitive, non-extractable
 #   CKK_GENERIC_SECRET objects, which neither serve as an AES wrapping key nor can be wrapped, and
 #   has no wrap, unwrap or symmetric cipher operation, so nothing of it applies here.
@@ -299,4 +301,75 @@ t_wc_kwp() {
     expect_same_file "$WORK/ossl.kwp" "$WORK/p11.kwp"
     wc_unwrap 01 0x210B "$WORK/u24.kwp" AES: 24 --extractable
     wc_expect_value 24 "${WC_U[24]}"
+}
+
+# wc_der_fields DER: the encryptedKey of the KEKRecipientInfo (the OCTET STRING after the
+# id-aesN-wrap OID), the content-encryption IV (the OCTET STRING after the aes-N-cbc OID) and the
+# encryptedContent (the primitive [0] after it), one per line as "NAME OFFSET HEADERLEN LENGTH",
+# from `openssl asn1parse` (definite lengths: `openssl cms -encrypt -outform DER` without -stream)
+wc_der_fields() {
+    awk '
+        function f(name, line,   o, h, l) {
+            o = line; sub(/:.*/, "", o)
+            h = line; sub(/.*hl=/, "", h); sub(/ .*/, "", h)
+            l = line; sub(/.* l= */, "", l); sub(/ .*/, "", l)
+            print name, o + 0, h, l
+        }
+        / OBJECT +:id-aes[0-9]+-wrap *$/ { w = 1; next }
+        / OBJECT +:aes-[0-9]+-cbc *$/ { c = 1; next }
+        w == 1 && /prim: OCTET STRING/ { f("key", $0); w = 2; next }
+        c == 1 && /prim: OCTET STRING/ { f("iv", $0); c = 2; next }
+        c == 2 && /prim: cont \[ 0 \]/ { f("content", $0); c = 3 }
+    ' "$1"
+}
+
+# wc_der_take FIELDS NAME DER OUT: the value bytes of field NAME
+wc_der_take() {
+    local off hl len
+    read -r _ off hl len < <(grep "^$2 " "$1")
+    [ -n "${len:-}" ] || fail "no $2 in the CMS structure (see the asn1parse output above)"
+    tail -c +$((off + hl + 1)) "$3" | head -c "$len" >"$4"
+    note "$2: $len bytes at offset $((off + hl))"
+}
+
+check "wrap clients: openssl cms -encrypt -secretkey (KEKRecipientInfo) opens on the token: CEK unwrapped, content decrypted" t_wc_cms
+t_wc_cms() {
+    token_init wrap
+    pin_init
+    local kek n cipher id
+    # the message: odd length, every byte value
+    head -c 1000 "$FIXTURES/data.bin" >"$WORK/msg"
+    printf 'and a line of text at the end\n' >>"$WORK/msg"
+    for n in 32 16; do
+        cipher=aes$((n * 8)) id=$(printf '%02x' "$n")
+        kek=$(printf '%s' "${WC_U[32]}" | head -c $((n * 2)))
+        wc_kek "$id" "$kek"
+        expect_ok openssl cms -encrypt -binary -in "$WORK/msg" -outform DER -out "$WORK/$cipher.cms" \
+            "-$cipher" -secretkey "$kek" -secretkeyid "4b454b$id"
+        expect_ok openssl cms -cmsout -print -inform DER -in "$WORK/$cipher.cms"
+        expect_out "d\.kekri:"
+        expect_out "algorithm: id-aes$((n * 8))-wrap"
+        expect_out "algorithm: aes-$((n * 8))-cbc"
+        expect_ok openssl asn1parse -inform DER -in "$WORK/$cipher.cms"
+        wc_der_fields "$OUT" >"$WORK/$cipher.fields"
+        wc_der_take "$WORK/$cipher.fields" key "$WORK/$cipher.cms" "$WORK/$cipher.cek.kw"
+        wc_der_take "$WORK/$cipher.fields" iv "$WORK/$cipher.cms" "$WORK/$cipher.iv"
+        wc_der_take "$WORK/$cipher.fields" content "$WORK/$cipher.cms" "$WORK/$cipher.ct"
+        expect_eq "$(wc_c "$WORK/$cipher.cek.kw")" $((n + 8)) "length of the wrapped $n-byte CEK"
+        expect_eq "$(wc_c "$WORK/$cipher.iv")" 16 "length of the content IV"
+        expect_eq "$(wc_c "$WORK/$cipher.ct")" 1040 "length of the encrypted content"
+        # the CEK: unwrapped on the token under the KEK, sensitive (it never leaves)
+        wc_unwrap "$id" AES-KEY-WRAP "$WORK/$cipher.cek.kw" AES: "c$((n / 16))" --sensitive
+        expect_out "Secret Key Object; AES"
+        p11_run --login --pin "$USER_PIN" --read-object --type secrkey --id "c$((n / 16))" -o "$WORK/leak"
+        [ "$RC" != 0 ] || fail "the unwrapped CEK's value was read"
+        # the content, decrypted on the token
+        wc_user --decrypt --id "c$((n / 16))" -m AES-CBC-PAD --iv "$(wc_hexof "$WORK/$cipher.iv")" \
+            -i "$WORK/$cipher.ct" -o "$WORK/$cipher.out"
+        expect_same_file "$WORK/msg" "$WORK/$cipher.out"
+        # OpenSSL opens it too (the message is what it seems)
+        expect_ok openssl cms -decrypt -binary -inform DER -in "$WORK/$cipher.cms" -out "$WORK/$cipher.ossl" \
+            -secretkey "$kek" -secretkeyid "4b454b$id"
+        expect_same_file "$WORK/msg" "$WORK/$cipher.ossl"
+    done
 }
