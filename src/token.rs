@@ -770,6 +770,12 @@ impl Token {
         self.sync(&mut inner)
     }
 
+    /// Reserves `n` values of the IV counter `name` (see [`TokenStore::reserve_ivs`]); takes the
+    /// store lock alone.
+    pub fn reserve_ivs(&self, name: &[u8], n: u64) -> Result<u64> {
+        self.store.lock().reserve_ivs(name, n)
+    }
+
     /// C_InitPIN: the SO sets the user PIN (and so unlocks it).
     pub fn init_pin(&self, pin: &[u8]) -> Result<()> {
         check_pin_len(pin)?;

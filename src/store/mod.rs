@@ -229,8 +229,15 @@ pub trait TokenStore: Send {
     /// with `File::lock`, outside any other lock), so attempts in flight are never mistaken for
     /// failures by a concurrent check.
     fn pin_lock_file(&mut self) -> Result<std::fs::File>;
-    /// Wipes every object and the user PIN, sets a new label and SO wrap; keeps the serial.
+    /// Wipes every object and the user PIN, sets a new label and SO wrap; keeps the serial and
+    /// the IV counters.
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()>;
+    /// Reserves `n` consecutive values of the IV counter named `key` (a fingerprint of a key
+    /// value, see [`crate::mechanism::message`]) and returns the first, durably: no two calls, in
+    /// any process, before or after a restart, get overlapping ranges. Counters are never reset,
+    /// not even by [`TokenStore::reinitialize`]. `MechanismParamInvalid` when the counter would
+    /// pass 2^63.
+    fn reserve_ivs(&mut self, key: &[u8], n: u64) -> Result<u64>;
 }
 
 /// A directory of tokens.
