@@ -635,24 +635,26 @@ pub(super) fn aes_gcm_96(
     }
 }
 
-/// Multi-part AES-GCM encryption through AWS-LC's EVP cipher interface (aws-lc-rs only seals whole
-/// messages): each `update` encrypts its input at once, `finish` gives the tag.
+/// Multi-part AES-GCM through AWS-LC's EVP cipher interface (aws-lc-rs only seals and opens whole
+/// messages): each `update` encrypts or decrypts its input at once; `finish` gives the tag of an
+/// encryption, `finish_decrypt` checks the tag of a decryption.
 ///
 /// The context holds the key schedule and the GHASH key; `EVP_CIPHER_CTX_free` cleanses both (the
 /// GCM state explicitly, the rest as AWS-LC's allocator wipes every block it frees). Nothing here
 /// is printed: `Debug` shows the tag length only.
-pub struct GcmEncryptStream {
+pub struct GcmStream {
     ctx: std::ptr::NonNull<aws_lc_sys::EVP_CIPHER_CTX>,
     tag_len: usize,
+    decrypt: bool,
 }
 
 // SAFETY: the context is owned by this value alone (no copies, no shared references escape), and
 // an EVP cipher context has no affinity to the thread that made it.
-unsafe impl Send for GcmEncryptStream {}
+unsafe impl Send for GcmStream {}
 
-impl std::fmt::Debug for GcmEncryptStream {
+impl std::fmt::Debug for GcmStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GcmEncryptStream({}-byte tag)", self.tag_len)
+        write!(f, "GcmStream({}-byte tag)", self.tag_len)
     }
 }
 
@@ -670,11 +672,28 @@ fn evp_ok(rc: std::os::raw::c_int) -> Result<()> {
     }
 }
 
-impl GcmEncryptStream {
+impl GcmStream {
     /// Starts an encryption under a 16-, 24- or 32-byte AES key with any non-empty IV, the AAD
     /// taken in now, and a tag of 1 to 16 bytes (the prefix of the full tag, as SP 800-38D
     /// truncates).
-    pub fn new(key: &[u8], iv: &[u8], aad: &[u8], tag_len: usize) -> Result<GcmEncryptStream> {
+    pub fn new(key: &[u8], iv: &[u8], aad: &[u8], tag_len: usize) -> Result<GcmStream> {
+        Self::start(key, iv, aad, tag_len, false)
+    }
+
+    /// Starts a decryption, as [`GcmStream::new`] an encryption. The plaintext each
+    /// `update` returns is unauthenticated until `finish_decrypt` accepts the tag: only the
+    /// message API, whose callers are told so by the specification, uses it.
+    pub fn new_decrypt(key: &[u8], iv: &[u8], aad: &[u8], tag_len: usize) -> Result<GcmStream> {
+        Self::start(key, iv, aad, tag_len, true)
+    }
+
+    fn start(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        tag_len: usize,
+        decrypt: bool,
+    ) -> Result<GcmStream> {
         use aws_lc_sys as sys;
         // SAFETY: these return pointers to static cipher tables.
         let cipher = unsafe {
@@ -699,18 +718,24 @@ impl GcmEncryptStream {
         let ctx = std::ptr::NonNull::new(unsafe { sys::EVP_CIPHER_CTX_new() })
             .ok_or(Error::HostMemory)?;
         // From here on `Drop` frees the context, whatever fails below.
-        let s = GcmEncryptStream { ctx, tag_len };
+        let s = GcmStream {
+            ctx,
+            tag_len,
+            decrypt,
+        };
+        let enc = std::os::raw::c_int::from(!decrypt);
         let c = s.ctx.as_ptr();
         // SAFETY: `c` is a live context owned by `s`; the cipher is static; the key and IV
         // pointers are valid for the lengths the cipher reads (the key length is the cipher's,
         // the IV length was set just before); a null key and IV only select the cipher.
         unsafe {
-            evp_ok(sys::EVP_EncryptInit_ex(
+            evp_ok(sys::EVP_CipherInit_ex(
                 c,
                 cipher,
                 std::ptr::null_mut(),
                 std::ptr::null(),
                 std::ptr::null(),
+                enc,
             ))?;
             evp_ok(sys::EVP_CIPHER_CTX_ctrl(
                 c,
@@ -718,12 +743,13 @@ impl GcmEncryptStream {
                 iv_len,
                 std::ptr::null_mut(),
             ))?;
-            evp_ok(sys::EVP_EncryptInit_ex(
+            evp_ok(sys::EVP_CipherInit_ex(
                 c,
                 std::ptr::null(),
                 std::ptr::null_mut(),
                 key.as_ptr(),
                 iv.as_ptr(),
+                enc,
             ))?;
         }
         for part in aad.chunks(EVP_CHUNK) {
@@ -731,7 +757,7 @@ impl GcmEncryptStream {
             // SAFETY: a null output makes the call take `part` as AAD; `part` is valid for its
             // length, which fits an int.
             evp_ok(unsafe {
-                sys::EVP_EncryptUpdate(
+                sys::EVP_CipherUpdate(
                     c,
                     std::ptr::null_mut(),
                     &mut n,
@@ -743,7 +769,7 @@ impl GcmEncryptStream {
         Ok(s)
     }
 
-    /// Encrypts `input` into the first `input.len()` bytes of `out`. An `out` too short is refused
+    /// Encrypts (decrypts) `input` into the first `input.len()` bytes of `out`. An `out` too short is refused
     /// before anything runs; an AWS-LC failure (the message past GCM's limit of 2^36 - 32 bytes,
     /// which the caller checks first) leaves the stream unusable.
     pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<()> {
@@ -753,7 +779,7 @@ impl GcmEncryptStream {
             // SAFETY: `i` and `o` are distinct slices of equal length (at most EVP_CHUNK, so it
             // fits an int); GCM writes exactly as many bytes as it reads.
             evp_ok(unsafe {
-                aws_lc_sys::EVP_EncryptUpdate(
+                aws_lc_sys::EVP_CipherUpdate(
                     self.ctx.as_ptr(),
                     o.as_mut_ptr(),
                     &mut n,
@@ -768,8 +794,11 @@ impl GcmEncryptStream {
         Ok(())
     }
 
-    /// Ends the message and returns the tag (`tag_len` bytes).
+    /// Ends an encryption and returns the tag (`tag_len` bytes).
     pub fn finish(self) -> Result<Vec<u8>> {
+        if self.decrypt {
+            return Err(Error::GeneralError);
+        }
         let c = self.ctx.as_ptr();
         // GCM writes nothing at the end; the buffer is there in case a cipher ever does.
         let mut last = [0u8; 32];
@@ -795,9 +824,34 @@ impl GcmEncryptStream {
         }
         Ok(tag)
     }
+
+    /// Ends a decryption: `EncryptedDataInvalid` unless `tag` (`tag_len` bytes) is the message's.
+    /// The stream is of no further use either way.
+    pub fn finish_decrypt(&mut self, tag: &[u8]) -> Result<()> {
+        if !self.decrypt || tag.len() != self.tag_len {
+            return Err(Error::GeneralError);
+        }
+        let c = self.ctx.as_ptr();
+        let mut last = [0u8; 32];
+        let mut n: std::os::raw::c_int = 0;
+        let mut t = tag.to_vec();
+        // SAFETY: `c` is live; SET_TAG copies `tag_len` (1 to 16) bytes from `t`, which holds
+        // them; `last` has room for a block (GCM writes nothing at the end).
+        unsafe {
+            evp_ok(aws_lc_sys::EVP_CIPHER_CTX_ctrl(
+                c,
+                aws_lc_sys::EVP_CTRL_GCM_SET_TAG,
+                self.tag_len as std::os::raw::c_int,
+                t.as_mut_ptr().cast(),
+            ))?;
+            evp_ok(aws_lc_sys::EVP_CipherFinal_ex(c, last.as_mut_ptr(), &mut n))
+                .map_err(|_| Error::EncryptedDataInvalid)?;
+        }
+        Ok(())
+    }
 }
 
-impl Drop for GcmEncryptStream {
+impl Drop for GcmStream {
     fn drop(&mut self) {
         // SAFETY: the context came from EVP_CIPHER_CTX_new and is freed once, here.
         unsafe { aws_lc_sys::EVP_CIPHER_CTX_free(self.ctx.as_ptr()) }
@@ -977,27 +1031,58 @@ mod tests {
     fn gcm_encrypt_stream_edges() {
         let zero = [0u8; 16];
         assert_eq!(
-            GcmEncryptStream::new(&[0; 15], &zero[..12], b"", 16).unwrap_err(),
+            GcmStream::new(&[0; 15], &zero[..12], b"", 16).unwrap_err(),
             Error::KeySizeRange
         );
         for (iv, tag) in [(&zero[..0], 16), (&zero[..12], 0), (&zero[..12], 17)] {
             assert_eq!(
-                GcmEncryptStream::new(&zero, iv, b"", tag).unwrap_err(),
+                GcmStream::new(&zero, iv, b"", tag).unwrap_err(),
                 Error::MechanismParamInvalid
             );
         }
-        let s = GcmEncryptStream::new(&zero, &zero[..12], b"", 16).unwrap();
-        assert_eq!(format!("{s:?}"), "GcmEncryptStream(16-byte tag)");
+        let s = GcmStream::new(&zero, &zero[..12], b"", 16).unwrap();
+        assert_eq!(format!("{s:?}"), "GcmStream(16-byte tag)");
         assert_eq!(
             hex::encode(s.finish().unwrap()),
             "58e2fccefa7e3061367f1d57a4e7455a"
         );
-        let mut s = GcmEncryptStream::new(&zero, &zero[..12], b"", 12).unwrap();
+        let mut s = GcmStream::new(&zero, &zero[..12], b"", 12).unwrap();
         let mut out = [0u8; 15];
         assert_eq!(s.update(&zero, &mut out).unwrap_err(), Error::GeneralError);
         let mut out = [0u8; 16];
         s.update(&zero, &mut out).unwrap();
         assert_eq!(hex::encode(out), "0388dace60b6a392f328c2b971b2fe78");
         assert_eq!(hex::encode(s.finish().unwrap()), "ab6e47d42cec13bdf53a67b2");
+    }
+
+    /// Test case 2 of the GCM specification decrypted in parts; a wrong tag, a tag of the wrong
+    /// length and the wrong direction's final call are refused.
+    #[test]
+    fn gcm_decrypt_stream() {
+        let zero = [0u8; 16];
+        let ct = hex::decode("0388dace60b6a392f328c2b971b2fe78").unwrap();
+        let tag = hex::decode("ab6e47d42cec13bdf53a67b21257bddf").unwrap();
+        let open = || GcmStream::new_decrypt(&zero, &zero[..12], b"", 16).unwrap();
+        let mut s = open();
+        let mut out = [1u8; 16];
+        s.update(&ct[..5], &mut out[..5]).unwrap();
+        s.update(&ct[5..], &mut out[5..]).unwrap();
+        assert_eq!(out, zero);
+        s.finish_decrypt(&tag).unwrap();
+        let mut bad = tag.clone();
+        bad[15] ^= 1;
+        let mut s = open();
+        s.update(&ct, &mut out).unwrap();
+        assert_eq!(
+            s.finish_decrypt(&bad).unwrap_err(),
+            Error::EncryptedDataInvalid
+        );
+        assert_eq!(
+            open().finish_decrypt(&tag[..12]).unwrap_err(),
+            Error::GeneralError
+        );
+        assert_eq!(open().finish().unwrap_err(), Error::GeneralError);
+        let mut e = GcmStream::new(&zero, &zero[..12], b"", 16).unwrap();
+        assert_eq!(e.finish_decrypt(&tag).unwrap_err(), Error::GeneralError);
     }
 }

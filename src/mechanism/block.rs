@@ -570,17 +570,17 @@ pub struct GcmEncrypt {
     iv: Vec<u8>,
     aad: Vec<u8>,
     tag_len: usize,
-    stream: Option<crate::crypto::GcmEncryptStream>,
+    stream: Option<crate::crypto::GcmStream>,
     /// Plaintext bytes encrypted so far.
     done: u64,
 }
 
 #[cfg(feature = "backend-awslc")]
 impl GcmEncrypt {
-    fn stream(&mut self) -> Result<&mut crate::crypto::GcmEncryptStream> {
+    fn stream(&mut self) -> Result<&mut crate::crypto::GcmStream> {
         if self.stream.is_none() {
             let value = &secret(&self.key)?.value;
-            self.stream = Some(crate::crypto::GcmEncryptStream::new(
+            self.stream = Some(crate::crypto::GcmStream::new(
                 value,
                 &self.iv,
                 &self.aad,
