@@ -14,6 +14,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[non_exhaustive]
 pub enum Error {
     ActionProhibited,
+    /// The tag of a message-based decryption did not verify (PKCS#11 3.0).
+    AeadDecryptFailed,
     ArgumentsBad,
     AttributeReadOnly,
     AttributeSensitive,

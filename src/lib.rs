@@ -22,6 +22,7 @@ pub mod family;
 pub mod ffi;
 pub mod log;
 pub mod mechanism;
+pub mod message;
 pub mod module;
 pub mod object;
 pub mod session;

@@ -421,12 +421,13 @@ impl Module {
     }
 
     /// C_SessionCancel: ends the session's operations that `flags` names (CKF_SIGN, CKF_VERIFY,
-    /// CKF_ENCRYPT, CKF_DECRYPT, CKF_DIGEST, CKF_FIND_OBJECTS). The message-based operations are
-    /// not offered, so their flags have nothing to cancel.
+    /// CKF_ENCRYPT, CKF_DECRYPT, CKF_DIGEST, CKF_FIND_OBJECTS, CKF_MESSAGE_ENCRYPT,
+    /// CKF_MESSAGE_DECRYPT).
     pub fn session_cancel(&self, h: CK_SESSION_HANDLE, flags: CK_FLAGS) -> Result<()> {
         let s = self.session(h)?;
         let mut ops = s.ops.lock();
         ops.crypto.cancel(flags);
+        ops.message.cancel(flags);
         if flags & CKF_FIND_OBJECTS != 0 {
             ops.find = None;
         }
@@ -439,7 +440,9 @@ impl Module {
         // Operations started while logged in end with the login, and keys parsed from objects
         // that left memory are forgotten.
         for o in self.sessions_on(&s.token) {
-            o.ops.lock().crypto = Default::default();
+            let mut ops = o.ops.lock();
+            ops.crypto = Default::default();
+            ops.message = Default::default();
         }
         Ok(())
     }

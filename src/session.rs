@@ -18,6 +18,8 @@ pub struct Ops {
     pub find: Option<Find>,
     /// Sign, verify, encrypt, decrypt and digest operations (see [`crate::mechanism::ops`]).
     pub crypto: crate::mechanism::ops::CryptoOps,
+    /// Message-based encryption and decryption (see [`crate::message`]).
+    pub message: crate::mechanism::message::MessageOps,
 }
 
 pub struct Session {

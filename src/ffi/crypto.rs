@@ -287,7 +287,7 @@ ffi_entry! {
 // ---- encrypt and decrypt -----------------------------------------------------------------------
 
 /// An encryption call's input (borrowed, or copied when it overlaps the output) and output.
-type InOut<'a> = (std::borrow::Cow<'a, [u8]>, Option<&'a mut [u8]>);
+pub(super) type InOut<'a> = (std::borrow::Cow<'a, [u8]>, Option<&'a mut [u8]>);
 
 /// The input and output buffers of an encryption call. Applications may encrypt in place (the
 /// same buffer, or overlapping ones): then the input is copied first, since Rust may not see one
@@ -296,7 +296,7 @@ type InOut<'a> = (std::borrow::Cow<'a, [u8]>, Option<&'a mut [u8]>);
 /// # Safety
 /// `p_in` must be NULL or valid for `in_len` reads; `p_out` NULL or valid for `*p_out_len`
 /// writes; `p_out_len` NULL or valid.
-unsafe fn in_out<'a>(
+pub(super) unsafe fn in_out<'a>(
     p_in: *const u8,
     in_len: CK_ULONG,
     p_out: *mut u8,
@@ -328,7 +328,7 @@ unsafe fn in_out<'a>(
 ///
 /// # Safety
 /// `len` must be NULL or valid.
-unsafe fn wrote(r: Wrote, p: *const u8, len: *mut CK_ULONG) -> Result<()> {
+pub(super) unsafe fn wrote(r: Wrote, p: *const u8, len: *mut CK_ULONG) -> Result<()> {
     // SAFETY: per the contract above.
     let l = unsafe { out(len)? };
     match r {

@@ -1,6 +1,7 @@
 //! The exported `C_*` functions. Each is a thin shell over [`crate::module`].
 
 pub use super::crypto::*;
+pub use super::message::*;
 use super::{ffi_entry, input, out, output, pad, template};
 use crate::error::Error;
 use crate::module;
@@ -606,16 +607,6 @@ not_supported! {
     C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_SignEncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_MessageEncryptInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
-    C_EncryptMessage(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: CK_ULONG, g: *mut CK_BYTE, i: *mut CK_ULONG);
-    C_EncryptMessageBegin(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG);
-    C_EncryptMessageNext(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: *mut CK_ULONG, g: CK_FLAGS);
-    C_MessageEncryptFinal(h: CK_SESSION_HANDLE);
-    C_MessageDecryptInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
-    C_DecryptMessage(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: CK_ULONG, g: *mut CK_BYTE, i: *mut CK_ULONG);
-    C_DecryptMessageBegin(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG);
-    C_DecryptMessageNext(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: *mut CK_ULONG, g: CK_FLAGS);
-    C_MessageDecryptFinal(h: CK_SESSION_HANDLE);
     C_MessageSignInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_SignMessage(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: *mut CK_ULONG);
     C_SignMessageBegin(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG);

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod crypto;
 pub mod entry;
 pub mod fork;
+pub mod message;
 pub mod rv;
 pub mod sharded;
 pub mod shm;

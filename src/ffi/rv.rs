@@ -21,6 +21,7 @@ pub fn to_rv(e: &Error) -> CK_RV {
         DataLenRange => CKR_DATA_LEN_RANGE,
         DomainParamsInvalid => CKR_DOMAIN_PARAMS_INVALID,
         EncryptedDataInvalid => CKR_ENCRYPTED_DATA_INVALID,
+        AeadDecryptFailed => CKR_AEAD_DECRYPT_FAILED,
         EncryptedDataLenRange => CKR_ENCRYPTED_DATA_LEN_RANGE,
         FunctionNotSupported => CKR_FUNCTION_NOT_SUPPORTED,
         FunctionFailed => CKR_FUNCTION_FAILED,

@@ -14,6 +14,8 @@ const AES: Keys = Keys::Secret(&[CKK_AES]);
 const ED: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 const WU: CK_FLAGS = CKF_WRAP | CKF_UNWRAP;
 const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+/// Message-based encryption and decryption, one message or several (PKCS#11 3.0).
+const MSG: CK_FLAGS = CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE;
 
 /// A row over AES keys; key sizes in bytes, as SoftHSM and most tokens report them.
 const fn row(ty: CK_MECHANISM_TYPE, name: &'static str, flags: CK_FLAGS) -> MechDef {
@@ -36,10 +38,10 @@ pub const MECHS: &[MechDef] = &[
     row(CKM_AES_CTS, "CKM_AES_CTS", ED)
         .param(ParamKind::Iv(16))
         .crypt(cts),
-    row(CKM_AES_GCM, "CKM_AES_GCM", ED | WU)
+    row(CKM_AES_GCM, "CKM_AES_GCM", ED | WU | MSG)
         .param(ParamKind::Gcm)
         .crypt(block::gcm),
-    row(CKM_AES_CCM, "CKM_AES_CCM", ED | WU)
+    row(CKM_AES_CCM, "CKM_AES_CCM", ED | WU | MSG)
         .param(ParamKind::Ccm)
         .crypt(block::ccm),
     row(CKM_AES_KEY_WRAP, "CKM_AES_KEY_WRAP", ED | WU)

@@ -16,6 +16,7 @@ pub mod digest;
 pub mod ec;
 pub mod hmac;
 pub mod keys;
+pub mod message;
 pub mod ops;
 pub mod rsa;
 pub mod wrap;
