@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     // The module must never be unmapped once loaded:
-    // - it registers `pthread_atfork` handlers (src/ffi/fork.rs), which cannot be unregistered, so
+    // - it registers `pthread_atfork` handlers (src/sys/fork.rs), which cannot be unregistered, so
     //   a fork() after an application's dlclose() would jump into unmapped code;
     // - with the aws-lc backend, AWS-LC keeps per-thread state under a pthread key whose destructor
     //   lives in this library, so every thread that had used the module would crash when it exits.

@@ -48,7 +48,7 @@ pub fn get() -> Result<ModuleRef> {
 /// Reads the configuration and opens the token directory.
 /// `threads_allowed` is false when the application forbids the module to create threads.
 pub fn initialize(threads_allowed: bool) -> Result<()> {
-    crate::ffi::fork::install_handlers();
+    crate::sys::fork::install_handlers();
     let mut st = STATE.write();
     if st.is_some() {
         return Err(Error::CryptokiAlreadyInitialized);
@@ -88,7 +88,7 @@ pub fn finalize() -> Result<()> {
     Ok(())
 }
 
-/// The module state, for the fork handlers of [`crate::ffi::fork`], which hold its lock across
+/// The module state, for the fork handlers of [`crate::sys::fork`], which hold its lock across
 /// `fork()` so the child never inherits it half-changed.
 pub(crate) fn state_lock() -> &'static RwLock<Option<Arc<Module>>> {
     &STATE

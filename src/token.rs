@@ -2,14 +2,14 @@
 //!
 //! Lock order (outermost first): `Module::slots` → `Module::sessions` → `Token::inner` → `Token::store`
 //! → `Session::ops`. The store lock is only held for one store call; the KDF never runs under a lock.
-//! `Token::inner` is a sharded lock (`crate::ffi::sharded`): a reader takes its thread's shard, a
+//! `Token::inner` is a sharded lock (`crate::sys::sharded`): a reader takes its thread's shard, a
 //! write takes every shard, in one order.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ffi::sharded::{ShardedReadGuard, ShardedRwLock};
 use crate::object::{Attribute, Object};
 use crate::store::{Batch, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
+use crate::sys::sharded::{ShardedReadGuard, ShardedRwLock};
 use crate::vault::MasterKey;
 use cryptoki_sys::*;
 use parking_lot::Mutex;
@@ -80,8 +80,8 @@ pub struct Token {
     inner: ShardedRwLock<Inner>,
     store: Mutex<Box<dyn TokenStore>>,
     /// The store's change hint, read without a lock on every call; `hint_seen` is its value at the
-    /// last full check, made at `last_full_ms` on the coarse clock (`crate::ffi::clock`).
-    hint: Option<Arc<crate::ffi::shm::SharedCounter>>,
+    /// last full check, made at `last_full_ms` on the coarse clock (`crate::sys::clock`).
+    hint: Option<Arc<crate::sys::shm::SharedCounter>>,
     hint_seen: AtomicU64,
     /// The store reported a change that no sync has read yet (see `refresh`).
     unsynced: std::sync::atomic::AtomicBool,
@@ -386,7 +386,7 @@ impl Token {
 
     /// Brings the cache up to date with the store: a cheap check, then only what changed.
     fn refresh(&self) -> Result<()> {
-        let now_ms = crate::ffi::clock::coarse_ms();
+        let now_ms = crate::sys::clock::coarse_ms();
         let hint = self.hint.as_ref().map(|h| h.load());
         if let Some(h) = hint {
             let last = self.last_full_ms.load(Ordering::Relaxed);

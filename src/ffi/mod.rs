@@ -1,18 +1,14 @@
-//! The C boundary: the only place with `unsafe`.
+//! The C boundary: with [`crate::sys`] (the operating system below), the only place with `unsafe`.
 //!
 //! Every exported function is a thin shell built by [`ffi_entry!`]: a panic guard (a panic becomes
 //! `CKR_GENERAL_ERROR`, never an unwind into or an abort of the host), pointer and length checks
 //! (`CKR_ARGUMENTS_BAD`), conversion into Rust types, one call into the safe core, the result mapped
 //! back through [`rv::to_rv`].
 
-pub mod clock;
 pub mod crypto;
 pub mod entry;
-pub mod fork;
 pub mod message;
 pub mod rv;
-pub mod sharded;
-pub mod shm;
 pub mod tables;
 
 use crate::error::{Error, Result};

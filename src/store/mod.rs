@@ -206,7 +206,7 @@ pub trait TokenStore: Send {
     fn has_changed(&mut self) -> Result<bool>;
     /// A counter every writer bumps before and after each commit, readable without any lock, so
     /// a reader asks [`TokenStore::has_changed`] only when it moved. `None`: ask every time.
-    fn change_hint(&self) -> Option<std::sync::Arc<crate::ffi::shm::SharedCounter>> {
+    fn change_hint(&self) -> Option<std::sync::Arc<crate::sys::shm::SharedCounter>> {
         None
     }
     /// Objects written and deleted since `seq` (everything when `epoch` is no longer current).

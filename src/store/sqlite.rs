@@ -9,7 +9,7 @@
 
 use super::{Backend, Batch, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::error::{Error, Result};
-use crate::ffi::shm::SharedCounter;
+use crate::sys::shm::SharedCounter;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,8 @@
 //! value they last saw, which costs one atomic load instead of a database query (SQLite's
 //! `PRAGMA data_version` takes and drops WAL read locks with `fcntl` on every call).
 //!
-//! The counter only says "look again"; the database stays the truth. This module holds the only
-//! `unsafe` outside the PKCS#11 entry points, because mapping memory is an operating-system
-//! interface like the C API; it lives here so that `src/ffi/` remains the one place to audit.
+//! The counter only says "look again"; the database stays the truth. Mapping memory is an
+//! operating-system interface, so this lives in `src/sys/`.
 //!
 //! The file is never shrunk by ferrohsm (a mapping of a truncated file faults on access); it is
 //! created 0600 (minus the umask) in the token's own 0700 directory.

@@ -1,0 +1,14 @@
+//! The operating system below the module: the `unsafe` that is not the C API. Each file is one
+//! interface, small enough to audit on its own:
+//! - [`clock`]: a coarse monotonic clock (libc `clock_gettime`);
+//! - [`fork`]: `pthread_atfork` handlers, so a child starts uninitialized;
+//! - [`sharded`]: the sharded reader-writer lock of the token's object cache (a raw lock);
+//! - [`shm`]: the change counter every process of a token maps (`mmap`).
+//!
+//! The C boundary is [`crate::ffi`]; besides these two, only the AWS-LC EVP calls of the default
+//! backend (`crypto/awslc.rs`, streaming GCM) have `unsafe`.
+
+pub mod clock;
+pub mod fork;
+pub mod sharded;
+pub mod shm;
