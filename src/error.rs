@@ -85,6 +85,9 @@ pub enum Error {
     WrappingKeyTypeInconsistent,
     /// The token's files could not be read or written, or failed their integrity check.
     Storage(String),
+    /// A write found the token's file system full (ENOSPC, EDQUOT, SQLITE_FULL): nothing was
+    /// changed; reads, logins and operations on existing keys go on.
+    DiskFull(String),
     /// The configuration is unusable; the text says what to fix.
     Config(String),
 }
@@ -93,6 +96,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Storage(m) => write!(f, "token storage: {m}"),
+            Error::DiskFull(m) => write!(f, "token storage full: {m}"),
             Error::Config(m) => write!(f, "configuration: {m}"),
             other => write!(f, "{other:?}"),
         }
@@ -103,12 +107,20 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Storage(e.to_string())
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                Error::DiskFull(e.to_string())
+            }
+            _ => Error::Storage(e.to_string()),
+        }
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Storage(e.to_string())
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull(e.to_string()),
+            _ => Error::Storage(e.to_string()),
+        }
     }
 }

@@ -79,6 +79,10 @@ pub fn to_rv(e: &Error) -> CK_RV {
             crate::log_error!("token storage: {m}");
             CKR_DEVICE_ERROR
         }
+        DiskFull(m) => {
+            crate::log_error!("token storage full, nothing written: {m}");
+            CKR_DEVICE_MEMORY
+        }
         Config(_) => CKR_GENERAL_ERROR,
     }
 }

@@ -462,7 +462,10 @@ impl Module {
         ]);
         let obj = Object::build(&t, Origin::Generate, &internal)?;
         let computed = super::validate_key(&obj).map_err(|e| match e {
-            Error::CurveNotSupported | Error::HostMemory | Error::Storage(_) => e,
+            Error::CurveNotSupported
+            | Error::HostMemory
+            | Error::Storage(_)
+            | Error::DiskFull(_) => e,
             _ => Error::WrappedKeyInvalid,
         })?;
         let obj = if computed.is_empty() {

@@ -7,6 +7,7 @@
 //! Layout: `<tokendir>/<serial>/token.db`. A token directory is created under a temporary name and
 //! renamed into place once its database holds the token, so a crash never leaves half a token.
 
+use super::pins::{PinCounters, PIN_FILE};
 use super::{Backend, Batch, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::error::{Error, Result};
 use crate::sys::shm::SharedCounter;
@@ -20,6 +21,11 @@ const DB_FILE: &str = "token.db";
 const CHANGES_FILE: &str = "changes";
 
 const SCHEMA_VERSION: i64 = 1;
+/// Space set aside in the token's directory so objects can still be destroyed, to make room, on
+/// a full file system (SQLite needs a little space even to delete): released when a destroy finds
+/// the disk full, made again when there is room.
+const RESERVE_FILE: &str = "reserve";
+const RESERVE_SIZE: usize = 256 << 10;
 
 pub struct SqliteBackend {
     dir: PathBuf,
@@ -140,6 +146,7 @@ impl Backend for SqliteBackend {
             conn,
             data_version: 0,
             counter,
+            pins: None,
             dir,
             umask: self.umask,
         };
@@ -150,6 +157,17 @@ impl Backend for SqliteBackend {
                 path.display()
             )));
         }
+        s.pins = PinCounters::open(&s.dir.join(PIN_FILE), self.umask, || {
+            let n = |k| s.get_meta::<i64>(k).map(|v| v.unwrap_or(0) as u32);
+            Ok((n("so_failures")?, n("user_failures")?))
+        })
+        .inspect_err(|e| {
+            crate::log_warn!(
+                "token {serial}: no PIN counter file ({e}); counting failed PINs in the database"
+            )
+        })
+        .ok();
+        s.ensure_reserve();
         s.data_version = s
             .conn
             .pragma_query_value(None, "data_version", |r| r.get(0))?;
@@ -227,6 +245,9 @@ struct SqliteToken {
     data_version: i64,
     /// Bumped by every writer before and after each commit (read by [`crate::token::Token`]).
     counter: Option<Arc<SharedCounter>>,
+    /// The failed-PIN counts, kept in place so a full disk never stops a PIN check
+    /// (`None`: the file could not be made; the database's counts are used).
+    pins: Option<PinCounters>,
     dir: PathBuf,
     umask: u32,
 }
@@ -307,6 +328,82 @@ impl SqliteToken {
         Ok(v.flatten())
     }
 
+    /// The body of [`TokenStore::apply_batch`].
+    fn batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>> {
+        self.write(|tx| {
+            // Under the write lock (BEGIN IMMEDIATE): no other process can commit until we do, so
+            // the caller's decision, made at `seq`, still holds when it is written.
+            if position(tx)? != (seq as i64, epoch as i64) {
+                return Ok(None);
+            }
+            let next = next_seq(tx)?;
+            let mut ids = Vec::with_capacity(batch.inserts.len());
+            for (uid, private, attrs) in &batch.inserts {
+                ids.push(insert_row(tx, next, uid, *private, attrs)?);
+            }
+            for (id, private, attrs) in &batch.updates {
+                update_row(tx, next, *id, *private, attrs)?;
+            }
+            for id in &batch.deletes {
+                delete_row(tx, next, *id)?;
+            }
+            Ok(Some(ids))
+        })
+    }
+
+    /// Makes the reserve file when it is missing and there is room (best effort).
+    fn ensure_reserve(&self) {
+        let path = self.dir.join(RESERVE_FILE);
+        if path.exists() {
+            return;
+        }
+        let tmp = self.dir.join(".reserve.tmp");
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600 & !self.umask)
+            .open(&tmp)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(&vec![0u8; RESERVE_SIZE])?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if made.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// Runs a write that only frees space (destroying objects); on a full disk, releases the
+    /// reserve and tries once more.
+    fn freeing<T>(&mut self, mut f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+        match f(self) {
+            Err(Error::DiskFull(m)) => {
+                let reserve = self.dir.join(RESERVE_FILE);
+                if std::fs::remove_file(&reserve).is_err() {
+                    return Err(Error::DiskFull(m));
+                }
+                crate::log_warn!(
+                    "{}: file system full; released the reserve to destroy objects",
+                    self.dir.display()
+                );
+                let r = f(self);
+                self.ensure_reserve();
+                r
+            }
+            r => r,
+        }
+    }
+
+    /// A failed-PIN count: from the counter file, else from the database.
+    fn failures(&self, kind: PinKind) -> Result<u32> {
+        match &self.pins {
+            Some(p) => p.get(kind),
+            None => Ok(self.get_meta::<i64>(failures_key(kind))?.unwrap_or(0) as u32),
+        }
+    }
+
     fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
         // Bumped before and after: a reader that looks while the commit is in flight still gets a
         // bump after it. A writer killed in between is covered by the readers' periodic full
@@ -338,8 +435,8 @@ impl TokenStore for SqliteToken {
             label: l,
             so_wrap: self.get_meta("so_wrap")?,
             user_wrap: self.get_meta("user_wrap")?,
-            so_failures: self.get_meta::<i64>("so_failures")?.unwrap_or(0) as u32,
-            user_failures: self.get_meta::<i64>("user_failures")?.unwrap_or(0) as u32,
+            so_failures: self.failures(PinKind::So)?,
+            user_failures: self.failures(PinKind::User)?,
         })
     }
 
@@ -405,29 +502,14 @@ impl TokenStore for SqliteToken {
     }
 
     fn delete_object(&mut self, id: i64) -> Result<()> {
-        self.write(|tx| delete_row(tx, next_seq(tx)?, id))
+        self.freeing(|s| s.write(|tx| delete_row(tx, next_seq(tx)?, id)))
     }
 
     fn apply_batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>> {
-        self.write(|tx| {
-            // Under the write lock (BEGIN IMMEDIATE): no other process can commit until we do, so
-            // the caller's decision, made at `seq`, still holds when it is written.
-            if position(tx)? != (seq as i64, epoch as i64) {
-                return Ok(None);
-            }
-            let next = next_seq(tx)?;
-            let mut ids = Vec::with_capacity(batch.inserts.len());
-            for (uid, private, attrs) in &batch.inserts {
-                ids.push(insert_row(tx, next, uid, *private, attrs)?);
-            }
-            for (id, private, attrs) in &batch.updates {
-                update_row(tx, next, *id, *private, attrs)?;
-            }
-            for id in &batch.deletes {
-                delete_row(tx, next, *id)?;
-            }
-            Ok(Some(ids))
-        })
+        if batch.inserts.is_empty() && batch.updates.is_empty() {
+            return self.freeing(|s| s.batch(seq, epoch, batch));
+        }
+        self.batch(seq, epoch, batch)
     }
 
     fn set_wrap(&mut self, kind: PinKind, wrap: Option<&[u8]>) -> Result<()> {
@@ -445,10 +527,19 @@ impl TokenStore for SqliteToken {
                 params![failures_key(kind)],
             )?;
             Ok(())
-        })
+        })?;
+        if let Some(p) = &self.pins {
+            p.set(kind, 0)?;
+        }
+        Ok(())
     }
 
     fn record_failure(&mut self, kind: PinKind) -> Result<u32> {
+        if let Some(p) = &self.pins {
+            let n = p.get(kind)?.saturating_add(1);
+            p.set(kind, n)?;
+            return Ok(n);
+        }
         self.write(|tx| {
             let k = failures_key(kind);
             let n: i64 = tx
@@ -464,6 +555,13 @@ impl TokenStore for SqliteToken {
     }
 
     fn reset_failures(&mut self, kind: PinKind) -> Result<()> {
+        // Nothing is written when there is nothing to clear: a login on a full disk must work.
+        if self.failures(kind)? == 0 {
+            return Ok(());
+        }
+        if let Some(p) = &self.pins {
+            return p.set(kind, 0);
+        }
         self.write(|tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, 0)",
@@ -479,7 +577,7 @@ impl TokenStore for SqliteToken {
             .truncate(false)
             .write(true)
             .mode(0o600 & !self.umask)
-            .open(self.dir.join("pin.lock"))?;
+            .open(self.dir.join(PIN_FILE))?;
         Ok(f)
     }
 
@@ -495,7 +593,12 @@ impl TokenStore for SqliteToken {
             put.execute(params!["so_failures", 0])?;
             put.execute(params!["user_failures", 0])?;
             Ok(())
-        })
+        })?;
+        if let Some(p) = &self.pins {
+            p.set(PinKind::So, 0)?;
+            p.set(PinKind::User, 0)?;
+        }
+        Ok(())
     }
 
     fn reserve_ivs(&mut self, key: &[u8], n: u64) -> Result<u64> {

@@ -165,6 +165,9 @@ fn describe(e: &Error) -> String {
         Error::PinLenRange => "The PIN must be 4 to 255 characters long.".into(),
         Error::SlotIdInvalid => "There is no such slot.".into(),
         Error::Config(m) | Error::Storage(m) => m.clone(),
+        Error::DiskFull(m) => {
+            format!("The token's file system is full; nothing was written ({m}).")
+        }
         Error::UserNotLoggedIn => "The user is not logged in.".into(),
         Error::ActionProhibited => "The token refused this action (CKR_ACTION_PROHIBITED).".into(),
         other => format!("{other:?}"),
