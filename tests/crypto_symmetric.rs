@@ -879,13 +879,7 @@ fn one_gib_cbc_round_trip_in_bounded_memory() {
     h_out.update(&last);
     assert_eq!(out_len, total << 20);
     assert_eq!(h_in.finalize(), h_out.finalize());
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm: usize = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let hwm = peak_rss_kib();
     println!("1 GiB AES-CBC round trip: peak RSS {} MiB", hwm / 1024);
     assert!(hwm < 256 * 1024, "peak RSS {hwm} KiB");
 }

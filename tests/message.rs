@@ -890,13 +890,7 @@ fn one_gib_gcm_round_trip_in_bounded_memory() {
         assert_eq!(out_len, total << 20);
         assert_eq!(h_in.finalize(), h_out.finalize());
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm: usize = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let hwm = peak_rss_kib();
     println!(
         "1 GiB AES-GCM message in parts, both ways: peak RSS {} MiB",
         hwm / 1024

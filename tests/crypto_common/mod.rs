@@ -243,3 +243,14 @@ pub fn raw_mech_param<T>(ty: CK_MECHANISM_TYPE, p: &mut T) -> CK_MECHANISM {
         ulParameterLen: std::mem::size_of::<T>() as CK_ULONG,
     }
 }
+
+/// This process's peak resident set so far (VmHWM), in KiB.
+pub fn peak_rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
