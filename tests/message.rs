@@ -654,6 +654,22 @@ fn iv_generators() {
             ),
             CKR_ARGUMENTS_BAD
         );
+        // No output length; no input with a length; no AAD with a length.
+        let mut g = Gcm::new(&[0; 12], 0, CKG_NO_GENERATE, &[0; 16]);
+        let (gp, gl) = g.ptr();
+        let abc = b"abc".as_ptr() as *mut u8;
+        for (aad, aad_len, data, len_ptr) in [
+            (null_mut(), 0, abc, null_mut()),
+            (null_mut(), 0, null_mut(), &mut n as *mut CK_ULONG),
+            (null_mut(), 5, abc, &mut n as *mut CK_ULONG),
+        ] {
+            let r = enc(hs, gp, gl, aad, aad_len, data, 3, out.as_mut_ptr(), len_ptr);
+            assert_eq!(r, CKR_ARGUMENTS_BAD);
+        }
+        let nx = f.C_EncryptMessageNext.unwrap();
+        assert_eq!(begin(f, hs, false, g.ptr(), b""), CKR_OK);
+        let r = nx(hs, gp, gl, abc, 3, out.as_mut_ptr(), null_mut(), 0);
+        assert_eq!(r, CKR_ARGUMENTS_BAD);
 
         assert_eq!(init(f, hs, true, CKM_AES_GCM, k), CKR_OK);
         let mut p = Gcm::new(&[0; 12], 0, CKG_GENERATE_COUNTER, &[0; 16]);
