@@ -57,6 +57,9 @@ pub struct Config {
     /// `wrap.policy`: the key management policy of C_WrapKey / C_UnwrapKey
     /// (`crate::mechanism::wrap`, docs/CRYPTO.md).
     pub wrap_policy: WrapPolicy,
+    /// `login.cache` and `login.cache_seconds`: the login cache in the kernel keyring
+    /// ([`crate::login_cache`]); `None` when off.
+    pub login_cache: Option<crate::login_cache::LoginCache>,
     /// Problems that do not stop the module (unknown keys), to be logged once logging is set up.
     pub warnings: Vec<String>,
     /// The module may start threads of its own (not a file key: false when the application
@@ -116,6 +119,7 @@ impl Default for Config {
             removable: false,
             mechanisms: None,
             wrap_policy: WrapPolicy::default(),
+            login_cache: Some(crate::login_cache::LoginCache { seconds: 300 }),
             warnings: Vec::new(),
             threads_allowed: true,
         }
@@ -196,6 +200,24 @@ impl Config {
                         .ok_or_else(|| bad("must be ERROR, WARNING, INFO or DEBUG"))?
                 }
                 "log.file" => c.log_file = (!value.is_empty()).then(|| PathBuf::from(value)),
+                "login.cache" => match value {
+                    "keyring" => {
+                        c.login_cache
+                            .get_or_insert(crate::login_cache::LoginCache { seconds: 300 });
+                    }
+                    "off" => c.login_cache = None,
+                    _ => return Err(bad("must be `keyring` or `off`")),
+                },
+                "login.cache_seconds" => {
+                    let n: u32 = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=86_400).contains(n))
+                        .ok_or_else(|| bad("must be a number of seconds from 1 to 86400"))?;
+                    if let Some(lc) = c.login_cache.as_mut() {
+                        lc.seconds = n;
+                    }
+                }
                 "slots.removable" => {
                     c.removable = parse_bool(value).ok_or_else(|| bad("must be true or false"))?
                 }

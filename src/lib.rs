@@ -26,6 +26,7 @@ pub mod error;
 pub mod family;
 pub mod ffi;
 pub mod log;
+pub mod login_cache;
 pub mod mechanism;
 pub mod message;
 pub mod module;

@@ -75,6 +75,8 @@ pub struct Token {
     pub slot_id: CK_SLOT_ID,
     max_attempts: u32,
     kdf: crate::config::KdfCost,
+    /// The login cache in the kernel keyring (`None`: off).
+    login_cache: Option<crate::login_cache::LoginCache>,
     /// Whether login may decode objects on worker threads.
     threads: bool,
     inner: ShardedRwLock<Inner>,
@@ -337,6 +339,7 @@ impl Token {
             slot_id: slot_id_for_serial(&meta.serial),
             max_attempts: config.max_pin_attempts,
             kdf: config.kdf,
+            login_cache: config.login_cache,
             threads: config.threads_allowed,
             inner: ShardedRwLock::new(Inner {
                 meta,
@@ -638,7 +641,30 @@ impl Token {
             return Err(Error::PinLocked);
         }
         self.store.lock().record_failure(kind)?;
-        match MasterKey::unwrap(&wrap, pin, &wrap_context(&self.serial, kind)) {
+        let cached = self
+            .login_cache
+            .and_then(|c| c.get(&self.serial, kind, &wrap, pin));
+        let checked = match cached {
+            Some(mk) => {
+                crate::log_debug!(
+                    "token {}: {kind:?} PIN checked against the login cache",
+                    self.serial
+                );
+                Ok(mk)
+            }
+            None => {
+                crate::log_debug!(
+                    "token {}: {kind:?} PIN checked with the full key derivation",
+                    self.serial
+                );
+                let r = MasterKey::unwrap(&wrap, pin, &wrap_context(&self.serial, kind));
+                if let (Ok(mk), Some(c)) = (&r, self.login_cache) {
+                    c.put(&self.serial, kind, &wrap, pin, mk);
+                }
+                r
+            }
+        };
+        match checked {
             Ok(mk) => {
                 self.store.lock().reset_failures(kind)?;
                 Ok(mk)
@@ -763,8 +789,17 @@ impl Token {
         self.verify_pin(PinKind::So, so_pin)?;
         let mk = MasterKey::generate()?;
         let so_wrap = mk.wrap(so_pin, self.kdf, &wrap_context(&self.serial, PinKind::So))?;
+        let before = self.store.lock().meta()?;
         let mut inner = self.inner.write();
         self.store.lock().reinitialize(label, &so_wrap)?;
+        for (kind, w) in [
+            (PinKind::So, before.so_wrap),
+            (PinKind::User, before.user_wrap),
+        ] {
+            if let Some(w) = w {
+                crate::login_cache::LoginCache::forget(&self.serial, kind, &w);
+            }
+        }
         self.drop_login(&mut inner);
         inner.take_where(|_| true);
         self.sync(&mut inner)
@@ -800,7 +835,15 @@ impl Token {
         check_pin_len(new)?;
         let mk = self.verify_pin(kind, old)?;
         let wrap = mk.wrap(new, self.kdf, &wrap_context(&self.serial, kind))?;
+        let before = self.store.lock().meta()?;
         self.store.lock().set_wrap(kind, Some(&wrap))?;
+        let old_wrap = match kind {
+            PinKind::So => before.so_wrap,
+            PinKind::User => before.user_wrap,
+        };
+        if let Some(w) = old_wrap {
+            crate::login_cache::LoginCache::forget(&self.serial, kind, &w);
+        }
         Ok(())
     }
 

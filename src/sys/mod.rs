@@ -3,7 +3,8 @@
 //! - [`clock`]: a coarse monotonic clock (libc `clock_gettime`);
 //! - [`fork`]: `pthread_atfork` handlers, so a child starts uninitialized;
 //! - [`sharded`]: the sharded reader-writer lock of the token's object cache (a raw lock);
-//! - [`shm`]: the change counter every process of a token maps (`mmap`).
+//! - [`shm`]: the change counter every process of a token maps (`mmap`);
+//! - [`euid`]: the effective uid (the login cache is per user).
 //!
 //! The C boundary is [`crate::ffi`]; besides these two, only the AWS-LC EVP calls of the default
 //! backend (`crypto/awslc.rs`, streaming GCM) have `unsafe`.
@@ -12,3 +13,9 @@ pub mod clock;
 pub mod fork;
 pub mod sharded;
 pub mod shm;
+
+/// The process's effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and cannot fail.
+    unsafe { libc::geteuid() }
+}

@@ -132,6 +132,8 @@ enum Cmd {
     },
     /// Show the configuration in effect (file, token directory, PIN and KDF settings)
     ShowConfig,
+    /// Forget every cached login of this user in this session's kernel keyring (login.cache)
+    LogoutAll,
     /// Key families: rotate, list, disable, enable and retire versions; public keys as PEM or JWKS
     Key {
         #[command(subcommand)]
@@ -217,6 +219,11 @@ fn run(cli: Cli) -> R<()> {
             Cmd::InitToken { label, sel, pins } => init_token(&sel, &pins, &label),
             Cmd::ShowSlots => show_slots(),
             Cmd::ShowConfig => show_config(),
+            Cmd::LogoutAll => {
+                let n = ferrohsm::login_cache::LoginCache::forget_all();
+                println!("Forgot {n} cached login(s).");
+                Ok(())
+            }
             Cmd::DeleteToken { sel } => delete_token(&sel),
             Cmd::Import {
                 file,
@@ -434,6 +441,11 @@ fn show_config() -> R<()> {
         "kdf:              argon2id m={} KiB t={} p={}",
         c.kdf.memory_kib, c.kdf.iterations, c.kdf.lanes
     );
+    match c.login_cache {
+        Some(lc) => println!("login.cache:      keyring, {} s", lc.seconds),
+        None => println!("login.cache:      off"),
+    }
+    println!("wrap.policy:      {:?}", c.wrap_policy);
     for w in &c.warnings {
         println!("warning:          {w}");
     }
