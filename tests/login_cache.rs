@@ -129,6 +129,28 @@ impl World {
     }
 }
 
+/// The IDs of this uid's cached user logins in this process's session keyring.
+fn my_entries() -> Vec<String> {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier, LinkNode};
+    let prefix = format!("ferrohsm:login:v1:{}:", unsafe { libc::geteuid() });
+    let ring = KeyRing::from_special_id(KeyRingIdentifier::Session, false).unwrap();
+    let links = ring.get_links(4096).unwrap();
+    links
+        .iter()
+        .filter_map(|n| match n {
+            LinkNode::Key(k) => Some(*k),
+            _ => None,
+        })
+        .filter(|k| {
+            k.metadata().is_ok_and(|m| {
+                let d = m.get_description();
+                d.starts_with(&prefix) && d.contains(":user:")
+            })
+        })
+        .map(|k| k.get_id().as_raw_id().to_string())
+        .collect()
+}
+
 fn conf_text(tokens: &Path, log: &Path, extra: &str) -> String {
     format!(
         "directories.tokendir = {}\nkdf.argon2.memory_kib = 1024\nkdf.argon2.iterations = 1\nlog.level = DEBUG\nlog.file = {}\npin.max_attempts = 3\n{extra}\n",
@@ -218,6 +240,8 @@ fn login_cache_paths() {
         "OK",
         "cache",
     );
+    // The process that changed the PIN removed the old entry (it could not match anyway).
+    assert_eq!(my_entries().len(), 0, "the old PIN's entry is gone");
     step(
         "new PIN, first",
         w.child("5678", &[], None, None),
@@ -260,7 +284,13 @@ fn login_cache_paths() {
         let s = p.open_rw_session(slot).unwrap();
         drop(s);
     }
+    assert_eq!(my_entries().len(), 1);
     p.init_token(slot, &AuthPin::new(SO.into()), "lc").unwrap();
+    assert_eq!(
+        my_entries().len(),
+        0,
+        "C_InitToken removed the user's entry"
+    );
     init_user("1234");
     step(
         "after C_InitToken",
@@ -343,23 +373,7 @@ fn login_cache_paths() {
     };
     assert!(open_up(dir.path()).success());
     // The cached entries, by their IDs in this (root's) session keyring.
-    let ids: Vec<String> = {
-        use linux_keyutils::{KeyRing, KeyRingIdentifier, LinkNode};
-        let ring = KeyRing::from_special_id(KeyRingIdentifier::Session, false).unwrap();
-        let links = ring.get_links(4096).unwrap();
-        links
-            .iter()
-            .filter_map(|n| match n {
-                LinkNode::Key(k) => Some(*k),
-                _ => None,
-            })
-            .filter(|k| {
-                k.metadata()
-                    .is_ok_and(|m| m.get_description().starts_with("ferrohsm:login:v1:0:"))
-            })
-            .map(|k| k.get_id().as_raw_id().to_string())
-            .collect()
-    };
+    let ids = my_entries();
     assert!(!ids.is_empty(), "root's entry is in its session keyring");
     let r = w.child(
         "1234",

@@ -121,4 +121,17 @@ mod tests {
         std::fs::write(&p, b"garbage garbage garbage").unwrap();
         assert!(again.read().is_err());
     }
+
+    /// A new counter file is 0600 less the umask, whatever the process's own umask.
+    #[test]
+    fn new_file_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for (umask, want) in [(0o077, 0o600), (0o277, 0o400)] {
+            let p = dir.path().join(format!("pins-{umask:o}"));
+            PinCounters::open(&p, umask, || Ok((0, 0))).unwrap();
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, want, "umask {umask:o}");
+        }
+    }
 }
