@@ -678,6 +678,18 @@ fn iv_generators() {
             CKR_MECHANISM_PARAM_INVALID
         );
 
+        // No free bits at all, on a key whose counter is still at 0: refused too (a first
+        // message would otherwise take the caller's IV as it is).
+        let fresh = aes_key(&s, &[0x33; 16], false, "fresh");
+        assert_eq!(init(f, hs, false, CKM_AES_GCM, fresh), CKR_OPERATION_ACTIVE);
+        assert_eq!((f.C_MessageEncryptFinal.unwrap())(hs), CKR_OK);
+        assert_eq!(init(f, hs, false, CKM_AES_GCM, fresh), CKR_OK);
+        let mut p = Gcm::new(&[0; 12], 96, CKG_GENERATE_COUNTER, &[0; 16]);
+        assert_eq!(
+            one(f, hs, false, p.ptr(), b"", b"abc").0,
+            CKR_MECHANISM_PARAM_INVALID
+        );
+
         // C_SessionCancel ends both.
         assert_eq!(
             (f.C_SessionCancel.unwrap())(hs, CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT),

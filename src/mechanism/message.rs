@@ -524,3 +524,34 @@ impl MessageOps {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reservations are 4096 values for wide counters, and 1/65536 of a narrow counter's space
+    /// (at least one), so a crash wastes little of either.
+    #[test]
+    fn lease_sizes() {
+        assert_eq!(lease_size(96), 4096);
+        assert_eq!(lease_size(28), 4096);
+        assert_eq!(lease_size(27), 2048);
+        assert_eq!(lease_size(20), 16);
+        assert_eq!(lease_size(16), 1);
+        assert_eq!(lease_size(1), 1);
+    }
+
+    /// Only the free low-order bits change, across a byte boundary too.
+    #[test]
+    fn low_bits() {
+        let mut iv = [0xffu8; 4];
+        put_low_bits(&mut iv, 12, &[0, 0, 0x0a, 0xbc]);
+        assert_eq!(iv, [0xff, 0xff, 0xfa, 0xbc]);
+        let mut iv = [0u8; 4];
+        put_low_bits(&mut iv, 3, &[0xff; 4]);
+        assert_eq!(iv, [0, 0, 0, 7]);
+        let mut iv = [0x12u8, 0x34];
+        put_low_bits(&mut iv, 0, &[0xff; 2]);
+        assert_eq!(iv, [0x12, 0x34]);
+    }
+}
