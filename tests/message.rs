@@ -690,6 +690,14 @@ fn iv_generators() {
             CKR_MECHANISM_PARAM_INVALID
         );
 
+        // Each key value has a counter of its own: another key's first counter IV is 0.
+        let other = aes_key(&s, &[0x44; 16], false, "other");
+        assert_eq!((f.C_MessageEncryptFinal.unwrap())(hs), CKR_OK);
+        assert_eq!(init(f, hs, false, CKM_AES_GCM, other), CKR_OK);
+        let mut p = Gcm::new(&[0xee; 12], 32, CKG_GENERATE_COUNTER, &[0; 16]);
+        assert_eq!(one(f, hs, false, p.ptr(), b"", b"abc").0, CKR_OK);
+        assert_eq!(hex::encode(&p.iv), "eeeeeeee0000000000000000");
+
         // C_SessionCancel ends both.
         assert_eq!(
             (f.C_SessionCancel.unwrap())(hs, CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT),
