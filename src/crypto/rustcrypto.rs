@@ -576,6 +576,32 @@ impl EcPrivate {
         }
     }
 
+    /// ECDH (SEC 1, 3.3.1; the curves have cofactor 1, so the cofactor variant is the same): the
+    /// x-coordinate of d·Q, field length. `peer` was checked on import: on the curve, not the
+    /// identity.
+    pub fn ecdh(&self, peer: &EcPublic) -> Result<Zeroizing<Vec<u8>>> {
+        use ecdsa::elliptic_curve::ecdh::diffie_hellman;
+        let z = match (self, peer) {
+            (EcPrivate::P256(k), EcPublic::P256(q)) => {
+                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                    .raw_secret_bytes()
+                    .to_vec()
+            }
+            (EcPrivate::P384(k), EcPublic::P384(q)) => {
+                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                    .raw_secret_bytes()
+                    .to_vec()
+            }
+            (EcPrivate::P521(k), EcPublic::P521(q)) => {
+                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                    .raw_secret_bytes()
+                    .to_vec()
+            }
+            _ => return Err(Error::MechanismParamInvalid),
+        };
+        Ok(Zeroizing::new(z))
+    }
+
     /// ECDSA (RFC 6979 nonces) over a digest of any length, truncated or padded as SEC 1 says.
     /// Returns r||s, each of field length.
     pub fn sign_prehash(&self, z: &[u8]) -> Result<Vec<u8>> {

@@ -14,6 +14,7 @@ pub mod block;
 pub mod des3;
 pub mod digest;
 pub mod ec;
+pub mod ecdh;
 pub mod hmac;
 pub mod keys;
 pub mod ops;
@@ -76,6 +77,13 @@ pub enum Param {
         iv: Vec<u8>,
         data: Zeroizing<Vec<u8>>,
     },
+    /// CK_ECDH1_DERIVE_PARAMS: the KDF, the shared data (its input besides the secret) and the
+    /// other party's public value.
+    Ecdh {
+        kdf: CK_EC_KDF_TYPE,
+        shared: Zeroizing<Vec<u8>>,
+        public: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for Param {
@@ -122,6 +130,16 @@ impl std::fmt::Debug for Param {
             Param::IvData { iv, data } => {
                 write!(f, "IvData(iv {} bytes, {} bytes)", iv.len(), data.len())
             }
+            Param::Ecdh {
+                kdf,
+                shared,
+                public,
+            } => write!(
+                f,
+                "Ecdh(kdf {kdf:#x}, shared {} bytes, public {} bytes)",
+                shared.len(),
+                public.len()
+            ),
         }
     }
 }
@@ -160,6 +178,8 @@ pub enum ParamKind {
     DerivationString,
     /// CK_AES_CBC_ENCRYPT_DATA_PARAMS (16) or CK_DES_CBC_ENCRYPT_DATA_PARAMS (8): IV length.
     IvData(usize),
+    /// CK_ECDH1_DERIVE_PARAMS.
+    Ecdh1,
 }
 
 /// The key objects a mechanism works with.
@@ -201,8 +221,39 @@ pub type KeyGenFn = fn(&Mech, Option<usize>) -> Result<(CK_KEY_TYPE, Zeroizing<V
 /// public and the private key.
 pub type PairGenFn =
     fn(&Mech, &[Attribute]) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)>;
-/// Derives the value of a new secret key from a base key.
-pub type DeriveFn = fn(&Mech, &Arc<Key>) -> Result<Zeroizing<Vec<u8>>>;
+/// Derives the value of a new secret key from a base key: exactly `want.len(n)?` bytes, where `n`
+/// is what the mechanism gives when the template asks no length (each mechanism truncates its
+/// output as its specification says, or runs its KDF to that length).
+pub type DeriveFn = fn(&Mech, &Arc<Key>, &KeyLen) -> Result<Zeroizing<Vec<u8>>>;
+
+/// The length a derived key must have: the template's CKA_VALUE_LEN (already checked to suit the
+/// key type), else the key type's length.
+#[derive(Clone, Copy)]
+pub struct KeyLen {
+    pub asked: Option<usize>,
+    pub st: &'static SecretType,
+}
+
+impl KeyLen {
+    /// The length to derive when the mechanism's own output is `natural` bytes: CKA_VALUE_LEN if
+    /// the template gave one (it may exceed `natural`: the mechanism decides whether it can make
+    /// it), else all of it for a key type of any length, else the longest length of the type
+    /// that fits (`MechanismParamInvalid` if none does: the input was too short).
+    pub fn len(&self, natural: usize) -> Result<usize> {
+        match self.asked {
+            Some(n) => Ok(n),
+            None if self.st.range => Ok(natural),
+            None => self
+                .st
+                .lens
+                .iter()
+                .copied()
+                .filter(|&l| l <= natural)
+                .max()
+                .ok_or(Error::MechanismParamInvalid),
+        }
+    }
+}
 
 /// One row of the registry: everything the module knows about a mechanism. Each family file
 /// contributes its rows (`MECHS`); nothing else decides what a mechanism is or does.
@@ -329,6 +380,7 @@ impl SecretType {
 const FAMILIES: &[&[MechDef]] = &[
     rsa::MECHS,
     ec::MECHS,
+    ecdh::MECHS,
     hmac::MECHS,
     digest::MECHS,
     aes::MECHS,
