@@ -584,3 +584,26 @@ fn ecdh() {
     println!("ECDH: {} vectors, {} accepted", counts.0, counts.1);
     assert!(counts.0 > 900);
 }
+
+/// Ed25519 verification (Wycheproof's ed25519 set: RFC 8032 vectors, malleable S, wrong
+/// lengths, ...) through the registry's CKM_EDDSA.
+#[test]
+fn ed25519_verify() {
+    use ferrohsm::crypto::EdPublic;
+    use ferrohsm::mechanism::eddsa;
+    use wycheproof::eddsa::{TestName, TestSet};
+    let mut counts = (0, 0);
+    for g in TestSet::load(TestName::Ed25519).unwrap().test_groups {
+        let key = Arc::new(Key::EdPublic(
+            EdPublic::from_bytes(g.key.pk.as_ref()).unwrap(),
+        ));
+        for t in g.tests {
+            let mut op = eddsa::sign_op(&Mech::new(CKM_EDDSA), &key, true).unwrap();
+            op.update(t.msg.as_ref()).unwrap();
+            let ok = op.verify(t.sig.as_ref()).is_ok();
+            judge("ed25519", t.tc_id, t.result, ok, &mut counts);
+        }
+    }
+    println!("Ed25519: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 100);
+}

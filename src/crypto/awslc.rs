@@ -639,6 +639,104 @@ impl EcPublic {
     }
 }
 
+// ---- Ed25519 ------------------------------------------------------------------------------------
+
+pub use rc::ED25519_LEN;
+
+/// An Ed25519 private key: the RustCrypto key (the seed and public key come from it) and the
+/// aws-lc key pair, which signs.
+pub struct EdPrivate {
+    rc: rc::EdPrivate,
+    lc: Option<sig::Ed25519KeyPair>,
+}
+
+/// An Ed25519 public key: the RustCrypto key (it checks the encoding) and the aws-lc key, which
+/// verifies.
+pub struct EdPublic {
+    rc: rc::EdPublic,
+    lc: Option<ParsedPublicKey>,
+}
+
+impl std::fmt::Debug for EdPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPrivate(Ed25519)")
+    }
+}
+
+impl std::fmt::Debug for EdPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPublic(Ed25519)")
+    }
+}
+
+/// Generates an Ed25519 private key (AWS-LC; RustCrypto if AWS-LC fails).
+pub fn ed_generate() -> Result<EdPrivate> {
+    let lc = sig::Ed25519KeyPair::generate().ok().and_then(|kp| {
+        let seed = kp.seed().ok()?;
+        let seed =
+            AsBigEndian::<aws_lc_rs::encoding::Curve25519SeedBin>::as_be_bytes(&seed).ok()?;
+        let rc = rc::EdPrivate::from_bytes(seed.as_ref()).ok()?;
+        Some(EdPrivate { rc, lc: Some(kp) })
+    });
+    match lc {
+        Some(k) => Ok(k),
+        None => Ok(EdPrivate::wrap(rc::ed_generate()?)),
+    }
+}
+
+impl EdPrivate {
+    fn wrap(rc: rc::EdPrivate) -> EdPrivate {
+        let lc =
+            sig::Ed25519KeyPair::from_seed_and_public_key(&rc.seed(), &rc.public().bytes()).ok();
+        EdPrivate { rc, lc }
+    }
+
+    /// From the 32-byte seed (RFC 8032's private key).
+    pub fn from_bytes(seed: &[u8]) -> Result<EdPrivate> {
+        Ok(EdPrivate::wrap(rc::EdPrivate::from_bytes(seed)?))
+    }
+
+    pub fn seed(&self) -> Zeroizing<Vec<u8>> {
+        self.rc.seed()
+    }
+
+    pub fn public(&self) -> EdPublic {
+        EdPublic::wrap(self.rc.public())
+    }
+
+    /// Pure Ed25519 (RFC 8032, 5.1.6): AWS-LC.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        match &self.lc {
+            Some(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
+            None => self.rc.sign(msg),
+        }
+    }
+}
+
+impl EdPublic {
+    fn wrap(rc: rc::EdPublic) -> EdPublic {
+        let lc = ParsedPublicKey::new(&sig::ED25519, rc.bytes()).ok();
+        EdPublic { rc, lc }
+    }
+
+    /// From the 32-byte encoding; one that decodes to no point is refused (by RustCrypto).
+    pub fn from_bytes(p: &[u8]) -> Result<EdPublic> {
+        Ok(EdPublic::wrap(rc::EdPublic::from_bytes(p)?))
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.rc.bytes()
+    }
+
+    /// Pure Ed25519 verification (RFC 8032, 5.1.7): AWS-LC.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        match &self.lc {
+            Some(k) => k.verify_sig(msg, sig).map_err(|_| Error::SignatureInvalid),
+            None => self.rc.verify(msg, sig),
+        }
+    }
+}
+
 // ---- AES-GCM -----------------------------------------------------------------------------------
 
 /// aws-lc-rs's keyed AES-GCM (96-bit nonces, 128-bit tags), for a 16-, 24- or 32-byte key.
@@ -989,6 +1087,30 @@ mod tests {
                 a.ecdh(&other.public()).unwrap_err(),
                 Error::MechanismParamInvalid
             );
+        }
+    }
+
+    /// Ed25519 through AWS-LC gives RustCrypto's signatures (the scheme is deterministic), each
+    /// verifies the other's, and AWS-LC took the keys.
+    #[test]
+    fn cross_backend_ed25519() {
+        for k in [
+            ed_generate().unwrap(),
+            EdPrivate::wrap(rc::ed_generate().unwrap()),
+        ] {
+            assert!(k.lc.is_some());
+            let p = k.public();
+            assert!(p.lc.is_some());
+            for msg in [&b""[..], b"cross-backend", &[7u8; 1000]] {
+                let s = k.sign(msg).unwrap();
+                assert_eq!(s, k.rc.sign(msg).unwrap());
+                p.verify(msg, &s).unwrap();
+                p.rc.verify(msg, &s).unwrap();
+                let mut bad = s.clone();
+                bad[40] ^= 1;
+                assert_eq!(p.verify(msg, &bad).unwrap_err(), Error::SignatureInvalid);
+            }
+            assert_eq!(format!("{k:?}"), "EdPrivate(Ed25519)");
         }
     }
 

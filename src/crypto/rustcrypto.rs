@@ -689,6 +689,86 @@ impl EcPublic {
     }
 }
 
+// ---- Ed25519 ------------------------------------------------------------------------------------
+
+/// An Ed25519 private key (RFC 8032: the 32-byte seed; the crate zeroizes it on drop).
+pub struct EdPrivate(ed25519_dalek::SigningKey);
+
+/// An Ed25519 public key (a valid encoding of a curve point).
+#[derive(Clone)]
+pub struct EdPublic(ed25519_dalek::VerifyingKey);
+
+impl std::fmt::Debug for EdPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPrivate(Ed25519)")
+    }
+}
+
+impl std::fmt::Debug for EdPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPublic(Ed25519)")
+    }
+}
+
+/// Length of an Ed25519 seed, public key (bytes) and signature (64).
+pub const ED25519_LEN: usize = 32;
+
+/// Generates an Ed25519 private key from the OS generator.
+pub fn ed_generate() -> Result<EdPrivate> {
+    let mut seed = Zeroizing::new([0u8; ED25519_LEN]);
+    random(&mut seed[..])?;
+    Ok(EdPrivate(ed25519_dalek::SigningKey::from_bytes(&seed)))
+}
+
+impl EdPrivate {
+    /// From the 32-byte seed (RFC 8032's private key).
+    pub fn from_bytes(seed: &[u8]) -> Result<EdPrivate> {
+        let seed: Zeroizing<[u8; ED25519_LEN]> =
+            Zeroizing::new(seed.try_into().map_err(|_| Error::AttributeValueInvalid)?);
+        Ok(EdPrivate(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.as_bytes().to_vec())
+    }
+
+    pub fn public(&self) -> EdPublic {
+        EdPublic(self.0.verifying_key())
+    }
+
+    /// Pure Ed25519 (RFC 8032, 5.1.6).
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        use ed25519_dalek::Signer;
+        Ok(self.0.sign(msg).to_bytes().to_vec())
+    }
+}
+
+impl EdPublic {
+    /// From the 32-byte encoding; one that decodes to no point is refused.
+    pub fn from_bytes(p: &[u8]) -> Result<EdPublic> {
+        let p: &[u8; ED25519_LEN] = p.try_into().map_err(|_| Error::AttributeValueInvalid)?;
+        ed25519_dalek::VerifyingKey::from_bytes(p)
+            .map(EdPublic)
+            .map_err(|_| Error::AttributeValueInvalid)
+    }
+
+    /// The 32-byte encoding.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.to_bytes().to_vec()
+    }
+
+    /// Pure Ed25519 verification (RFC 8032, 5.1.7, cofactorless, as AWS-LC does; S must be
+    /// below the group order).
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        use ed25519_dalek::Verifier;
+        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| Error::SignatureInvalid)?;
+        self.0
+            .verify(msg, &sig)
+            .map_err(|_| Error::SignatureInvalid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,6 +789,7 @@ mod tests {
         zeroized_on_drop::<p256::ecdsa::SigningKey>();
         zeroized_on_drop::<p384::ecdsa::SigningKey>();
         zeroized_on_drop::<p521::ecdsa::SigningKey>();
+        zeroized_on_drop::<ed25519_dalek::SigningKey>();
     }
 
     /// Exponents the crate would loop on, or refuse, are refused up front.

@@ -15,6 +15,7 @@ pub mod des3;
 pub mod digest;
 pub mod ec;
 pub mod ecdh;
+pub mod eddsa;
 pub mod hmac;
 pub mod keys;
 pub mod ops;
@@ -77,6 +78,11 @@ pub enum Param {
         iv: Vec<u8>,
         data: Zeroizing<Vec<u8>>,
     },
+    /// CK_EDDSA_PARAMS: the prehash flag and the context.
+    Eddsa {
+        ph: bool,
+        context: Vec<u8>,
+    },
     /// CK_ECDH1_DERIVE_PARAMS: the KDF, the shared data (its input besides the secret) and the
     /// other party's public value.
     Ecdh {
@@ -130,6 +136,9 @@ impl std::fmt::Debug for Param {
             Param::IvData { iv, data } => {
                 write!(f, "IvData(iv {} bytes, {} bytes)", iv.len(), data.len())
             }
+            Param::Eddsa { ph, context } => {
+                write!(f, "Eddsa(ph {ph}, context {} bytes)", context.len())
+            }
             Param::Ecdh {
                 kdf,
                 shared,
@@ -180,6 +189,8 @@ pub enum ParamKind {
     IvData(usize),
     /// CK_ECDH1_DERIVE_PARAMS.
     Ecdh1,
+    /// CK_EDDSA_PARAMS, optional.
+    OptionalEddsa,
 }
 
 /// The key objects a mechanism works with.
@@ -191,6 +202,8 @@ pub enum Keys {
     Rsa,
     /// EC public and private keys.
     Ec,
+    /// Edwards-curve (CKK_EC_EDWARDS) public and private keys.
+    EcEdwards,
     /// Secret keys of these types.
     Secret(&'static [CK_KEY_TYPE]),
 }
@@ -203,6 +216,7 @@ impl Keys {
             Keys::None => false,
             Keys::Rsa => asym && kt == CKK_RSA,
             Keys::Ec => asym && kt == CKK_EC,
+            Keys::EcEdwards => asym && kt == CKK_EC_EDWARDS,
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
         }
     }
@@ -381,6 +395,7 @@ const FAMILIES: &[&[MechDef]] = &[
     rsa::MECHS,
     ec::MECHS,
     ecdh::MECHS,
+    eddsa::MECHS,
     hmac::MECHS,
     digest::MECHS,
     aes::MECHS,
