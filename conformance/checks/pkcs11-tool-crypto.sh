@@ -201,6 +201,30 @@ t_pc_ecdh() {
     [ ! -s "$WORK/z-no" ] || fail "output written for a refused derivation"
 }
 
+check "pkcs11-tool crypto: Ed25519 --keypairgen EC:edwards25519, --sign -m EDDSA, OpenSSL verifies" t_pc_eddsa
+t_pc_eddsa() {
+    token_init crypto
+    pin_init
+    # pkcs11-tool names the curve with the PrintableString "edwards25519" in CKA_EC_PARAMS
+    pc_user --keypairgen --key-type EC:edwards25519 --id 20 --label ed25519
+    pc_user -O --type pubkey
+    local point
+    point=$(awk '/^Public Key Object/ {p=""} /EC_POINT:/ {p=$2} $1 == "ID:" && $2 == "20" {print p; exit}' "$ALL")
+    # CKA_EC_POINT: a DER OCTET STRING of the 32-byte key; the RFC 8410 SPKI wraps the key
+    expect_eq "${point:0:4}" "0420" "Ed25519 CKA_EC_POINT encoding"
+    expect_eq "${#point}" 68 "Ed25519 CKA_EC_POINT length (hex digits)"
+    printf '%b' "$(printf '302a300506032b6570032100%s' "${point:4}" | sed 's/../\\x&/g')" >"$WORK/ed.der"
+    printf 'signed with Ed25519 through pkcs11-tool\n' >"$WORK/msg"
+    pc_user --sign -m EDDSA --id 20 -i "$WORK/msg" -o "$WORK/sig"
+    expect_ok openssl pkeyutl -verify -pubin -inkey "$WORK/ed.der" -keyform DER -rawin -in "$WORK/msg" -sigfile "$WORK/sig"
+    expect_out 'Signature Verified Successfully'
+    pc_user --verify -m EDDSA --id 20 -i "$WORK/msg" --signature-file "$WORK/sig"
+    expect_out 'Signature is valid'
+    printf 'tampered\n' >"$WORK/bad"
+    run openssl pkeyutl -verify -pubin -inkey "$WORK/ed.der" -keyform DER -rawin -in "$WORK/bad" -sigfile "$WORK/sig"
+    [ "$RC" != 0 ] || fail "OpenSSL verified the signature of another message"
+}
+
 check "pkcs11-tool crypto: digests and the mechanism list" t_pc_digest
 t_pc_digest() {
     token_init crypto
