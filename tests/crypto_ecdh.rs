@@ -1,7 +1,8 @@
 //! ECDH (CKM_ECDH1_DERIVE, CKM_ECDH1_COFACTOR_DERIVE) through the built module: NIST CAVP known
 //! answers, agreement between token keys with every X9.63 KDF (checked against the KDF computed
-//! here with the `sha1`/`sha2` crates), the derived key's attributes, and bad input with the
-//! spec's return codes (nothing created on failure).
+//! here with the `sha1`/`sha2` crates), the derived key's attributes, X25519 (RFC 7748 known
+//! answers, CKM_EC_MONTGOMERY_KEY_PAIR_GEN), and bad input with the spec's return codes (nothing
+//! created on failure).
 
 mod crypto_common;
 use crypto_common::*;
@@ -603,7 +604,7 @@ fn bad_input() {
         .get_mechanism_info(env.slot, MechanismType::ECDH1_DERIVE)
         .unwrap();
     assert!(info.derive());
-    assert_eq!((info.min_key_size(), info.max_key_size()), (256, 521));
+    assert_eq!((info.min_key_size(), info.max_key_size()), (255, 521));
     let mut ci = CK_MECHANISM_INFO {
         ulMinKeySize: 0,
         ulMaxKeySize: 0,
@@ -614,6 +615,147 @@ fn bad_input() {
         unsafe { (f.C_GetMechanismInfo.unwrap())(slot, CKM_ECDH1_COFACTOR_DERIVE, &mut ci) },
         CKR_OK
     );
-    assert_eq!((ci.ulMinKeySize, ci.ulMaxKeySize), (256, 521));
+    assert_eq!((ci.ulMinKeySize, ci.ulMaxKeySize), (255, 521));
     assert_ne!(ci.flags & CKF_DERIVE, 0);
+}
+
+/// id-X25519 (1.3.101.110) and the PrintableString "curve25519", the two CKA_EC_PARAMS forms.
+const OID_X25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6e];
+fn printable_x25519() -> Vec<u8> {
+    [&[0x13, 10][..], b"curve25519"].concat()
+}
+
+fn import_x25519(s: &Session, params: &[u8], k: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(KeyType::EC_MONTGOMERY),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Derive(true),
+        Attribute::EcParams(params.to_vec()),
+        Attribute::Value(k.to_vec()),
+    ])
+}
+
+/// X25519: RFC 7748 6.1 with Alice's key imported by value and Bob's public value raw and as a
+/// DER OCTET STRING; generated key pairs (both CKA_EC_PARAMS forms) agree with each other and
+/// with x25519-dalek used directly, also through a KDF; bad input.
+#[test]
+fn x25519() {
+    let env = Env::new();
+    let s = env.user();
+    let alice = h("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+    let bob_pub = h("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    let k = h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+    let a = import_x25519(&s, OID_X25519, &alice).unwrap();
+    // The imported key's SPKI carries Alice's public value (RFC 7748 6.1).
+    assert_eq!(
+        hex::encode(bytes_attr(&s, a, AttributeType::PublicKeyInfo)),
+        "302a300506032b656e0321008520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+    );
+    for public in [bob_pub.clone(), der_octet_string(&bob_pub)] {
+        let key = s
+            .derive_key(&ecdh(EcKdf::null(), &public), a, &generic(None))
+            .unwrap();
+        assert_eq!(value(&s, key), k);
+    }
+    let key = s
+        .derive_key(
+            &ecdh(EcKdf::sha256(b"info"), &bob_pub),
+            a,
+            &generic(Some(48)),
+        )
+        .unwrap();
+    assert_eq!(value(&s, key), x963(CKD_SHA256_KDF, &k, b"info", 48));
+
+    let mut n = 0;
+    for params in [OID_X25519.to_vec(), printable_x25519()] {
+        let (p, kx) = s
+            .generate_key_pair(
+                &Mechanism::EccMontgomeryKeyPairGen,
+                &[Attribute::EcParams(params.clone()), Attribute::Token(false)],
+                &[
+                    Attribute::Derive(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Token(false),
+                ],
+            )
+            .unwrap();
+        let u = point(&s, p);
+        assert_eq!(u.len(), 32);
+        assert_eq!(bytes_attr(&s, kx, AttributeType::EcParams), params);
+        // x25519-dalek, directly, on the other side.
+        let peer = x25519_dalek::StaticSecret::from([0x42u8; 32]);
+        let peer_pub = x25519_dalek::PublicKey::from(&peer);
+        let want = peer.diffie_hellman(&x25519_dalek::PublicKey::from(
+            <[u8; 32]>::try_from(&u[..]).unwrap(),
+        ));
+        let got = value(
+            &s,
+            s.derive_key(
+                &ecdh(EcKdf::null(), peer_pub.as_bytes()),
+                kx,
+                &generic(None),
+            )
+            .unwrap(),
+        );
+        assert_eq!(got, want.as_bytes());
+        n += 1;
+    }
+    // Bad input: peer values of the wrong length, a small-order value (all-zero secret), keys
+    // of X448 or with Ed25519's params, an X25519 key for EdDSA.
+    for bad in [
+        bob_pub[..31].to_vec(),
+        [&bob_pub[..], &[0]].concat(),
+        vec![0u8; 32],
+    ] {
+        assert_eq!(
+            rv(s.derive_key(&ecdh(EcKdf::null(), &bad), a, &generic(None))
+                .unwrap_err()),
+            RvError::MechanismParamInvalid
+        );
+    }
+    for (params, want) in [
+        (
+            vec![0x06, 0x03, 0x2b, 0x65, 0x6f],
+            RvError::CurveNotSupported,
+        ),
+        (
+            vec![0x06, 0x03, 0x2b, 0x65, 0x70],
+            RvError::CurveNotSupported,
+        ),
+        (vec![0x30, 0x00], RvError::DomainParamsInvalid),
+    ] {
+        assert_eq!(rv(import_x25519(&s, &params, &alice).unwrap_err()), want);
+        assert_eq!(
+            rv(s.generate_key_pair(
+                &Mechanism::EccMontgomeryKeyPairGen,
+                &[Attribute::EcParams(params.clone())],
+                &[Attribute::Derive(true)],
+            )
+            .unwrap_err()),
+            want
+        );
+    }
+    assert_eq!(
+        rv(import_x25519(&s, OID_X25519, &alice[..31]).unwrap_err()),
+        RvError::AttributeValueInvalid
+    );
+    assert_eq!(
+        rv(s.sign(
+            &Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+                cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure
+            )),
+            a,
+            b"m"
+        )
+        .unwrap_err()),
+        RvError::KeyTypeInconsistent
+    );
+    let info = env
+        .p()
+        .get_mechanism_info(env.slot, MechanismType::ECC_MONTGOMERY_KEY_PAIR_GEN)
+        .unwrap();
+    assert_eq!((info.min_key_size(), info.max_key_size()), (255, 255));
+    println!("X25519: RFC 7748 6.1 through the module, {n} generated keys agree with x25519-dalek");
 }

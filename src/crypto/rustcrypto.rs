@@ -769,6 +769,74 @@ impl EdPublic {
     }
 }
 
+// ---- X25519 -------------------------------------------------------------------------------------
+
+/// An X25519 private key (RFC 7748: 32 bytes, clamped when used; the crate zeroizes it).
+pub struct XPrivate(x25519_dalek::StaticSecret);
+
+/// An X25519 public key: the 32-byte u-coordinate (any 32 bytes are one, RFC 7748 5).
+#[derive(Clone)]
+pub struct XPublic(x25519_dalek::PublicKey);
+
+impl std::fmt::Debug for XPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XPrivate(X25519)")
+    }
+}
+
+impl std::fmt::Debug for XPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XPublic(X25519)")
+    }
+}
+
+/// Generates an X25519 private key from the OS generator.
+pub fn x25519_generate() -> Result<XPrivate> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    random(&mut k[..])?;
+    Ok(XPrivate(x25519_dalek::StaticSecret::from(*k)))
+}
+
+impl XPrivate {
+    /// From the 32 bytes of RFC 7748's private key.
+    pub fn from_bytes(k: &[u8]) -> Result<XPrivate> {
+        let k: Zeroizing<[u8; 32]> =
+            Zeroizing::new(k.try_into().map_err(|_| Error::AttributeValueInvalid)?);
+        Ok(XPrivate(x25519_dalek::StaticSecret::from(*k)))
+    }
+
+    /// The private key's 32 bytes, as given.
+    pub fn bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.to_bytes().to_vec())
+    }
+
+    pub fn public(&self) -> XPublic {
+        XPublic(x25519_dalek::PublicKey::from(&self.0))
+    }
+
+    /// X25519(k, u) (RFC 7748, 6.1). An all-zero result (the peer's value is of small order) is
+    /// refused: `MechanismParamInvalid`, as AWS-LC does.
+    pub fn agree(&self, peer: &XPublic) -> Result<Zeroizing<Vec<u8>>> {
+        let z = self.0.diffie_hellman(&peer.0);
+        if !z.was_contributory() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        Ok(Zeroizing::new(z.as_bytes().to_vec()))
+    }
+}
+
+impl XPublic {
+    /// From the 32-byte u-coordinate.
+    pub fn from_bytes(u: &[u8]) -> Result<XPublic> {
+        let u: [u8; 32] = u.try_into().map_err(|_| Error::AttributeValueInvalid)?;
+        Ok(XPublic(x25519_dalek::PublicKey::from(u)))
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.to_bytes().to_vec()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,6 +858,7 @@ mod tests {
         zeroized_on_drop::<p384::ecdsa::SigningKey>();
         zeroized_on_drop::<p521::ecdsa::SigningKey>();
         zeroized_on_drop::<ed25519_dalek::SigningKey>();
+        zeroized_on_drop::<x25519_dalek::StaticSecret>();
     }
 
     /// Exponents the crate would loop on, or refuse, are refused up front.

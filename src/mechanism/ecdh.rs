@@ -1,33 +1,69 @@
 //! ECDH key derivation (`CKM_ECDH1_DERIVE`, `CKM_ECDH1_COFACTOR_DERIVE`) with
 //! `CK_ECDH1_DERIVE_PARAMS`: the raw shared secret (`CKD_NULL`) or the ANSI X9.63 KDF over SHA-1
-//! or SHA-2 (`CKD_SHA*_KDF`) with the caller's shared data.
+//! or SHA-2 (`CKD_SHA*_KDF`) with the caller's shared data; on P-256, P-384, P-521 (`CKK_EC`)
+//! and X25519 (`CKK_EC_MONTGOMERY`, RFC 7748, with `CKM_EC_MONTGOMERY_KEY_PAIR_GEN`).
 //!
-//! P-256, P-384 and P-521 have cofactor 1, so the cofactor variant computes the same value.
+//! The NIST curves have cofactor 1, and X25519's scalars are multiples of its cofactor (RFC
+//! 7748's clamping), so the cofactor variant computes the same value.
 //! The KDF is the X9.63 construction (SEC 1, 3.6.1) over the backend's hash: the key is the first
 //! bytes of `H(Z || 00000001 || SharedInfo) || H(Z || 00000002 || SharedInfo) || ...`.
 
 use super::keys::{self, Key};
 use super::{KeyLen, Keys, Mech, MechDef, Param, ParamKind};
-use crate::crypto::{HashAlg, Hasher};
+use crate::crypto::{self, HashAlg, Hasher};
 use crate::error::{Error, Result};
+use crate::object::Attribute;
 use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+const X_FLAGS: CK_FLAGS = CKF_EC_OID | CKF_EC_CURVENAME;
 
+/// Field sizes in bits: X25519's 255 to P-521's 521.
 const fn row(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
-    MechDef::new(ty, name, 256, 521, CKF_DERIVE | EC_FLAGS)
+    MechDef::new(ty, name, 255, 521, CKF_DERIVE | EC_FLAGS | X_FLAGS)
         .param(ParamKind::Ecdh1)
-        .keys(Keys::Ec)
+        .keys(Keys::Ecdh)
         .derive(derive)
 }
 
 /// The ECDH family's mechanisms.
 pub const MECHS: &[MechDef] = &[
+    MechDef::new(
+        CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+        "CKM_EC_MONTGOMERY_KEY_PAIR_GEN",
+        255,
+        255,
+        CKF_GENERATE_KEY_PAIR | X_FLAGS,
+    )
+    .pairgen(x25519_pair_gen),
     row(CKM_ECDH1_DERIVE, "CKM_ECDH1_DERIVE"),
     row(CKM_ECDH1_COFACTOR_DERIVE, "CKM_ECDH1_COFACTOR_DERIVE"),
 ];
+
+/// CKM_EC_MONTGOMERY_KEY_PAIR_GEN from the public key template (CKA_EC_PARAMS: X25519's OID or
+/// the PrintableString "curve25519").
+fn x25519_pair_gen(
+    _: &Mech,
+    pub_t: &[Attribute],
+) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)> {
+    let params = super::ops::template_get(pub_t, CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
+    keys::montgomery_params(params)?;
+    let k = crypto::x25519_generate()?;
+    let u = k.public().bytes();
+    let spki = keys::x25519_spki(&u);
+    let pubs = vec![
+        Attribute::new(CKA_EC_POINT, keys::der_octet_string(&u)),
+        Attribute::new(CKA_PUBLIC_KEY_INFO, spki.clone()),
+    ];
+    let privs = vec![
+        Attribute::new(CKA_EC_PARAMS, params.to_vec()),
+        Attribute::new(CKA_VALUE, k.bytes().to_vec()),
+        Attribute::new(CKA_PUBLIC_KEY_INFO, spki),
+    ];
+    Ok((CKK_EC_MONTGOMERY, pubs, privs))
+}
 
 /// The hash of an X9.63 KDF (`None` for `CKD_NULL`); any other KDF is a bad parameter.
 fn kdf_hash(kdf: CK_EC_KDF_TYPE) -> Result<Option<HashAlg>> {
@@ -84,16 +120,24 @@ fn derive(mech: &Mech, key: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8
     if hash.is_none() && !shared.is_empty() {
         return Err(Error::MechanismParamInvalid);
     }
-    let Key::EcPrivate(k) = &**key else {
-        return Err(Error::KeyTypeInconsistent);
-    };
     if public.is_empty() {
         return Err(Error::MechanismParamInvalid);
     }
-    // The point raw (pkcs11-tool, Java's SunPKCS11, python-pkcs11) or as a DER OCTET STRING
-    // (`pkcs11-tool --derive-pass-der`, clients that copy CKA_EC_POINT as it is).
-    let peer = keys::point_of(k.curve(), public).map_err(|_| Error::MechanismParamInvalid)?;
-    let z = k.ecdh(&peer)?;
+    // The point raw (pkcs11-tool, Java's SunPKCS11) or as a DER OCTET STRING (python-pkcs11,
+    // `pkcs11-tool --derive-pass-der`, clients that copy CKA_EC_POINT as it is).
+    let z = match &**key {
+        Key::EcPrivate(k) => {
+            let peer =
+                keys::point_of(k.curve(), public).map_err(|_| Error::MechanismParamInvalid)?;
+            k.ecdh(&peer)?
+        }
+        Key::XPrivate(k) => {
+            let u = keys::x_bytes(public).ok_or(Error::MechanismParamInvalid)?;
+            let peer = crypto::XPublic::from_bytes(u).map_err(|_| Error::MechanismParamInvalid)?;
+            k.agree(&peer)?
+        }
+        _ => return Err(Error::KeyTypeInconsistent),
+    };
     let len = want.len(z.len())?;
     match hash {
         None if len > z.len() => Err(Error::TemplateInconsistent),
@@ -263,6 +307,63 @@ mod tests {
                 let v = derive(&mech(kdf, &[], &pb), &ka, &generic(None)).unwrap();
                 assert_eq!(v.len(), za.len());
             }
+        }
+    }
+
+    /// RFC 7748 6.1 (Alice and Bob) through the mechanism, both ways, the public values raw and
+    /// as DER OCTET STRINGs; the public keys are the RFC's; a small-order peer value is refused.
+    #[test]
+    fn rfc7748_x25519() {
+        let a = crate::crypto::XPrivate::from_bytes(&h(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        ))
+        .unwrap();
+        let b = crate::crypto::XPrivate::from_bytes(&h(
+            "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        ))
+        .unwrap();
+        let (pa, pb) = (a.public().bytes(), b.public().bytes());
+        assert_eq!(
+            pa,
+            h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+        );
+        assert_eq!(
+            pb,
+            h("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+        );
+        let k = h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+        let (ka, kb) = (Arc::new(Key::XPrivate(a)), Arc::new(Key::XPrivate(b)));
+        for (key, peer) in [(&ka, &pb), (&kb, &pa)] {
+            for public in [peer.clone(), keys::der_octet_string(peer)] {
+                assert_eq!(
+                    *derive(&mech(CKD_NULL, &[], &public), key, &generic(None)).unwrap(),
+                    k
+                );
+            }
+            let v = derive(&mech(CKD_SHA256_KDF, b"x", peer), key, &generic(Some(40))).unwrap();
+            assert_eq!(v, x963_kdf(HashAlg::Sha256, &k, b"x", 40).unwrap());
+        }
+        // u = 0 and u = 1 are of small order: the shared secret would be all zeros.
+        for u in [[0u8; 32], {
+            let mut one = [0u8; 32];
+            one[0] = 1;
+            one
+        }] {
+            assert_eq!(
+                derive(&mech(CKD_NULL, &[], &u), &ka, &generic(None)).unwrap_err(),
+                Error::MechanismParamInvalid
+            );
+        }
+        // Lengths other than 32 (raw or wrapped).
+        for bad in [
+            pb[..31].to_vec(),
+            [&pb[..], &[0]].concat(),
+            keys::der_octet_string(&pb[..31]),
+        ] {
+            assert_eq!(
+                derive(&mech(CKD_NULL, &[], &bad), &ka, &generic(None)).unwrap_err(),
+                Error::MechanismParamInvalid
+            );
         }
     }
 

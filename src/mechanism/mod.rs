@@ -204,6 +204,8 @@ pub enum Keys {
     Ec,
     /// Edwards-curve (CKK_EC_EDWARDS) public and private keys.
     EcEdwards,
+    /// The keys of ECDH: EC and Montgomery-curve (CKK_EC_MONTGOMERY) keys.
+    Ecdh,
     /// Secret keys of these types.
     Secret(&'static [CK_KEY_TYPE]),
 }
@@ -217,6 +219,7 @@ impl Keys {
             Keys::Rsa => asym && kt == CKK_RSA,
             Keys::Ec => asym && kt == CKK_EC,
             Keys::EcEdwards => asym && kt == CKK_EC_EDWARDS,
+            Keys::Ecdh => asym && matches!(kt, CKK_EC | CKK_EC_MONTGOMERY),
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
         }
     }
