@@ -497,10 +497,11 @@ fn ecdh_alg(curve: Curve) -> &'static agreement::Algorithm {
     }
 }
 
-/// An EC public key: the RustCrypto key and the parsed aws-lc key.
+/// An EC public key: the RustCrypto key and the parsed aws-lc verification key, made on the
+/// first verification and kept (an ECDH peer's point never needs it).
 pub struct EcPublic {
     rc: rc::EcPublic,
-    lc: Option<ParsedPublicKey>,
+    lc: OnceLock<Option<ParsedPublicKey>>,
 }
 
 impl std::fmt::Debug for EcPrivate {
@@ -604,8 +605,10 @@ impl EcPrivate {
 
 impl EcPublic {
     fn wrap(rc: rc::EcPublic) -> EcPublic {
-        let lc = ParsedPublicKey::new(ec_verify_alg(rc.curve()), rc.point()).ok();
-        EcPublic { rc, lc }
+        EcPublic {
+            rc,
+            lc: OnceLock::new(),
+        }
     }
 
     /// From a SEC 1 encoded point (uncompressed or compressed), checked to be on the curve.
@@ -622,6 +625,13 @@ impl EcPublic {
         self.rc.point()
     }
 
+    /// The aws-lc verification key, parsed on first use.
+    fn lc(&self) -> Option<&ParsedPublicKey> {
+        self.lc
+            .get_or_init(|| ParsedPublicKey::new(ec_verify_alg(self.curve()), self.rc.point()).ok())
+            .as_ref()
+    }
+
     /// DER SubjectPublicKeyInfo.
     pub fn spki(&self) -> Result<Vec<u8>> {
         self.rc.spki()
@@ -630,7 +640,7 @@ impl EcPublic {
     /// Verifies an r||s signature over a digest of any length (aws-lc for a digest as long as the
     /// curve's hash, RustCrypto otherwise).
     pub fn verify_prehash(&self, z: &[u8], sig: &[u8]) -> Result<()> {
-        if let (Some(k), Some(d)) = (&self.lc, imported(ec_hash(self.curve()), z)) {
+        if let (Some(k), Some(d)) = (self.lc(), imported(ec_hash(self.curve()), z)) {
             return k
                 .verify_digest_sig(&d, sig)
                 .map_err(|_| Error::SignatureInvalid);
@@ -1103,7 +1113,7 @@ mod tests {
                 let rck = rc::EcPrivate::from_bytes(curve, &k.scalar()).unwrap();
                 let rcp = rck.public();
                 let lcp = k.public();
-                assert!(lcp.lc.is_some());
+                assert!(lcp.lc().is_some());
                 assert_eq!(lcp.point(), rcp.point());
                 // Every digest length: the curve's own goes through aws-lc, others RustCrypto.
                 for alg in [
