@@ -3,7 +3,9 @@
 //!
 //! ferrohsm vs SoftHSM (`/usr/lib/softhsm/libsofthsm2.so`) for RSA-2048 sign, ECDSA P-256 sign and
 //! verify, HMAC-SHA256 over 64 bytes, and what the parsed-key cache saves (the cost of parsing an
-//! RSA key on every call). The module's overhead over the backend: `cargo bench --bench overhead`.
+//! RSA key on every call); and for Ed25519 sign and verify and ECDH P-256 derivation (X25519 on
+//! ferrohsm alone: SoftHSM 2.6.1 has none). The module's overhead over the backend:
+//! `cargo bench --bench overhead`.
 
 mod crypto_common;
 
@@ -101,7 +103,7 @@ fn measure(s: &Session) -> [f64; 4] {
     ]
 }
 
-fn softhsm(dir: &std::path::Path) -> Option<[f64; 4]> {
+fn softhsm<const N: usize>(dir: &std::path::Path, measure: fn(&Session) -> [f64; N]) -> [f64; N] {
     let lib = std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so");
     assert!(
         lib.exists(),
@@ -135,7 +137,7 @@ fn softhsm(dir: &std::path::Path) -> Option<[f64; 4]> {
         measure(&s)
     };
     let _ = p.finalize();
-    Some(r)
+    r
 }
 
 #[test]
@@ -145,7 +147,7 @@ fn perf_vs_softhsm_and_direct() {
     let s = env.user();
     let ours = measure(&s);
     drop(s);
-    let theirs = softhsm(env.dir.path());
+    let theirs = Some(softhsm(env.dir.path(), measure));
     let names = [
         "RSA-2048 sign (SHA256-RSA-PKCS)",
         "ECDSA P-256 sign (CKM_ECDSA)",
@@ -194,4 +196,108 @@ fn perf_vs_softhsm_and_direct() {
         1.0 / (1.0 / ours[0] + 1.0 / parse_ned)
     );
     assert!(ours.iter().all(|&r| r > 0.0));
+}
+
+/// A derived 32-byte generic secret, destroyed at once (the rate is of C_DeriveKey plus
+/// C_DestroyObject of a session object, on both modules).
+fn derive_destroy(s: &Session, base: ObjectHandle, public: &[u8]) {
+    use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+    use cryptoki::object::{KeyType, ObjectClass};
+    let k = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), public)),
+            base,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .unwrap();
+    s.destroy_object(k).unwrap();
+}
+
+fn ec_point(s: &Session, public: ObjectHandle) -> Vec<u8> {
+    bytes_attr(s, public, cryptoki::object::AttributeType::EcPoint)
+}
+
+/// [Ed25519 sign, Ed25519 verify, ECDH P-256 derive] rates through a PKCS#11 session.
+fn measure_kex(s: &Session) -> [f64; 3] {
+    use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+    let eddsa = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+    // pkcs11-tool's form of the Ed25519 parameters, which SoftHSM 2.6.1 takes too.
+    let ed_params = [&[0x13, 12][..], b"edwards25519"].concat();
+    let (ed_pub, ed) = s
+        .generate_key_pair(
+            &Mechanism::EccEdwardsKeyPairGen,
+            &[Attribute::EcParams(ed_params), Attribute::Verify(true)],
+            &[Attribute::Sign(true), Attribute::Sensitive(true)],
+        )
+        .unwrap();
+    let msg = [0x5au8; 64];
+    let sig = s.sign(&eddsa, ed, &msg).unwrap();
+    let pair = || {
+        s.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(OID_P256.to_vec())],
+            &[Attribute::Derive(true), Attribute::Sensitive(true)],
+        )
+        .unwrap()
+    };
+    let ((_, a), (pb, _)) = (pair(), pair());
+    let qb = ec_point(s, pb);
+    [
+        rate(|| drop(s.sign(&eddsa, ed, &msg).unwrap())),
+        rate(|| s.verify(&eddsa, ed_pub, &msg, &sig).unwrap()),
+        rate(|| derive_destroy(s, a, &qb)),
+    ]
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn perf_ed25519_ecdh_vs_softhsm() {
+    let env = Env::new();
+    let s = env.user();
+    let ours = measure_kex(&s);
+    // X25519, ferrohsm only.
+    let x_params = vec![0x06, 0x03, 0x2b, 0x65, 0x6e];
+    let pair = || {
+        s.generate_key_pair(
+            &Mechanism::EccMontgomeryKeyPairGen,
+            &[Attribute::EcParams(x_params.clone())],
+            &[Attribute::Derive(true), Attribute::Sensitive(true)],
+        )
+        .unwrap()
+    };
+    let ((_, xa), (xpb, _)) = (pair(), pair());
+    let u = ec_point(&s, xpb);
+    let x25519 = rate(|| derive_destroy(&s, xa, &u));
+    drop(s);
+    let theirs = softhsm(env.dir.path(), measure_kex);
+    let names = [
+        "Ed25519 sign (64 B, CKM_EDDSA)",
+        "Ed25519 verify (64 B)",
+        "ECDH P-256 derive (+ destroy)",
+    ];
+    println!(
+        "\n{:<34} {:>12} {:>12} {:>8}",
+        "operation", "ferrohsm/s", "softhsm/s", "ratio"
+    );
+    for i in 0..3 {
+        println!(
+            "{:<34} {:>12.0} {:>12.0} {:>7.2}x",
+            names[i],
+            ours[i],
+            theirs[i],
+            ours[i] / theirs[i]
+        );
+    }
+    println!(
+        "{:<34} {:>12.0} {:>12}",
+        "X25519 derive (+ destroy)", x25519, "-"
+    );
+    assert!(ours.iter().chain(&theirs).all(|&r| r > 0.0) && x25519 > 0.0);
 }

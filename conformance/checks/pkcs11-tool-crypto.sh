@@ -145,6 +145,86 @@ t_pc_decrypt() {
     fi
 }
 
+# pc_der_len N: the DER length octets of N (< 65536), as hex
+pc_der_len() {
+    if [ "$1" -lt 128 ]; then printf '%02x' "$1"
+    elif [ "$1" -lt 256 ]; then printf '81%02x' "$1"
+    else printf '82%04x' "$1"; fi
+}
+
+# pc_ec_spki ID NAME: the EC public key ID as $WORK/NAME.der (SubjectPublicKeyInfo), built from the
+# CKA_EC_POINT and CKA_EC_PARAMS that `-O` prints (see pc_p256_pubkey for why not --read-object)
+pc_ec_spki() {
+    pc_user -O --type pubkey
+    local ln point params alg bits
+    ln=$(awk -v id="$1" '/^Public Key Object/ {p=""; q=""} /EC_POINT:/ {p=$2} /EC_PARAMS:/ {q=$2}
+        $1 == "ID:" && $2 == id {print p, q; exit}' "$ALL")
+    point=${ln% *} params=${ln#* }
+    [ -n "$point" ] && [ -n "$params" ] || fail "no EC_POINT/EC_PARAMS for ID $1"
+    # CKA_EC_POINT is a DER OCTET STRING: the point follows its header (04 LL, or 04 81 LL)
+    case $point in
+        0481*) point=${point:6} ;;
+        04*) point=${point:4} ;;
+    esac
+    alg=06072a8648ce3d0201$params
+    alg=30$(pc_der_len $((${#alg} / 2)))$alg
+    bits=00$point
+    bits=03$(pc_der_len $((${#bits} / 2)))$bits
+    printf '%b' "$(printf '30%s%s%s' "$(pc_der_len $(((${#alg} + ${#bits}) / 2)))" "$alg" "$bits" | sed 's/../\\x&/g')" >"$WORK/$2.der"
+    expect_ok openssl pkey -pubin -inform DER -in "$WORK/$2.der" -noout
+}
+
+check "pkcs11-tool crypto: ECDH --derive (point raw and DER) equals OpenSSL's, 3 curves" t_pc_ecdh
+t_pc_ecdh() {
+    token_init crypto
+    pin_init
+    local c id
+    for c in prime256v1:12 secp384r1:13 secp521r1:14; do
+        id=${c#*:} c=${c%%:*}
+        pc_user --keypairgen --key-type "EC:$c" --id "$id" --label "ecdh$id" --usage-derive
+        expect_ok openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:$c" -out "$WORK/peer.pem"
+        expect_ok openssl pkey -in "$WORK/peer.pem" -pubout -outform DER -out "$WORK/peer.der"
+        # pkcs11-tool sends the raw point (pPublicData = 04 || x || y) by default, a DER OCTET
+        # STRING around it with --derive-pass-der; CKD_NULL, a generic secret it reads back
+        pc_user --derive -m ECDH1-DERIVE --id "$id" -i "$WORK/peer.der" -o "$WORK/z-raw"
+        pc_user --derive --derive-pass-der -m ECDH1-DERIVE --id "$id" -i "$WORK/peer.der" -o "$WORK/z-der"
+        pc_ec_spki "$id" token
+        expect_ok openssl pkeyutl -derive -inkey "$WORK/peer.pem" -peerkey "$WORK/token.der" \
+            -peerform DER -out "$WORK/z-openssl"
+        expect_same_file "$WORK/z-openssl" "$WORK/z-raw"
+        expect_same_file "$WORK/z-openssl" "$WORK/z-der"
+    done
+    # the last peer's P-521 point for the P-256 key is refused (ferrohsm:
+    # CKR_MECHANISM_PARAM_INVALID; SoftHSM 2.6.1: CKR_GENERAL_ERROR)
+    p11_run --login --pin "$USER_PIN" --derive -m ECDH1-DERIVE --id 12 -i "$WORK/peer.der" -o "$WORK/z-no"
+    [ "$RC" != 0 ] || fail "a P-521 point for a P-256 key was accepted"
+    [ ! -s "$WORK/z-no" ] || fail "output written for a refused derivation"
+}
+
+check "pkcs11-tool crypto: Ed25519 --keypairgen EC:edwards25519, --sign -m EDDSA, OpenSSL verifies" t_pc_eddsa
+t_pc_eddsa() {
+    token_init crypto
+    pin_init
+    # pkcs11-tool names the curve with the PrintableString "edwards25519" in CKA_EC_PARAMS
+    pc_user --keypairgen --key-type EC:edwards25519 --id 20 --label ed25519
+    pc_user -O --type pubkey
+    local point
+    point=$(awk '/^Public Key Object/ {p=""} /EC_POINT:/ {p=$2} $1 == "ID:" && $2 == "20" {print p; exit}' "$ALL")
+    # CKA_EC_POINT: a DER OCTET STRING of the 32-byte key; the RFC 8410 SPKI wraps the key
+    expect_eq "${point:0:4}" "0420" "Ed25519 CKA_EC_POINT encoding"
+    expect_eq "${#point}" 68 "Ed25519 CKA_EC_POINT length (hex digits)"
+    printf '%b' "$(printf '302a300506032b6570032100%s' "${point:4}" | sed 's/../\\x&/g')" >"$WORK/ed.der"
+    printf 'signed with Ed25519 through pkcs11-tool\n' >"$WORK/msg"
+    pc_user --sign -m EDDSA --id 20 -i "$WORK/msg" -o "$WORK/sig"
+    expect_ok openssl pkeyutl -verify -pubin -inkey "$WORK/ed.der" -keyform DER -rawin -in "$WORK/msg" -sigfile "$WORK/sig"
+    expect_out 'Signature Verified Successfully'
+    pc_user --verify -m EDDSA --id 20 -i "$WORK/msg" --signature-file "$WORK/sig"
+    expect_out 'Signature is valid'
+    printf 'tampered\n' >"$WORK/bad"
+    run openssl pkeyutl -verify -pubin -inkey "$WORK/ed.der" -keyform DER -rawin -in "$WORK/bad" -sigfile "$WORK/sig"
+    [ "$RC" != 0 ] || fail "OpenSSL verified the signature of another message"
+}
+
 check "pkcs11-tool crypto: digests and the mechanism list" t_pc_digest
 t_pc_digest() {
     token_init crypto

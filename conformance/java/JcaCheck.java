@@ -253,6 +253,30 @@ public class JcaCheck {
                 signVerify("SHA256withECDSA", NONE, kp.getPrivate(), jdkPub, "SunEC", !curve.equals("secp521r1"));
             });
         }
+        // ECDH: a token key agrees with a SunEC key. SunPKCS11 derives with CKM_ECDH1_DERIVE,
+        // CKD_NULL and the peer's raw point (04 || x || y), then reads the generic secret's
+        // CKA_VALUE; SunEC computes the same secret from the other side.
+        for (String curve : new String[] {"secp256r1", "secp384r1", "secp521r1"}) {
+            sub("KeyAgreement ECDH on " + curve + " (token key) equals SunEC's", () -> {
+                KeyPairGenerator g = KeyPairGenerator.getInstance("EC", p11);
+                g.initialize(new ECGenParameterSpec(curve));
+                KeyPair token = g.generateKeyPair();
+                KeyPairGenerator pg = KeyPairGenerator.getInstance("EC", "SunEC");
+                pg.initialize(new ECGenParameterSpec(curve));
+                KeyPair peer = pg.generateKeyPair();
+                KeyAgreement ka = KeyAgreement.getInstance("ECDH", p11);
+                ka.init(token.getPrivate());
+                ka.doPhase(peer.getPublic(), true);
+                byte[] got = ka.generateSecret();
+                PublicKey tokenPub = KeyFactory.getInstance("EC", "SunEC")
+                    .generatePublic(new java.security.spec.X509EncodedKeySpec(token.getPublic().getEncoded()));
+                KeyAgreement ref = KeyAgreement.getInstance("ECDH", "SunEC");
+                ref.init(peer.getPrivate());
+                ref.doPhase(tokenPub, true);
+                byte[] want = ref.generateSecret();
+                require(Arrays.equals(got, want), "shared secret equals SunEC's (" + want.length + " bytes)");
+            });
+        }
         sub("KeyGenerator HmacSHA256 (256 bits) on the token, Mac works", () -> {
             KeyGenerator g = KeyGenerator.getInstance("HmacSHA256", p11);
             g.init(256);

@@ -10,6 +10,7 @@
 use super::rustcrypto as rc;
 use super::{Curve, HashAlg};
 use crate::error::{Error, Result};
+use aws_lc_rs::agreement;
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rsa as lrsa;
@@ -480,16 +481,27 @@ fn ec_hash(curve: Curve) -> HashAlg {
     }
 }
 
-/// An EC private key: the RustCrypto key and the aws-lc key pair.
+/// An EC private key: the RustCrypto key, the aws-lc key pair, and the aws-lc ECDH key (made on
+/// the first derivation and kept with the parsed key).
 pub struct EcPrivate {
     rc: rc::EcPrivate,
     lc: Option<EcdsaKeyPair>,
+    ecdh: OnceLock<Option<agreement::PrivateKey>>,
 }
 
-/// An EC public key: the RustCrypto key and the parsed aws-lc key.
+fn ecdh_alg(curve: Curve) -> &'static agreement::Algorithm {
+    match curve {
+        Curve::P256 => &agreement::ECDH_P256,
+        Curve::P384 => &agreement::ECDH_P384,
+        Curve::P521 => &agreement::ECDH_P521,
+    }
+}
+
+/// An EC public key: the RustCrypto key and the parsed aws-lc verification key, made on the
+/// first verification and kept (an ECDH peer's point never needs it).
 pub struct EcPublic {
     rc: rc::EcPublic,
-    lc: Option<ParsedPublicKey>,
+    lc: OnceLock<Option<ParsedPublicKey>>,
 }
 
 impl std::fmt::Debug for EcPrivate {
@@ -513,7 +525,11 @@ pub fn ec_generate(curve: Curve) -> EcPrivate {
                 AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(&kp.private_key())
                     .ok()?;
             let rc = rc::EcPrivate::from_bytes(curve, d.as_ref()).ok()?;
-            Some(EcPrivate { rc, lc: Some(kp) })
+            Some(EcPrivate {
+                rc,
+                lc: Some(kp),
+                ecdh: OnceLock::new(),
+            })
         });
     lc.unwrap_or_else(|| EcPrivate::wrap(rc::ec_generate(curve)))
 }
@@ -526,7 +542,11 @@ impl EcPrivate {
             &rc.public().point(),
         )
         .ok();
-        EcPrivate { rc, lc }
+        EcPrivate {
+            rc,
+            lc,
+            ecdh: OnceLock::new(),
+        }
     }
 
     /// From the big-endian private scalar (shorter values are left-padded).
@@ -547,6 +567,28 @@ impl EcPrivate {
         EcPublic::wrap(self.rc.public())
     }
 
+    /// ECDH: the x-coordinate of d·Q, field length (AWS-LC; RustCrypto if AWS-LC refused the
+    /// key). `peer` was checked on import: on the curve, not the identity.
+    pub fn ecdh(&self, peer: &EcPublic) -> Result<Zeroizing<Vec<u8>>> {
+        if peer.curve() != self.curve() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let key = self
+            .ecdh
+            .get_or_init(|| {
+                agreement::PrivateKey::from_private_key(ecdh_alg(self.curve()), &self.scalar()).ok()
+            })
+            .as_ref();
+        let Some(key) = key else {
+            return self.rc.ecdh(&peer.rc);
+        };
+        let point = peer.point();
+        let q = agreement::UnparsedPublicKey::new(ecdh_alg(self.curve()), &point);
+        agreement::agree(key, q, Error::MechanismParamInvalid, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
+    }
+
     /// ECDSA over a digest of any length, truncated or padded as SEC 1 says; r||s, each of field
     /// length. aws-lc (random nonces) signs a digest as long as the curve's hash (32, 48, 64 bytes
     /// for P-256, P-384, P-521); other lengths go to RustCrypto (RFC 6979 nonces).
@@ -563,8 +605,10 @@ impl EcPrivate {
 
 impl EcPublic {
     fn wrap(rc: rc::EcPublic) -> EcPublic {
-        let lc = ParsedPublicKey::new(ec_verify_alg(rc.curve()), rc.point()).ok();
-        EcPublic { rc, lc }
+        EcPublic {
+            rc,
+            lc: OnceLock::new(),
+        }
     }
 
     /// From a SEC 1 encoded point (uncompressed or compressed), checked to be on the curve.
@@ -581,6 +625,13 @@ impl EcPublic {
         self.rc.point()
     }
 
+    /// The aws-lc verification key, parsed on first use.
+    fn lc(&self) -> Option<&ParsedPublicKey> {
+        self.lc
+            .get_or_init(|| ParsedPublicKey::new(ec_verify_alg(self.curve()), self.rc.point()).ok())
+            .as_ref()
+    }
+
     /// DER SubjectPublicKeyInfo.
     pub fn spki(&self) -> Result<Vec<u8>> {
         self.rc.spki()
@@ -589,12 +640,175 @@ impl EcPublic {
     /// Verifies an r||s signature over a digest of any length (aws-lc for a digest as long as the
     /// curve's hash, RustCrypto otherwise).
     pub fn verify_prehash(&self, z: &[u8], sig: &[u8]) -> Result<()> {
-        if let (Some(k), Some(d)) = (&self.lc, imported(ec_hash(self.curve()), z)) {
+        if let (Some(k), Some(d)) = (self.lc(), imported(ec_hash(self.curve()), z)) {
             return k
                 .verify_digest_sig(&d, sig)
                 .map_err(|_| Error::SignatureInvalid);
         }
         self.rc.verify_prehash(z, sig)
+    }
+}
+
+// ---- Ed25519 ------------------------------------------------------------------------------------
+
+pub use rc::ED25519_LEN;
+
+/// An Ed25519 private key: the RustCrypto key (the seed and public key come from it) and the
+/// aws-lc key pair, which signs.
+pub struct EdPrivate {
+    rc: rc::EdPrivate,
+    lc: Option<sig::Ed25519KeyPair>,
+}
+
+/// An Ed25519 public key: the RustCrypto key (it checks the encoding) and the aws-lc key, which
+/// verifies.
+pub struct EdPublic {
+    rc: rc::EdPublic,
+    lc: Option<ParsedPublicKey>,
+}
+
+impl std::fmt::Debug for EdPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPrivate(Ed25519)")
+    }
+}
+
+impl std::fmt::Debug for EdPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPublic(Ed25519)")
+    }
+}
+
+/// Generates an Ed25519 private key (AWS-LC; RustCrypto if AWS-LC fails).
+pub fn ed_generate() -> Result<EdPrivate> {
+    let lc = sig::Ed25519KeyPair::generate().ok().and_then(|kp| {
+        let seed = kp.seed().ok()?;
+        let seed =
+            AsBigEndian::<aws_lc_rs::encoding::Curve25519SeedBin>::as_be_bytes(&seed).ok()?;
+        let rc = rc::EdPrivate::from_bytes(seed.as_ref()).ok()?;
+        Some(EdPrivate { rc, lc: Some(kp) })
+    });
+    match lc {
+        Some(k) => Ok(k),
+        None => Ok(EdPrivate::wrap(rc::ed_generate()?)),
+    }
+}
+
+impl EdPrivate {
+    fn wrap(rc: rc::EdPrivate) -> EdPrivate {
+        let lc =
+            sig::Ed25519KeyPair::from_seed_and_public_key(&rc.seed(), &rc.public().bytes()).ok();
+        EdPrivate { rc, lc }
+    }
+
+    /// From the 32-byte seed (RFC 8032's private key).
+    pub fn from_bytes(seed: &[u8]) -> Result<EdPrivate> {
+        Ok(EdPrivate::wrap(rc::EdPrivate::from_bytes(seed)?))
+    }
+
+    pub fn seed(&self) -> Zeroizing<Vec<u8>> {
+        self.rc.seed()
+    }
+
+    pub fn public(&self) -> EdPublic {
+        EdPublic::wrap(self.rc.public())
+    }
+
+    /// Pure Ed25519 (RFC 8032, 5.1.6): AWS-LC.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        match &self.lc {
+            Some(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
+            None => self.rc.sign(msg),
+        }
+    }
+}
+
+impl EdPublic {
+    fn wrap(rc: rc::EdPublic) -> EdPublic {
+        let lc = ParsedPublicKey::new(&sig::ED25519, rc.bytes()).ok();
+        EdPublic { rc, lc }
+    }
+
+    /// From the 32-byte encoding; one that decodes to no point is refused (by RustCrypto).
+    pub fn from_bytes(p: &[u8]) -> Result<EdPublic> {
+        Ok(EdPublic::wrap(rc::EdPublic::from_bytes(p)?))
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.rc.bytes()
+    }
+
+    /// Pure Ed25519 verification (RFC 8032, 5.1.7): AWS-LC.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        match &self.lc {
+            Some(k) => k.verify_sig(msg, sig).map_err(|_| Error::SignatureInvalid),
+            None => self.rc.verify(msg, sig),
+        }
+    }
+}
+
+// ---- X25519 -------------------------------------------------------------------------------------
+
+pub use rc::XPublic;
+
+/// An X25519 private key: the RustCrypto key (its bytes and public key come from it) and the
+/// aws-lc key, which agrees.
+pub struct XPrivate {
+    rc: rc::XPrivate,
+    lc: Option<agreement::PrivateKey>,
+}
+
+impl std::fmt::Debug for XPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XPrivate(X25519)")
+    }
+}
+
+/// Generates an X25519 private key (AWS-LC; RustCrypto if AWS-LC fails).
+pub fn x25519_generate() -> Result<XPrivate> {
+    let lc = agreement::PrivateKey::generate(&agreement::X25519)
+        .ok()
+        .and_then(|k| {
+            let b = AsBigEndian::<aws_lc_rs::encoding::Curve25519SeedBin>::as_be_bytes(&k).ok()?;
+            let rc = rc::XPrivate::from_bytes(b.as_ref()).ok()?;
+            Some(XPrivate { rc, lc: Some(k) })
+        });
+    match lc {
+        Some(k) => Ok(k),
+        None => Ok(XPrivate::wrap(rc::x25519_generate()?)),
+    }
+}
+
+impl XPrivate {
+    fn wrap(rc: rc::XPrivate) -> XPrivate {
+        let lc = agreement::PrivateKey::from_private_key(&agreement::X25519, &rc.bytes()).ok();
+        XPrivate { rc, lc }
+    }
+
+    /// From the 32 bytes of RFC 7748's private key.
+    pub fn from_bytes(k: &[u8]) -> Result<XPrivate> {
+        Ok(XPrivate::wrap(rc::XPrivate::from_bytes(k)?))
+    }
+
+    pub fn bytes(&self) -> Zeroizing<Vec<u8>> {
+        self.rc.bytes()
+    }
+
+    pub fn public(&self) -> XPublic {
+        self.rc.public()
+    }
+
+    /// X25519(k, u) (RFC 7748, 6.1): AWS-LC, which refuses an all-zero result
+    /// (`MechanismParamInvalid`).
+    pub fn agree(&self, peer: &XPublic) -> Result<Zeroizing<Vec<u8>>> {
+        let Some(k) = &self.lc else {
+            return self.rc.agree(peer);
+        };
+        let u = peer.bytes();
+        let q = agreement::UnparsedPublicKey::new(&agreement::X25519, &u);
+        agreement::agree(k, q, Error::MechanismParamInvalid, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
     }
 }
 
@@ -953,7 +1167,7 @@ mod tests {
                 let rck = rc::EcPrivate::from_bytes(curve, &k.scalar()).unwrap();
                 let rcp = rck.public();
                 let lcp = k.public();
-                assert!(lcp.lc.is_some());
+                assert!(lcp.lc().is_some());
                 assert_eq!(lcp.point(), rcp.point());
                 // Every digest length: the curve's own goes through aws-lc, others RustCrypto.
                 for alg in [
@@ -978,6 +1192,72 @@ mod tests {
                     assert!(lcp.verify_prehash(&z, &s[1..]).is_err());
                 }
             }
+        }
+    }
+
+    /// ECDH through AWS-LC agrees with RustCrypto's, and AWS-LC took the key (so the aws-lc path
+    /// is the one tested).
+    #[test]
+    fn cross_backend_ecdh() {
+        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+            let a = ec_generate(curve);
+            let b = ec_generate(curve);
+            let z = a.ecdh(&b.public()).unwrap();
+            assert!(matches!(a.ecdh.get(), Some(Some(_))));
+            let rca = rc::EcPrivate::from_bytes(curve, &a.scalar()).unwrap();
+            assert_eq!(z, rca.ecdh(&b.public().rc).unwrap());
+            assert_eq!(z, b.ecdh(&a.public()).unwrap());
+            let other = ec_generate(if curve == Curve::P256 {
+                Curve::P384
+            } else {
+                Curve::P256
+            });
+            assert_eq!(
+                a.ecdh(&other.public()).unwrap_err(),
+                Error::MechanismParamInvalid
+            );
+        }
+    }
+
+    /// Ed25519 through AWS-LC gives RustCrypto's signatures (the scheme is deterministic), each
+    /// verifies the other's, and AWS-LC took the keys.
+    #[test]
+    fn cross_backend_ed25519() {
+        for k in [
+            ed_generate().unwrap(),
+            EdPrivate::wrap(rc::ed_generate().unwrap()),
+        ] {
+            assert!(k.lc.is_some());
+            let p = k.public();
+            assert!(p.lc.is_some());
+            for msg in [&b""[..], b"cross-backend", &[7u8; 1000]] {
+                let s = k.sign(msg).unwrap();
+                assert_eq!(s, k.rc.sign(msg).unwrap());
+                p.verify(msg, &s).unwrap();
+                p.rc.verify(msg, &s).unwrap();
+                let mut bad = s.clone();
+                bad[40] ^= 1;
+                assert_eq!(p.verify(msg, &bad).unwrap_err(), Error::SignatureInvalid);
+            }
+            assert_eq!(format!("{k:?}"), "EdPrivate(Ed25519)");
+        }
+    }
+
+    /// X25519 through AWS-LC agrees with RustCrypto's, and AWS-LC took the keys.
+    #[test]
+    fn cross_backend_x25519() {
+        for a in [
+            x25519_generate().unwrap(),
+            XPrivate::wrap(rc::x25519_generate().unwrap()),
+        ] {
+            assert!(a.lc.is_some());
+            let b = x25519_generate().unwrap();
+            let z = a.agree(&b.public()).unwrap();
+            assert_eq!(z, a.rc.agree(&b.public()).unwrap());
+            assert_eq!(z, b.agree(&a.public()).unwrap());
+            let zero = XPublic::from_bytes(&[0; 32]).unwrap();
+            assert_eq!(a.agree(&zero).unwrap_err(), Error::MechanismParamInvalid);
+            assert_eq!(a.rc.agree(&zero).unwrap_err(), Error::MechanismParamInvalid);
         }
     }
 

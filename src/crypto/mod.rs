@@ -2,7 +2,9 @@
 //!
 //! The mechanism layer ([`crate::mechanism`]) only sees the types and functions of this module:
 //! [`HashAlg`], [`Hasher`], [`Hmac`], [`RsaPrivate`], [`RsaPublic`], [`Curve`], [`EcPrivate`],
-//! [`EcPublic`], [`rsa_generate`], [`ec_generate`], [`random`]. Each backend (one file) provides
+//! [`EcPublic`], [`EdPrivate`], [`EdPublic`], [`XPrivate`], [`XPublic`], [`rsa_generate`],
+//! [`ec_generate`], [`ed_generate`], [`x25519_generate`], [`random`]. Each backend (one file)
+//! provides
 //! them with the same signatures; the active one is chosen at build time with a `#[cfg]` on the
 //! `pub use` below, without touching the mechanism layer: the cargo feature `backend-awslc` (on by
 //! default) selects the `aws-lc-rs` backend (`awslc.rs`); `--no-default-features` builds the

@@ -576,6 +576,32 @@ impl EcPrivate {
         }
     }
 
+    /// ECDH (SEC 1, 3.3.1; the curves have cofactor 1, so the cofactor variant is the same): the
+    /// x-coordinate of d·Q, field length. `peer` was checked on import: on the curve, not the
+    /// identity.
+    pub fn ecdh(&self, peer: &EcPublic) -> Result<Zeroizing<Vec<u8>>> {
+        use ecdsa::elliptic_curve::ecdh::diffie_hellman;
+        let z = match (self, peer) {
+            (EcPrivate::P256(k), EcPublic::P256(q)) => {
+                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                    .raw_secret_bytes()
+                    .to_vec()
+            }
+            (EcPrivate::P384(k), EcPublic::P384(q)) => {
+                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                    .raw_secret_bytes()
+                    .to_vec()
+            }
+            (EcPrivate::P521(k), EcPublic::P521(q)) => {
+                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                    .raw_secret_bytes()
+                    .to_vec()
+            }
+            _ => return Err(Error::MechanismParamInvalid),
+        };
+        Ok(Zeroizing::new(z))
+    }
+
     /// ECDSA (RFC 6979 nonces) over a digest of any length, truncated or padded as SEC 1 says.
     /// Returns r||s, each of field length.
     pub fn sign_prehash(&self, z: &[u8]) -> Result<Vec<u8>> {
@@ -663,6 +689,154 @@ impl EcPublic {
     }
 }
 
+// ---- Ed25519 ------------------------------------------------------------------------------------
+
+/// An Ed25519 private key (RFC 8032: the 32-byte seed; the crate zeroizes it on drop).
+pub struct EdPrivate(ed25519_dalek::SigningKey);
+
+/// An Ed25519 public key (a valid encoding of a curve point).
+#[derive(Clone)]
+pub struct EdPublic(ed25519_dalek::VerifyingKey);
+
+impl std::fmt::Debug for EdPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPrivate(Ed25519)")
+    }
+}
+
+impl std::fmt::Debug for EdPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdPublic(Ed25519)")
+    }
+}
+
+/// Length of an Ed25519 seed, public key (bytes) and signature (64).
+pub const ED25519_LEN: usize = 32;
+
+/// Generates an Ed25519 private key from the OS generator.
+pub fn ed_generate() -> Result<EdPrivate> {
+    let mut seed = Zeroizing::new([0u8; ED25519_LEN]);
+    random(&mut seed[..])?;
+    Ok(EdPrivate(ed25519_dalek::SigningKey::from_bytes(&seed)))
+}
+
+impl EdPrivate {
+    /// From the 32-byte seed (RFC 8032's private key).
+    pub fn from_bytes(seed: &[u8]) -> Result<EdPrivate> {
+        let seed: Zeroizing<[u8; ED25519_LEN]> =
+            Zeroizing::new(seed.try_into().map_err(|_| Error::AttributeValueInvalid)?);
+        Ok(EdPrivate(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.as_bytes().to_vec())
+    }
+
+    pub fn public(&self) -> EdPublic {
+        EdPublic(self.0.verifying_key())
+    }
+
+    /// Pure Ed25519 (RFC 8032, 5.1.6).
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        use ed25519_dalek::Signer;
+        Ok(self.0.sign(msg).to_bytes().to_vec())
+    }
+}
+
+impl EdPublic {
+    /// From the 32-byte encoding; one that decodes to no point is refused.
+    pub fn from_bytes(p: &[u8]) -> Result<EdPublic> {
+        let p: &[u8; ED25519_LEN] = p.try_into().map_err(|_| Error::AttributeValueInvalid)?;
+        ed25519_dalek::VerifyingKey::from_bytes(p)
+            .map(EdPublic)
+            .map_err(|_| Error::AttributeValueInvalid)
+    }
+
+    /// The 32-byte encoding.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.to_bytes().to_vec()
+    }
+
+    /// Pure Ed25519 verification (RFC 8032, 5.1.7, cofactorless, as AWS-LC does; S must be
+    /// below the group order).
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        use ed25519_dalek::Verifier;
+        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| Error::SignatureInvalid)?;
+        self.0
+            .verify(msg, &sig)
+            .map_err(|_| Error::SignatureInvalid)
+    }
+}
+
+// ---- X25519 -------------------------------------------------------------------------------------
+
+/// An X25519 private key (RFC 7748: 32 bytes, clamped when used; the crate zeroizes it).
+pub struct XPrivate(x25519_dalek::StaticSecret);
+
+/// An X25519 public key: the 32-byte u-coordinate (any 32 bytes are one, RFC 7748 5).
+#[derive(Clone)]
+pub struct XPublic(x25519_dalek::PublicKey);
+
+impl std::fmt::Debug for XPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XPrivate(X25519)")
+    }
+}
+
+impl std::fmt::Debug for XPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XPublic(X25519)")
+    }
+}
+
+/// Generates an X25519 private key from the OS generator.
+pub fn x25519_generate() -> Result<XPrivate> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    random(&mut k[..])?;
+    Ok(XPrivate(x25519_dalek::StaticSecret::from(*k)))
+}
+
+impl XPrivate {
+    /// From the 32 bytes of RFC 7748's private key.
+    pub fn from_bytes(k: &[u8]) -> Result<XPrivate> {
+        let k: Zeroizing<[u8; 32]> =
+            Zeroizing::new(k.try_into().map_err(|_| Error::AttributeValueInvalid)?);
+        Ok(XPrivate(x25519_dalek::StaticSecret::from(*k)))
+    }
+
+    /// The private key's 32 bytes, as given.
+    pub fn bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.to_bytes().to_vec())
+    }
+
+    pub fn public(&self) -> XPublic {
+        XPublic(x25519_dalek::PublicKey::from(&self.0))
+    }
+
+    /// X25519(k, u) (RFC 7748, 6.1). An all-zero result (the peer's value is of small order) is
+    /// refused: `MechanismParamInvalid`, as AWS-LC does.
+    pub fn agree(&self, peer: &XPublic) -> Result<Zeroizing<Vec<u8>>> {
+        let z = self.0.diffie_hellman(&peer.0);
+        if !z.was_contributory() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        Ok(Zeroizing::new(z.as_bytes().to_vec()))
+    }
+}
+
+impl XPublic {
+    /// From the 32-byte u-coordinate.
+    pub fn from_bytes(u: &[u8]) -> Result<XPublic> {
+        let u: [u8; 32] = u.try_into().map_err(|_| Error::AttributeValueInvalid)?;
+        Ok(XPublic(x25519_dalek::PublicKey::from(u)))
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.to_bytes().to_vec()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,6 +857,8 @@ mod tests {
         zeroized_on_drop::<p256::ecdsa::SigningKey>();
         zeroized_on_drop::<p384::ecdsa::SigningKey>();
         zeroized_on_drop::<p521::ecdsa::SigningKey>();
+        zeroized_on_drop::<ed25519_dalek::SigningKey>();
+        zeroized_on_drop::<x25519_dalek::StaticSecret>();
     }
 
     /// Exponents the crate would loop on, or refuse, are refused up front.

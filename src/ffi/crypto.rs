@@ -184,6 +184,29 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                 data: zeroize::Zeroizing::new(unsafe { param_input(v.pData, v.length)? }.to_vec()),
             }
         }
+        ParamKind::OptionalEddsa if m.ulParameterLen == 0 => Param::None,
+        ParamKind::OptionalEddsa => {
+            // SAFETY: per the contract above.
+            let v: CK_EDDSA_PARAMS = unsafe { param(m)? };
+            Param::Eddsa {
+                ph: v.phFlag != 0,
+                // SAFETY: pContextData is valid for ulContextDataLen bytes, per the contract.
+                context: unsafe { param_input(v.pContextData, v.ulContextDataLen)? }.to_vec(),
+            }
+        }
+        ParamKind::Ecdh1 => {
+            // SAFETY: per the contract above.
+            let v: CK_ECDH1_DERIVE_PARAMS = unsafe { param(m)? };
+            Param::Ecdh {
+                kdf: v.kdf,
+                // SAFETY: pSharedData is valid for ulSharedDataLen bytes, per the contract.
+                shared: zeroize::Zeroizing::new(
+                    unsafe { param_input(v.pSharedData, v.ulSharedDataLen)? }.to_vec(),
+                ),
+                // SAFETY: pPublicData is valid for ulPublicDataLen bytes, per the contract.
+                public: unsafe { param_input(v.pPublicData, v.ulPublicDataLen)? }.to_vec(),
+            }
+        }
     };
     Ok(Mech {
         ty: m.mechanism,

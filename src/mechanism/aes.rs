@@ -3,7 +3,7 @@
 
 use super::block::{self, Mode};
 use super::keys::Key;
-use super::{CryptOp, Keys, Mech, MechDef, ParamKind, SecretType, SignOp};
+use super::{CryptOp, KeyLen, Keys, Mech, MechDef, ParamKind, SecretType, SignOp};
 use crate::crypto::sym::{BlockKey, Cipher};
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
@@ -141,9 +141,9 @@ fn cbc_mac(m: &Mech, k: &Arc<Key>, _: bool) -> Result<Box<dyn SignOp>> {
 fn cbc_mac_general(m: &Mech, k: &Arc<Key>, _: bool) -> Result<Box<dyn SignOp>> {
     block::mac(m, k, false, true, 16)
 }
-fn ecb_encrypt_data(m: &Mech, k: &Arc<Key>) -> Result<Zeroizing<Vec<u8>>> {
-    block::encrypt_data(m, k, false)
+fn ecb_encrypt_data(m: &Mech, k: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8>>> {
+    block::encrypt_data(m, k, false, want)
 }
-fn cbc_encrypt_data(m: &Mech, k: &Arc<Key>) -> Result<Zeroizing<Vec<u8>>> {
-    block::encrypt_data(m, k, true)
+fn cbc_encrypt_data(m: &Mech, k: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8>>> {
+    block::encrypt_data(m, k, true, want)
 }

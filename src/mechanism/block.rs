@@ -9,7 +9,7 @@
 //! RustCrypto backend and key wrap hold their input until the final call, up to [`HELD_CAP`].
 
 use super::keys::{Key, Secret};
-use super::{CryptOp, Mech, Param, SignOp};
+use super::{CryptOp, KeyLen, Mech, Param, SignOp};
 use crate::crypto::sym::{self, BlockStream, Cmac, SymKey};
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
@@ -781,7 +781,14 @@ impl SignOp for Mac {
 /// CKM_*_ECB_ENCRYPT_DATA (`cbc` false: CK_KEY_DERIVATION_STRING_DATA) and
 /// CKM_*_CBC_ENCRYPT_DATA (an IV and the data): the data, a whole number of blocks, encrypted
 /// under the base key without padding, is the new key's value.
-pub fn encrypt_data(mech: &Mech, key: &Arc<Key>, cbc: bool) -> Result<Zeroizing<Vec<u8>>> {
+/// The ENCRYPT_DATA derivations: the encryption of the data, truncated to the key's length (its
+/// first bytes); a key longer than the data is `MechanismParamInvalid` (the data is too short).
+pub fn encrypt_data(
+    mech: &Mech,
+    key: &Arc<Key>,
+    cbc: bool,
+    want: &KeyLen,
+) -> Result<Zeroizing<Vec<u8>>> {
     let k = sym_key(key)?;
     let bs = k.block.block_len();
     let (mut stream, data) = match (&mech.param, cbc) {
@@ -794,8 +801,13 @@ pub fn encrypt_data(mech: &Mech, key: &Arc<Key>, cbc: bool) -> Result<Zeroizing<
     if data.is_empty() || !data.len().is_multiple_of(bs) {
         return Err(Error::MechanismParamInvalid);
     }
+    let len = want.len(data.len())?;
+    if len > data.len() {
+        return Err(Error::MechanismParamInvalid);
+    }
     let mut out = Zeroizing::new(vec![0u8; data.len()]);
     stream.process(data, &mut out);
+    out.truncate(len);
     Ok(out)
 }
 
@@ -1295,6 +1307,10 @@ mod tests {
     /// ENCRYPT_DATA derivations are the ECB / CBC encryption of the data.
     #[test]
     fn encrypt_data_derivations() {
+        let all = KeyLen {
+            asked: None,
+            st: crate::mechanism::secret_type(CKK_GENERIC_SECRET).unwrap(),
+        };
         let k = key(CKK_AES, K128);
         let pt = h(PT);
         let m = Mech {
@@ -1302,7 +1318,7 @@ mod tests {
             param: Param::Bytes(Zeroizing::new(pt[..32].to_vec())),
         };
         assert_eq!(
-            hex::encode(encrypt_data(&m, &k, false).unwrap()),
+            hex::encode(encrypt_data(&m, &k, false, &all).unwrap()),
             "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf"
         );
         let m = Mech {
@@ -1313,7 +1329,7 @@ mod tests {
             },
         };
         assert_eq!(
-            hex::encode(encrypt_data(&m, &k, true).unwrap()),
+            hex::encode(encrypt_data(&m, &k, true, &all).unwrap()),
             "7649abac8119b246cee98e9b12e9197d"
         );
         let m = Mech {
@@ -1321,7 +1337,7 @@ mod tests {
             param: Param::Bytes(Zeroizing::new(vec![1; 15])),
         };
         assert_eq!(
-            encrypt_data(&m, &k, false).unwrap_err(),
+            encrypt_data(&m, &k, false, &all).unwrap_err(),
             Error::MechanismParamInvalid
         );
     }

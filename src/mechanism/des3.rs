@@ -6,7 +6,7 @@
 use super::aes::block_check_value;
 use super::block::{self, Mode};
 use super::keys::Key;
-use super::{CryptOp, Keys, Mech, MechDef, ParamKind, SecretType, SignOp};
+use super::{CryptOp, KeyLen, Keys, Mech, MechDef, ParamKind, SecretType, SignOp};
 use crate::crypto::sym::{set_des_parity, Cipher};
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
@@ -105,9 +105,9 @@ fn cmac(m: &Mech, k: &Arc<Key>, _: bool) -> Result<Box<dyn SignOp>> {
 fn cmac_general(m: &Mech, k: &Arc<Key>, _: bool) -> Result<Box<dyn SignOp>> {
     block::mac(m, k, true, true, 8)
 }
-fn ecb_encrypt_data(m: &Mech, k: &Arc<Key>) -> Result<Zeroizing<Vec<u8>>> {
-    block::encrypt_data(m, k, false)
+fn ecb_encrypt_data(m: &Mech, k: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8>>> {
+    block::encrypt_data(m, k, false, want)
 }
-fn cbc_encrypt_data(m: &Mech, k: &Arc<Key>) -> Result<Zeroizing<Vec<u8>>> {
-    block::encrypt_data(m, k, true)
+fn cbc_encrypt_data(m: &Mech, k: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8>>> {
+    block::encrypt_data(m, k, true, want)
 }

@@ -7,7 +7,10 @@
 //! (destroyed, logout) takes its parsed key with it.
 
 use crate::crypto::sym::{Cipher, SymKey};
-use crate::crypto::{Curve, EcPrivate, EcPublic, HashAlg, Hmac, HmacKey, RsaPrivate, RsaPublic};
+use crate::crypto::{
+    Curve, EcPrivate, EcPublic, EdPrivate, EdPublic, HashAlg, Hmac, HmacKey, RsaPrivate, RsaPublic,
+    XPrivate, XPublic,
+};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::token::Entry;
@@ -22,6 +25,10 @@ pub enum Key {
     RsaPublic(RsaPublic),
     EcPrivate(EcPrivate),
     EcPublic(EcPublic),
+    EdPrivate(EdPrivate),
+    EdPublic(EdPublic),
+    XPrivate(XPrivate),
+    XPublic(XPublic),
     Secret(Secret),
 }
 
@@ -156,6 +163,22 @@ pub fn parse(o: &Object) -> Result<Key> {
             let p = point_of(curve, need(o, CKA_EC_POINT)?)?;
             Key::EcPublic(p)
         }
+        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
+            edwards_params(need(o, CKA_EC_PARAMS)?)?;
+            Key::EdPrivate(EdPrivate::from_bytes(need(o, CKA_VALUE)?)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_EC_EDWARDS) => {
+            edwards_params(need(o, CKA_EC_PARAMS)?)?;
+            Key::EdPublic(ed_point_of(need(o, CKA_EC_POINT)?)?)
+        }
+        (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => {
+            montgomery_params(need(o, CKA_EC_PARAMS)?)?;
+            Key::XPrivate(XPrivate::from_bytes(need(o, CKA_VALUE)?)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_EC_MONTGOMERY) => {
+            montgomery_params(need(o, CKA_EC_PARAMS)?)?;
+            Key::XPublic(x_point_of(need(o, CKA_EC_POINT)?)?)
+        }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
             let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -180,7 +203,11 @@ pub fn check_value(kt: CK_KEY_TYPE, value: &[u8]) -> Result<Vec<u8>> {
 /// that are not keys pass unchanged.
 pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
-        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, Some(CKK_RSA | CKK_EC)) | (CKO_SECRET_KEY, Some(_)) => {}
+        (
+            CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
+            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY),
+        )
+        | (CKO_SECRET_KEY, Some(_)) => {}
         _ => return Ok(Vec::new()),
     }
     let key = parse(o)?;
@@ -201,6 +228,10 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::RsaPublic(k) => k.spki()?,
         Key::EcPrivate(k) => k.public().spki()?,
         Key::EcPublic(k) => k.spki()?,
+        Key::EdPrivate(k) => ed25519_spki(&k.public().bytes()),
+        Key::EdPublic(k) => ed25519_spki(&k.bytes()),
+        Key::XPrivate(k) => x25519_spki(&k.public().bytes()),
+        Key::XPublic(k) => x25519_spki(&k.bytes()),
         Key::Secret(_) => return Ok(Vec::new()),
     };
     Ok(vec![crate::object::Attribute::new(
@@ -235,6 +266,104 @@ pub fn curve_of_params(p: &[u8]) -> Result<Curve> {
         return Err(Error::CurveNotSupported);
     }
     Err(Error::DomainParamsInvalid)
+}
+
+// ---- Edwards curves (PKCS #11 3.0, CKK_EC_EDWARDS) ----------------------------------------------
+
+/// id-Ed25519 (RFC 8410), 1.3.101.112, and id-Ed448, 1.3.101.113, as DER OIDs.
+pub const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+const OID_ED448: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x71];
+
+/// Checks that CKA_EC_PARAMS of a CKK_EC_EDWARDS key names Ed25519: the OID 1.3.101.112 or the
+/// PrintableString "edwards25519" (PKCS #11 3.0 allows both). Ed448 and the NIST curves are
+/// `CurveNotSupported`; anything else `DomainParamsInvalid`.
+pub fn edwards_params(p: &[u8]) -> Result<()> {
+    if p == OID_ED25519 {
+        return Ok(());
+    }
+    if p == OID_ED448 {
+        return Err(Error::CurveNotSupported);
+    }
+    if p.len() >= 2 && p[0] == 0x13 && p[1] as usize == p.len() - 2 {
+        return match &p[2..] {
+            b"edwards25519" => Ok(()),
+            _ => Err(Error::CurveNotSupported),
+        };
+    }
+    if p.first() == Some(&0x06) {
+        return Err(Error::CurveNotSupported);
+    }
+    Err(Error::DomainParamsInvalid)
+}
+
+/// The public key of CKA_EC_POINT of an Ed25519 key: a DER OCTET STRING of the 32 bytes (what
+/// pkcs11-tool, OpenSSL's pkcs11 provider and python-pkcs11 expect, and what the module
+/// stores), or the 32 bytes raw (some clients import them so).
+pub fn ed_point_of(v: &[u8]) -> Result<EdPublic> {
+    match unwrap_octet_string(v) {
+        Some(inner) if v.len() != crate::crypto::ED25519_LEN => EdPublic::from_bytes(inner),
+        _ => EdPublic::from_bytes(v),
+    }
+}
+
+/// The SubjectPublicKeyInfo of an Ed25519 public key (RFC 8410: the algorithm has no
+/// parameters).
+pub fn ed25519_spki(pk: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = &[
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    [PREFIX, pk].concat()
+}
+
+// ---- Montgomery curves (PKCS #11 3.0, CKK_EC_MONTGOMERY) ----------------------------------------
+
+/// id-X25519 (RFC 8410), 1.3.101.110, and id-X448, 1.3.101.111, as DER OIDs.
+pub const OID_X25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6e];
+const OID_X448: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6f];
+
+/// Checks that CKA_EC_PARAMS of a CKK_EC_MONTGOMERY key names X25519: the OID 1.3.101.110 or the
+/// PrintableString "curve25519". X448 and other curves are `CurveNotSupported`; anything else
+/// `DomainParamsInvalid`.
+pub fn montgomery_params(p: &[u8]) -> Result<()> {
+    if p == OID_X25519 {
+        return Ok(());
+    }
+    if p == OID_X448 {
+        return Err(Error::CurveNotSupported);
+    }
+    if p.len() >= 2 && p[0] == 0x13 && p[1] as usize == p.len() - 2 {
+        return match &p[2..] {
+            b"curve25519" => Ok(()),
+            _ => Err(Error::CurveNotSupported),
+        };
+    }
+    if p.first() == Some(&0x06) {
+        return Err(Error::CurveNotSupported);
+    }
+    Err(Error::DomainParamsInvalid)
+}
+
+/// The 32 bytes of an X25519 public value: `v` raw (what key agreement peers send) or as a DER
+/// OCTET STRING (as CKA_EC_POINT holds it); any other length is refused.
+pub fn x_bytes(v: &[u8]) -> Option<&[u8]> {
+    match unwrap_octet_string(v) {
+        Some(inner) if v.len() != 32 && inner.len() == 32 => Some(inner),
+        _ if v.len() == 32 => Some(v),
+        _ => None,
+    }
+}
+
+/// The public key of CKA_EC_POINT of an X25519 key (DER OCTET STRING of the 32 bytes, or raw).
+pub fn x_point_of(v: &[u8]) -> Result<XPublic> {
+    XPublic::from_bytes(x_bytes(v).ok_or(Error::AttributeValueInvalid)?)
+}
+
+/// The SubjectPublicKeyInfo of an X25519 public key (RFC 8410).
+pub fn x25519_spki(u: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = &[
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00,
+    ];
+    [PREFIX, u].concat()
 }
 
 /// DER OCTET STRING around a point.

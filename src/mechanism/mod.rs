@@ -14,6 +14,8 @@ pub mod block;
 pub mod des3;
 pub mod digest;
 pub mod ec;
+pub mod ecdh;
+pub mod eddsa;
 pub mod hmac;
 pub mod keys;
 pub mod message;
@@ -77,6 +79,18 @@ pub enum Param {
         iv: Vec<u8>,
         data: Zeroizing<Vec<u8>>,
     },
+    /// CK_EDDSA_PARAMS: the prehash flag and the context.
+    Eddsa {
+        ph: bool,
+        context: Vec<u8>,
+    },
+    /// CK_ECDH1_DERIVE_PARAMS: the KDF, the shared data (its input besides the secret) and the
+    /// other party's public value.
+    Ecdh {
+        kdf: CK_EC_KDF_TYPE,
+        shared: Zeroizing<Vec<u8>>,
+        public: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for Param {
@@ -123,6 +137,19 @@ impl std::fmt::Debug for Param {
             Param::IvData { iv, data } => {
                 write!(f, "IvData(iv {} bytes, {} bytes)", iv.len(), data.len())
             }
+            Param::Eddsa { ph, context } => {
+                write!(f, "Eddsa(ph {ph}, context {} bytes)", context.len())
+            }
+            Param::Ecdh {
+                kdf,
+                shared,
+                public,
+            } => write!(
+                f,
+                "Ecdh(kdf {kdf:#x}, shared {} bytes, public {} bytes)",
+                shared.len(),
+                public.len()
+            ),
         }
     }
 }
@@ -161,6 +188,10 @@ pub enum ParamKind {
     DerivationString,
     /// CK_AES_CBC_ENCRYPT_DATA_PARAMS (16) or CK_DES_CBC_ENCRYPT_DATA_PARAMS (8): IV length.
     IvData(usize),
+    /// CK_ECDH1_DERIVE_PARAMS.
+    Ecdh1,
+    /// CK_EDDSA_PARAMS, optional.
+    OptionalEddsa,
 }
 
 /// The key objects a mechanism works with.
@@ -172,6 +203,10 @@ pub enum Keys {
     Rsa,
     /// EC public and private keys.
     Ec,
+    /// Edwards-curve (CKK_EC_EDWARDS) public and private keys.
+    EcEdwards,
+    /// The keys of ECDH: EC and Montgomery-curve (CKK_EC_MONTGOMERY) keys.
+    Ecdh,
     /// Secret keys of these types.
     Secret(&'static [CK_KEY_TYPE]),
 }
@@ -184,6 +219,8 @@ impl Keys {
             Keys::None => false,
             Keys::Rsa => asym && kt == CKK_RSA,
             Keys::Ec => asym && kt == CKK_EC,
+            Keys::EcEdwards => asym && kt == CKK_EC_EDWARDS,
+            Keys::Ecdh => asym && matches!(kt, CKK_EC | CKK_EC_MONTGOMERY),
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
         }
     }
@@ -202,8 +239,39 @@ pub type KeyGenFn = fn(&Mech, Option<usize>) -> Result<(CK_KEY_TYPE, Zeroizing<V
 /// public and the private key.
 pub type PairGenFn =
     fn(&Mech, &[Attribute]) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)>;
-/// Derives the value of a new secret key from a base key.
-pub type DeriveFn = fn(&Mech, &Arc<Key>) -> Result<Zeroizing<Vec<u8>>>;
+/// Derives the value of a new secret key from a base key: exactly `want.len(n)?` bytes, where `n`
+/// is what the mechanism gives when the template asks no length (each mechanism truncates its
+/// output as its specification says, or runs its KDF to that length).
+pub type DeriveFn = fn(&Mech, &Arc<Key>, &KeyLen) -> Result<Zeroizing<Vec<u8>>>;
+
+/// The length a derived key must have: the template's CKA_VALUE_LEN (already checked to suit the
+/// key type), else the key type's length.
+#[derive(Clone, Copy)]
+pub struct KeyLen {
+    pub asked: Option<usize>,
+    pub st: &'static SecretType,
+}
+
+impl KeyLen {
+    /// The length to derive when the mechanism's own output is `natural` bytes: CKA_VALUE_LEN if
+    /// the template gave one (it may exceed `natural`: the mechanism decides whether it can make
+    /// it), else all of it for a key type of any length, else the longest length of the type
+    /// that fits (`MechanismParamInvalid` if none does: the input was too short).
+    pub fn len(&self, natural: usize) -> Result<usize> {
+        match self.asked {
+            Some(n) => Ok(n),
+            None if self.st.range => Ok(natural),
+            None => self
+                .st
+                .lens
+                .iter()
+                .copied()
+                .filter(|&l| l <= natural)
+                .max()
+                .ok_or(Error::MechanismParamInvalid),
+        }
+    }
+}
 
 /// One row of the registry: everything the module knows about a mechanism. Each family file
 /// contributes its rows (`MECHS`); nothing else decides what a mechanism is or does.
@@ -330,6 +398,8 @@ impl SecretType {
 const FAMILIES: &[&[MechDef]] = &[
     rsa::MECHS,
     ec::MECHS,
+    ecdh::MECHS,
+    eddsa::MECHS,
     hmac::MECHS,
     digest::MECHS,
     aes::MECHS,

@@ -710,8 +710,9 @@ impl Module {
 
     /// C_DeriveKey for mechanisms that derive a secret key from a base key: the new key takes
     /// its type from the template (generic secret by default) and its length from CKA_VALUE_LEN
-    /// (else the type's own, else all the derived bytes). It is never CKA_LOCAL; it is
-    /// CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE only if the base key was and it is too.
+    /// (else the type's own, else all the derived bytes; see [`super::KeyLen`]). It is never
+    /// CKA_LOCAL; it is CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE only if the base key was and
+    /// it is too.
     pub fn derive_key(
         &self,
         h: CK_SESSION_HANDLE,
@@ -721,9 +722,18 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
         super::wrap::check_trusted(&s, template)?;
-        let (mut value, always_sensitive, never_extractable) =
+        let kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+        let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+        let asked = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
+        // A length the key type never has is a fault of the template; input too short for the
+        // key asked for is one of the mechanism's parameter (the mechanism says which).
+        if asked.is_some_and(|n| !st.len_ok(n)) {
+            return Err(Error::TemplateInconsistent);
+        }
+        let want = super::KeyLen { asked, st };
+        let (value, always_sensitive, never_extractable) =
             self.with_op_key(&s, mech, base, CKA_DERIVE, CKF_DERIVE, |def, entry, k| {
-                let v = def.derive.ok_or(Error::MechanismInvalid)?(mech, k)?;
+                let v = def.derive.ok_or(Error::MechanismInvalid)?(mech, k, &want)?;
                 let o = &entry.obj;
                 Ok((
                     v,
@@ -731,28 +741,9 @@ impl Module {
                     o.bool(CKA_NEVER_EXTRACTABLE),
                 ))
             })?;
-        let kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
-        let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
-        let len = match template_ulong(template, CKA_VALUE_LEN)? {
-            Some(n) => n as usize,
-            None if st.range => value.len(),
-            None => st
-                .lens
-                .iter()
-                .copied()
-                .filter(|&l| l <= value.len())
-                .max()
-                .ok_or(Error::MechanismParamInvalid)?,
-        };
-        // Data too short for the key asked for is a fault of the mechanism's parameter (the
-        // data); a length the key type never has is one of the template.
-        if !st.len_ok(len) {
+        if !st.len_ok(value.len()) {
             return Err(Error::TemplateInconsistent);
         }
-        if len > value.len() {
-            return Err(Error::MechanismParamInvalid);
-        }
-        value.truncate(len);
         let t = with_class(template, CKO_SECRET_KEY, kt)?;
         let sensitive = template_bool(template, CKA_SENSITIVE).unwrap_or(false);
         let extractable = template_bool(template, CKA_EXTRACTABLE).unwrap_or(false);

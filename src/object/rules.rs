@@ -308,8 +308,9 @@ pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&
     Some(match (class, key_type) {
         (CKO_PUBLIC_KEY, CKK_RSA) => RSA_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_RSA) => RSA_PRIVATE,
-        (CKO_PUBLIC_KEY, CKK_EC) => EC_PUBLIC,
-        (CKO_PRIVATE_KEY, CKK_EC) => EC_PRIVATE,
+        // PKCS #11 3.0 gives the Edwards (and Montgomery) keys the attributes of EC keys.
+        (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PRIVATE,
         (CKO_SECRET_KEY, k) if is_secret_key_type(k) => SECRET_VALUE,
         _ => return None,
     })
@@ -333,7 +334,7 @@ pub fn is_secret_key_type(k: CK_KEY_TYPE) -> bool {
 
 /// Whether a key type exists for any class (to tell an invalid value from an inconsistent one).
 pub fn is_known_key_type(k: CK_KEY_TYPE) -> bool {
-    k == CKK_RSA || k == CKK_EC || is_secret_key_type(k)
+    matches!(k, CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) || is_secret_key_type(k)
 }
 
 /// The groups of rules that apply to an object: common, storage, class, then type.
