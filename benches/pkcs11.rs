@@ -455,6 +455,10 @@ struct Module {
     sh: Shared,
     _dir: Option<tempfile::TempDir>,
     env: Vec<(String, PathBuf)>,
+    /// The configuration of the empty token's own directory (under `_dir`), for the
+    /// fresh-process rows with no objects: a module that reads every token of its directory at
+    /// C_Initialize (SoftHSM) must not pay there for the main token's objects.
+    env_empty: Vec<(String, PathBuf)>,
     kdf: (u32, u32),
     keys: Mutex<HashMap<KeySpec, (ObjectHandle, ObjectHandle)>>,
 }
@@ -499,30 +503,34 @@ fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
         // For profiling: the token directory outlives the run (e.g. to rerun --worker-init-login).
         eprintln!("keeping {}", dir.path().display());
     }
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
     let kdf = if fast_kdf { FAST_KDF } else { DEFAULT_KDF };
     // Each module reads its own variable, so both point into this module's temp dir.
-    let soft_conf = dir.path().join("softhsm2.conf");
-    let ferro_conf = dir.path().join("ferrohsm.conf");
-    let base = format!(
-        "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-        tokens.display()
-    );
-    let mut ferro = base.clone();
-    if fast_kdf {
-        let _ = write!(
-            ferro,
-            "kdf.argon2.memory_kib = {}\nkdf.argon2.iterations = {}\n",
-            kdf.0, kdf.1
+    let confs = |sub: &str| -> Result<Vec<(String, PathBuf)>, String> {
+        let tokens = dir.path().join(sub).join("tokens");
+        std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
+        let soft_conf = dir.path().join(sub).join("softhsm2.conf");
+        let ferro_conf = dir.path().join(sub).join("ferrohsm.conf");
+        let base = format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
         );
-    }
-    std::fs::write(&soft_conf, &base).map_err(|e| e.to_string())?;
-    std::fs::write(&ferro_conf, ferro).map_err(|e| e.to_string())?;
-    let env = vec![
-        ("SOFTHSM2_CONF".to_string(), soft_conf),
-        ("FERROHSM_CONF".to_string(), ferro_conf),
-    ];
+        let mut ferro = base.clone();
+        if fast_kdf {
+            let _ = write!(
+                ferro,
+                "kdf.argon2.memory_kib = {}\nkdf.argon2.iterations = {}\n",
+                kdf.0, kdf.1
+            );
+        }
+        std::fs::write(&soft_conf, &base).map_err(|e| e.to_string())?;
+        std::fs::write(&ferro_conf, ferro).map_err(|e| e.to_string())?;
+        Ok(vec![
+            ("SOFTHSM2_CONF".to_string(), soft_conf),
+            ("FERROHSM_CONF".to_string(), ferro_conf),
+        ])
+    };
+    let env = confs("main")?;
+    let env_empty = confs("empty")?;
     for (k, v) in &env {
         std::env::set_var(k, v);
     }
@@ -591,27 +599,22 @@ fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
         .login(UserType::User, Some(&pin(USER_PIN)))
         .map_err(e("C_Login(USER)"))?;
     sign_key(&session).map_err(e("C_CreateObject(sign key)"))?;
-    // A second token with the signing key alone, for the fresh-process rows with no objects.
-    let free = p11
-        .get_slots_with_token()
-        .map_err(e("C_GetSlotList"))?
-        .into_iter()
-        .find(|s| p11.get_token_info(*s).is_ok_and(|t| !t.token_initialized()))
-        .ok_or_else(|| format!("{}: no second free token slot", path.display()))?;
-    p11.init_token(free, &pin(SO_PIN), EMPTY_LABEL)
-        .map_err(e("C_InitToken(empty)"))?;
-    {
-        let slot = find_token_slot(&p11, EMPTY_LABEL)
-            .map_err(e("C_GetTokenInfo"))?
-            .ok_or_else(|| format!("{}: second token not found", path.display()))?;
-        let s = p11.open_rw_session(slot).map_err(e("C_OpenSession"))?;
-        s.login(UserType::So, Some(&pin(SO_PIN)))
-            .map_err(e("C_Login(SO)"))?;
-        s.init_pin(&pin(USER_PIN)).map_err(e("C_InitPIN"))?;
-        s.logout().map_err(e("C_Logout"))?;
-        s.login(UserType::User, Some(&pin(USER_PIN)))
-            .map_err(e("C_Login(USER)"))?;
-        sign_key(&s).map_err(e("C_CreateObject(sign key)"))?;
+    // A second token with the signing key alone, in a directory of its own, for the
+    // fresh-process rows with no objects: made by a worker, which reads that directory's
+    // configuration.
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .arg("--worker-setup-empty")
+        .arg(path)
+        .envs(env_empty.iter().map(|(k, v)| (k, v)))
+        .output()
+        .map_err(|e| format!("spawning the setup worker: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: making the empty token: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(Module {
         name,
@@ -634,6 +637,7 @@ fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
             Some(dir)
         },
         env,
+        env_empty,
         kdf,
         keys: Mutex::new(HashMap::new()),
     })
@@ -1436,6 +1440,36 @@ fn sign_key(s: &Session) -> Result<ObjectHandle, Error> {
     ])
 }
 
+/// Worker mode: `--worker-setup-empty MODULE`: makes the token EMPTY_LABEL with the user PIN and
+/// the signing key, in the directory the environment's configuration names.
+fn worker_setup_empty(module: &str) -> Result<(), String> {
+    let e = |what: &'static str| move |err: Error| format!("{what}: {err}");
+    let p11 = Pkcs11::new(module).map_err(|e| format!("loading: {e}"))?;
+    p11.initialize(init_args()).map_err(e("C_Initialize"))?;
+    let free = p11
+        .get_slots_with_token()
+        .map_err(e("C_GetSlotList"))?
+        .into_iter()
+        .find(|s| p11.get_token_info(*s).is_ok_and(|t| !t.token_initialized()))
+        .ok_or("no free token slot")?;
+    p11.init_token(free, &pin(SO_PIN), EMPTY_LABEL)
+        .map_err(e("C_InitToken"))?;
+    let slot = find_token_slot(&p11, EMPTY_LABEL)
+        .map_err(e("C_GetTokenInfo"))?
+        .ok_or("token not found")?;
+    let s = p11.open_rw_session(slot).map_err(e("C_OpenSession"))?;
+    s.login(UserType::So, Some(&pin(SO_PIN)))
+        .map_err(e("C_Login(SO)"))?;
+    s.init_pin(&pin(USER_PIN)).map_err(e("C_InitPIN"))?;
+    s.logout().map_err(e("C_Logout"))?;
+    s.login(UserType::User, Some(&pin(USER_PIN)))
+        .map_err(e("C_Login(USER)"))?;
+    sign_key(&s).map_err(e("C_CreateObject"))?;
+    drop(s);
+    p11.finalize().map_err(e("C_Finalize"))?;
+    Ok(())
+}
+
 /// Worker mode: `--worker-sign-once MODULE LABEL`: loads the module, logs in to the token,
 /// finds the signing key, signs 32 bytes with HMAC-SHA256, finalizes and exits; the parent times
 /// it from spawn to exit.
@@ -1555,13 +1589,24 @@ fn kdf_fn(kind: Kind, (mem, t): (u32, u32)) -> Option<KdfRun> {
     }
 }
 
+/// The token of a fresh-process row and its configuration: the main token (with the run's
+/// objects) or the empty one, in its own directory.
+fn fresh_target(m: &Module, full: bool) -> (&'static str, &[(String, PathBuf)]) {
+    if full {
+        (TOKEN_LABEL, &m.env)
+    } else {
+        (EMPTY_LABEL, &m.env_empty)
+    }
+}
+
 /// One fresh process logging in (`--worker-init-login`): (C_Initialize, C_Login) seconds.
-fn fresh_login(exe: &Path, m: &Module, label: &str) -> Res<(f64, f64)> {
+fn fresh_login(exe: &Path, m: &Module, full: bool) -> Res<(f64, f64)> {
+    let (label, env) = fresh_target(m, full);
     let out = Command::new(exe)
         .arg("--worker-init-login")
         .arg(&m.path)
         .arg(label)
-        .envs(m.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .map_err(|e| Fail::Err(format!("spawning the worker: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1588,13 +1633,14 @@ fn fresh_login(exe: &Path, m: &Module, label: &str) -> Res<(f64, f64)> {
 }
 
 /// One fresh process that logs in and signs once (`--worker-sign-once`): spawn to exit, seconds.
-fn fresh_sign(exe: &Path, m: &Module, label: &str) -> Res<f64> {
+fn fresh_sign(exe: &Path, m: &Module, full: bool) -> Res<f64> {
+    let (label, env) = fresh_target(m, full);
     let t0 = Instant::now();
     let out = Command::new(exe)
         .arg("--worker-sign-once")
         .arg(&m.path)
         .arg(label)
-        .envs(m.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .map_err(|e| Fail::Err(format!("spawning the worker: {e}")))?;
     let took = t0.elapsed().as_secs_f64();
@@ -1614,11 +1660,10 @@ fn run_fresh(o: &Opts, m: &Module) -> Res<Fresh> {
     let exe = std::env::current_exe().map_err(|e| Fail::Err(e.to_string()))?;
     let mut f = Fresh::default();
     for full in [false, true] {
-        let label = if full { TOKEN_LABEL } else { EMPTY_LABEL };
         for _ in 0..o.rounds {
             // The login cache (ferrohsm's, in this session's kernel keyring) emptied first.
             ferrohsm::login_cache::LoginCache::forget_all();
-            let (i, l) = fresh_login(&exe, m, label)?;
+            let (i, l) = fresh_login(&exe, m, full)?;
             f.series
                 .entry(Series::First { full })
                 .or_default()
@@ -1629,16 +1674,16 @@ fn run_fresh(o: &Opts, m: &Module) -> Res<Fresh> {
             }
         }
         // Warm: one login fills the cache, then the measured ones.
-        fresh_login(&exe, m, label)?;
+        fresh_login(&exe, m, full)?;
         for _ in 0..o.rounds {
-            let (i, l) = fresh_login(&exe, m, label)?;
+            let (i, l) = fresh_login(&exe, m, full)?;
             f.series
                 .entry(Series::Later { full })
                 .or_default()
                 .push(i + l);
         }
         for _ in 0..o.rounds {
-            let t = fresh_sign(&exe, m, label)?;
+            let t = fresh_sign(&exe, m, full)?;
             f.series.entry(Series::Spawn { full }).or_default().push(t);
         }
     }
@@ -2063,6 +2108,17 @@ fn write_svg(path: &Path, names: &[String], results: &[Result1]) -> std::io::Res
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--worker-setup-empty") {
+        let Some(module) = args.get(1) else {
+            eprintln!("--worker-setup-empty MODULE");
+            std::process::exit(2);
+        };
+        if let Err(e) = worker_setup_empty(module) {
+            eprintln!("worker: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
     if args.first().map(String::as_str) == Some("--worker-sign-once") {
         let (Some(module), Some(label)) = (args.get(1), args.get(2)) else {
             eprintln!("--worker-sign-once MODULE LABEL");
