@@ -211,6 +211,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
 enum KeySpec {
     Rsa(u64),
     Ec(usize),
+    Ed25519,
 }
 
 impl KeySpec {
@@ -218,6 +219,7 @@ impl KeySpec {
         match self {
             KeySpec::Rsa(_) => MechanismType::RSA_PKCS_KEY_PAIR_GEN,
             KeySpec::Ec(_) => MechanismType::ECC_KEY_PAIR_GEN,
+            KeySpec::Ed25519 => MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
         }
     }
 }
@@ -228,6 +230,8 @@ enum Mech {
     RsaPssSha256,
     /// CKM_ECDSA on a digest (SoftHSM 2.6.1 has no CKM_ECDSA_SHA*).
     Ecdsa,
+    /// Pure Ed25519 (CKM_EDDSA without parameters).
+    Eddsa,
     OaepSha1,
     OaepSha256,
 }
@@ -243,6 +247,9 @@ impl Mech {
             Mech::RsaPkcs1Sha256 => Mechanism::Sha256RsaPkcs,
             Mech::RsaPssSha256 => Mechanism::Sha256RsaPkcsPss(pss),
             Mech::Ecdsa => Mechanism::Ecdsa,
+            Mech::Eddsa => Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+                cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+            )),
             Mech::OaepSha1 => Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
                 MechanismType::SHA1,
                 PkcsMgfType::MGF1_SHA1,
@@ -378,6 +385,14 @@ fn all_rows(n_objects: usize) -> Vec<Row> {
             RowKind::Verify(KeySpec::Ec(c), Mech::Ecdsa),
         );
     }
+    add(
+        "ed25519-sign (100 B)".into(),
+        RowKind::Sign(KeySpec::Ed25519, Mech::Eddsa),
+    );
+    add(
+        "ed25519-verify".into(),
+        RowKind::Verify(KeySpec::Ed25519, Mech::Eddsa),
+    );
     add("hmac-sha256-64B".into(), RowKind::Hmac(64));
     add("hmac-sha256-16KiB".into(), RowKind::Hmac(16 * 1024));
     add(
@@ -750,6 +765,15 @@ fn gen_key_pair(
             ],
             vec![Attribute::Sign(true)],
         ),
+        KeySpec::Ed25519 => (
+            Mechanism::EccEdwardsKeyPairGen,
+            vec![
+                // id-Ed25519, 1.3.101.112
+                Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70]),
+                Attribute::Verify(true),
+            ],
+            vec![Attribute::Sign(true)],
+        ),
     };
     public.extend([Attribute::Token(false), l.clone()]);
     private.extend([
@@ -784,7 +808,7 @@ fn message(len: usize) -> Vec<u8> {
 fn sign_input(spec: KeySpec) -> Vec<u8> {
     let m = message(100);
     match spec {
-        KeySpec::Rsa(_) => m,
+        KeySpec::Rsa(_) | KeySpec::Ed25519 => m,
         KeySpec::Ec(256) => sha2::Sha256::digest(&m).to_vec(),
         KeySpec::Ec(384) => sha2::Sha384::digest(&m).to_vec(),
         KeySpec::Ec(_) => sha2::Sha512::digest(&m).to_vec(),
@@ -856,6 +880,11 @@ fn check_signature(
         ]),
         KeySpec::Ec(_) => t.extend([
             Attribute::KeyType(KeyType::EC),
+            Attribute::EcParams(get_bytes(&m.session, public, AttributeType::EcParams)?),
+            Attribute::EcPoint(get_bytes(&m.session, public, AttributeType::EcPoint)?),
+        ]),
+        KeySpec::Ed25519 => t.extend([
+            Attribute::KeyType(KeyType::EC_EDWARDS),
             Attribute::EcParams(get_bytes(&m.session, public, AttributeType::EcParams)?),
             Attribute::EcPoint(get_bytes(&m.session, public, AttributeType::EcPoint)?),
         ]),
@@ -1032,6 +1061,7 @@ fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) ->
             let expected_len = match spec {
                 KeySpec::Rsa(bits) => bits as usize / 8,
                 KeySpec::Ec(c) => 2 * c.div_ceil(8),
+                KeySpec::Ed25519 => 64,
             };
             check(
                 sig.len() == expected_len,
@@ -1122,11 +1152,16 @@ fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) ->
                         "EC point length",
                     )?
                 }
+                KeySpec::Ed25519 => {
+                    let point = get_bytes(s, public, AttributeType::EcPoint)?;
+                    check(point.len() == 32 || point.len() == 34, "Ed25519 key length")?
+                }
             }
             let data = sign_input(spec);
             let sig_mech = match spec {
                 KeySpec::Rsa(_) => Mechanism::Sha256RsaPkcs,
                 KeySpec::Ec(_) => Mechanism::Ecdsa,
+                KeySpec::Ed25519 => Mech::Eddsa.mechanism(),
             };
             if m.need(sig_mech.mechanism_type()).is_ok() {
                 let sig = s.sign(&sig_mech, private, &data)?;
