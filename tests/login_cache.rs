@@ -167,7 +167,7 @@ fn login_cache_paths() {
     let conf = dir.path().join("ferrohsm.conf");
     std::fs::write(&conf, conf_text(&tokens, &log, "")).unwrap();
     let short = dir.path().join("short.conf");
-    std::fs::write(&short, conf_text(&tokens, &log, "login.cache_seconds = 1")).unwrap();
+    std::fs::write(&short, conf_text(&tokens, &log, "login.cache_seconds = 3")).unwrap();
     let off = dir.path().join("off.conf");
     std::fs::write(&off, conf_text(&tokens, &log, "login.cache = off")).unwrap();
     std::env::set_var("FERROHSM_CONF", &conf);
@@ -308,26 +308,28 @@ fn login_cache_paths() {
     // An entry that expired.
     ferrohsm::login_cache::LoginCache::forget_all();
     step(
-        "1 s entry",
+        "3 s entry",
         w.child("1234", &[], Some(&short), None),
         "OK",
         "full",
     );
     step(
-        "1 s entry, at once",
+        "3 s entry, at once",
         w.child("1234", &[], Some(&short), None),
         "OK",
         "cache",
     );
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::thread::sleep(std::time::Duration::from_millis(5000));
     step(
-        "1 s entry, 2.5 s later",
+        "3 s entry, 5 s later",
         w.child("1234", &[], Some(&short), None),
         "OK",
         "full",
     );
 
-    // ferrohsm-util logout-all.
+    // ferrohsm-util logout-all, on a 300 s entry made afresh (the 3 s one may be gone by now).
+    ferrohsm::login_cache::LoginCache::forget_all();
+    step("refill", w.child("1234", &[], None, None), "OK", "full");
     step(
         "before logout-all",
         w.child("1234", &[], None, None),
