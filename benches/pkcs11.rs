@@ -1634,16 +1634,24 @@ fn fresh_target(m: &Module, full: bool) -> (&'static str, &[(String, PathBuf)]) 
     }
 }
 
-/// One fresh process logging in (`--worker-init-login`): (C_Initialize, C_Login) seconds.
-fn fresh_login(exe: &Path, m: &Module, full: bool) -> Res<(f64, f64)> {
+/// Runs this binary in a worker `mode` on the fresh-process token of `full`: its output, and the
+/// seconds from spawn to exit.
+fn run_worker(exe: &Path, m: &Module, full: bool, mode: &str) -> Res<(std::process::Output, f64)> {
     let (label, env) = fresh_target(m, full);
+    let t0 = Instant::now();
     let out = Command::new(exe)
-        .arg("--worker-init-login")
+        .arg(mode)
         .arg(&m.path)
         .arg(label)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
-        .map_err(|e| Fail::Err(format!("spawning the worker: {e}")))?;
+        .map_err(|e| Fail::Err(format!("spawning the worker ({mode}): {e}")))?;
+    Ok((out, t0.elapsed().as_secs_f64()))
+}
+
+/// One fresh process logging in (`--worker-init-login`): (C_Initialize, C_Login) seconds.
+fn fresh_login(exe: &Path, m: &Module, full: bool) -> Res<(f64, f64)> {
+    let (out, _) = run_worker(exe, m, full, "--worker-init-login")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("FRESH "));
     let (Some(line), true) = (line, out.status.success()) else {
@@ -1669,16 +1677,7 @@ fn fresh_login(exe: &Path, m: &Module, full: bool) -> Res<(f64, f64)> {
 
 /// One fresh process that logs in and signs once (`--worker-sign-once`): spawn to exit, seconds.
 fn fresh_sign(exe: &Path, m: &Module, full: bool) -> Res<f64> {
-    let (label, env) = fresh_target(m, full);
-    let t0 = Instant::now();
-    let out = Command::new(exe)
-        .arg("--worker-sign-once")
-        .arg(&m.path)
-        .arg(label)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .map_err(|e| Fail::Err(format!("spawning the worker: {e}")))?;
-    let took = t0.elapsed().as_secs_f64();
+    let (out, took) = run_worker(exe, m, full, "--worker-sign-once")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || !text.contains("SIGNED") {
         return Err(Fail::Err(format!(
