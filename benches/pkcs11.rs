@@ -312,12 +312,14 @@ enum RowKind {
 /// The fresh-process measurements: a login with an empty login cache (`First`: ferrohsm's kernel
 /// keyring entries are removed before each process) or after one (`Later`), and a whole process
 /// that logs in and signs once (`Spawn`, cache warm), each on a token with one key (`empty`) and
-/// on the token with every object of the run.
+/// on the token with every object of the run; and a process that only lists the tokens and opens
+/// a session, as `pkcs11-tool -L` does (`List`, spawn to exit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Series {
     First { full: bool },
     Later { full: bool },
     Spawn { full: bool },
+    List { full: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -442,6 +444,10 @@ fn all_rows(n_objects: usize) -> Vec<Row> {
         add(
             format!("spawn-login-sign-exit ({n} objects)"),
             RowKind::Fresh(Series::Spawn { full }),
+        );
+        add(
+            format!("spawn-list-tokens-exit ({n} objects)"),
+            RowKind::Fresh(Series::List { full }),
         );
     }
     add("kdf-alone".into(), RowKind::KdfAlone);
@@ -1536,6 +1542,25 @@ fn worker_sign_once(module: &str, label: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Worker mode: `--worker-list MODULE LABEL`: loads the module, lists the slots and every token's
+/// information, opens and closes a session on the token LABEL without logging in, finalizes and
+/// exits (what `pkcs11-tool -L` or a health check does); the parent times it from spawn to exit.
+fn worker_list(module: &str, label: &str) -> Result<(), String> {
+    let p11 = Pkcs11::new(module).map_err(|e| format!("loading: {e}"))?;
+    p11.initialize(init_args())
+        .map_err(|e| format!("C_Initialize: {e}"))?;
+    let slot = find_token_slot(&p11, label)
+        .map_err(|e| format!("slots: {e}"))?
+        .ok_or("token not found")?;
+    let s = p11
+        .open_ro_session(slot)
+        .map_err(|e| format!("C_OpenSession: {e}"))?;
+    drop(s);
+    p11.finalize().map_err(|e| format!("C_Finalize: {e}"))?;
+    println!("LISTED");
+    Ok(())
+}
+
 /// Worker mode: `--worker-init-login MODULE [LABEL]`; the environment names the configuration.
 fn worker_init_login(module: &str, label: &str) -> Result<(), String> {
     let p11 = Pkcs11::new(module).map_err(|e| format!("loading: {e}"))?;
@@ -1675,13 +1700,14 @@ fn fresh_login(exe: &Path, m: &Module, full: bool) -> Res<(f64, f64)> {
     Ok((i, l))
 }
 
-/// One fresh process that logs in and signs once (`--worker-sign-once`): spawn to exit, seconds.
-fn fresh_sign(exe: &Path, m: &Module, full: bool) -> Res<f64> {
-    let (out, took) = run_worker(exe, m, full, "--worker-sign-once")?;
+/// One fresh process that logs in and signs once (`--worker-sign-once`, prints SIGNED) or only
+/// lists the tokens (`--worker-list`, prints LISTED): spawn to exit, seconds.
+fn fresh_spawn(exe: &Path, m: &Module, full: bool, mode: &str, says: &str) -> Res<f64> {
+    let (out, took) = run_worker(exe, m, full, mode)?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !text.contains("SIGNED") {
+    if !out.status.success() || !text.contains(says) {
         return Err(Fail::Err(format!(
-            "sign worker failed ({}): {} {}",
+            "worker {mode} failed ({}): {} {}",
             out.status,
             text.trim(),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -1717,8 +1743,12 @@ fn run_fresh(o: &Opts, m: &Module) -> Res<Fresh> {
                 .push(i + l);
         }
         for _ in 0..o.rounds {
-            let t = fresh_sign(&exe, m, full)?;
+            let t = fresh_spawn(&exe, m, full, "--worker-sign-once", "SIGNED")?;
             f.series.entry(Series::Spawn { full }).or_default().push(t);
+        }
+        for _ in 0..o.rounds {
+            let t = fresh_spawn(&exe, m, full, "--worker-list", "LISTED")?;
+            f.series.entry(Series::List { full }).or_default().push(t);
         }
     }
     // The KDF alone, with the module's parameters, in a fresh process as well (a first Argon2 run
@@ -2164,6 +2194,17 @@ fn main() {
         }
         std::process::exit(0);
     }
+    if args.first().map(String::as_str) == Some("--worker-list") {
+        let (Some(module), Some(label)) = (args.get(1), args.get(2)) else {
+            eprintln!("--worker-list MODULE LABEL");
+            std::process::exit(2);
+        };
+        if let Err(e) = worker_list(module, label) {
+            eprintln!("worker: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
     if args.first().map(String::as_str) == Some("--worker-init-login") {
         let Some(module) = args.get(1) else {
             eprintln!("--worker-init-login MODULE [LABEL]");
@@ -2359,6 +2400,10 @@ fn main() {
                                 note: match series {
                                     Series::Spawn { .. } => {
                                         "spawn to exit; the HMAC checked".into()
+                                    }
+                                    Series::List { .. } => {
+                                        "spawn to exit; slots, token info, a session, no login"
+                                            .into()
                                     }
                                     _ => "C_Initialize + C_Login; the worker found the key".into(),
                                 },

@@ -281,10 +281,11 @@ impl Module {
         };
         let on = self.sessions_on(&t);
         let (n, rw) = (on.len(), on.iter().filter(|s| s.rw).count());
+        let (label, flags) = t.label_and_flags()?;
         Ok(Some(TokenInfo {
-            label: t.label()?,
+            label,
             serial: t.serial.clone(),
-            flags: t.flags()?,
+            flags,
             sessions: n,
             rw_sessions: rw,
         }))

@@ -85,7 +85,8 @@ pub struct Token {
     /// last full check, made at `last_full_ms` on the coarse clock (`crate::sys::clock`).
     hint: Option<Arc<crate::sys::shm::SharedCounter>>,
     hint_seen: AtomicU64,
-    /// The store reported a change that no sync has read yet (see `refresh`).
+    /// The store holds something no sync has read yet (see `refresh`): a change another process
+    /// made, or, from `open` until the first call that needs the objects, all of them.
     unsynced: std::sync::atomic::AtomicBool,
     last_full_ms: AtomicU64,
 }
@@ -358,12 +359,11 @@ impl Token {
             hint_seen: AtomicU64::new(hint.as_ref().map_or(0, |h| h.load())),
             hint,
             last_full_ms: AtomicU64::new(0),
-            unsynced: std::sync::atomic::AtomicBool::new(false),
+            // The objects are read by the first call that needs them (`refresh`), not here:
+            // C_Initialize, the slot list and the token information need only the metadata, so a
+            // process that never looks at objects never reads them (issue 18).
+            unsynced: std::sync::atomic::AtomicBool::new(true),
         };
-        {
-            let mut inner = t.inner.write();
-            t.sync(&mut inner)?;
-        }
         Ok(Arc::new(t))
     }
 
@@ -394,7 +394,8 @@ impl Token {
         if let Some(h) = hint {
             let last = self.last_full_ms.load(Ordering::Relaxed);
             // A clock that went backwards (it cannot, but then) also means "look".
-            if h == self.hint_seen.load(Ordering::Acquire)
+            if !self.unsynced.load(Ordering::SeqCst)
+                && h == self.hint_seen.load(Ordering::Acquire)
                 && now_ms >= last
                 && now_ms - last < FULL_CHECK_EVERY_MS
             {
@@ -441,6 +442,14 @@ impl Token {
             let mut st = self.store.lock();
             (st.changes_since(inner.seq, inner.epoch)?, st.meta()?)
         };
+        if inner.epoch == 0 {
+            // The first read since `open` (tests/lazy_open.rs watches for this line).
+            crate::log_debug!(
+                "token {}: {} objects read from the store",
+                self.serial,
+                ch.upserts.len()
+            );
+        }
         if ch.reset {
             inner.take_where(|e| e.db_id.is_some());
             inner.by_db.clear();
@@ -578,8 +587,11 @@ impl Token {
 
     // ---- information -------------------------------------------------------------------------
 
-    pub fn label(&self) -> Result<[u8; 32]> {
-        Ok(self.view()?.meta.label)
+    /// The label and the flags (C_GetTokenInfo), from one read of the store's metadata: no object
+    /// is read, so listing tokens stays cheap however many objects they hold.
+    pub fn label_and_flags(&self) -> Result<([u8; 32], CK_FLAGS)> {
+        let meta = self.store.lock().meta()?;
+        Ok((meta.label, self.flags_of(&meta)))
     }
 
     pub fn login_state(&self) -> Login {
@@ -587,8 +599,7 @@ impl Token {
     }
 
     /// Token flags, with the PIN counters shared by all processes.
-    pub fn flags(&self) -> Result<CK_FLAGS> {
-        let meta = self.store.lock().meta()?;
+    fn flags_of(&self, meta: &TokenMeta) -> CK_FLAGS {
         let mut f =
             CKF_RNG | CKF_LOGIN_REQUIRED | CKF_RESTORE_KEY_NOT_NEEDED | CKF_TOKEN_INITIALIZED;
         if meta.user_wrap.is_some() {
@@ -614,7 +625,7 @@ impl Token {
             CKF_SO_PIN_FINAL_TRY,
             CKF_SO_PIN_LOCKED,
         );
-        Ok(f)
+        f
     }
 
     // ---- PINs and login ----------------------------------------------------------------------
