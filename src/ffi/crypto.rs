@@ -92,6 +92,11 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
     // SAFETY: per the contract above.
     let m = unsafe { p.as_ref() }.ok_or(Error::ArgumentsBad)?;
     let param = match param_kind(m.mechanism) {
+        // A mechanism that takes no parameter, given one (PKCS#11 3.0 section 5.2: the
+        // parameter must be absent); one the module does not know is refused later, as invalid.
+        ParamKind::None if m.ulParameterLen != 0 && crate::mechanism::is_known(m.mechanism) => {
+            return Err(Error::MechanismParamInvalid)
+        }
         ParamKind::None => Param::None,
         ParamKind::Pss => {
             // SAFETY: per the contract above.

@@ -585,10 +585,10 @@ ffi_entry! {
 /// Functions that are not implemented yet: they check the module state and the session, then
 /// return `CKR_FUNCTION_NOT_SUPPORTED`.
 macro_rules! not_supported {
-    ($($name:ident($($arg:ident : $ty:ty),*);)*) => {$(
+    ($($name:ident(h: CK_SESSION_HANDLE $(, $arg:ident : $ty:ty)*);)*) => {$(
         ffi_entry! {
-            fn $name($($arg: $ty),*) {
-                module::get()?;
+            fn $name(h: CK_SESSION_HANDLE $(, $arg: $ty)*) {
+                module::get()?.session(h)?;
                 $(let _ = $arg;)*
                 Err(Error::FunctionNotSupported)
             }
@@ -596,23 +596,43 @@ macro_rules! not_supported {
     )*};
 }
 
+/// The same for functions that take a mechanism: a NULL one is `CKR_ARGUMENTS_BAD` first, as in
+/// the functions that are implemented.
+macro_rules! not_supported_with_mechanism {
+    ($($name:ident;)*) => {$(
+        ffi_entry! {
+            fn $name(h: CK_SESSION_HANDLE, mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) {
+                module::get()?.session(h)?;
+                if mech.is_null() {
+                    return Err(Error::ArgumentsBad);
+                }
+                let _ = key;
+                Err(Error::FunctionNotSupported)
+            }
+        }
+    )*};
+}
+
+not_supported_with_mechanism! {
+    C_SignRecoverInit;
+    C_VerifyRecoverInit;
+    C_MessageSignInit;
+    C_MessageVerifyInit;
+}
+
 not_supported! {
     C_GetOperationState(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: *mut CK_ULONG);
     C_SetOperationState(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: CK_OBJECT_HANDLE, d: CK_OBJECT_HANDLE);
-    C_SignRecoverInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_SignRecover(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_VerifyRecoverInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_VerifyRecover(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DigestEncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_SignEncryptUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
     C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, a: *mut CK_BYTE, b: CK_ULONG, c: *mut CK_BYTE, d: *mut CK_ULONG);
-    C_MessageSignInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_SignMessage(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: *mut CK_ULONG);
     C_SignMessageBegin(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG);
     C_SignMessageNext(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: *mut CK_ULONG);
     C_MessageSignFinal(h: CK_SESSION_HANDLE);
-    C_MessageVerifyInit(h: CK_SESSION_HANDLE, a: *mut CK_MECHANISM, b: CK_OBJECT_HANDLE);
     C_VerifyMessage(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: CK_ULONG);
     C_VerifyMessageBegin(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG);
     C_VerifyMessageNext(h: CK_SESSION_HANDLE, a: *mut c_void, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: CK_ULONG);

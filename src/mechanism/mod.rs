@@ -458,6 +458,11 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> ParamKind {
         .map_or(ParamKind::None, |m| m.param)
 }
 
+/// Whether the module knows a mechanism (offered or not by the configuration).
+pub fn is_known(ty: CK_MECHANISM_TYPE) -> bool {
+    all().any(|m| m.ty == ty)
+}
+
 /// The hash of a CKM_SHA* digest mechanism value (as PSS and OAEP parameters name them).
 pub fn hash_of_mech(m: CK_MECHANISM_TYPE) -> Option<HashAlg> {
     digest::hash_of(m)

@@ -748,6 +748,67 @@ static int setup_token(void)
 
 static CK_SESSION_HANDLE user_session;
 
+/* Every function that takes a CK_MECHANISM, given NULL: CKR_ARGUMENTS_BAD, whether the module
+ * implements the function or not (issue 17, item 6); and a digest that takes no parameter, given
+ * one: CKR_MECHANISM_PARAM_INVALID. `key` is a generic secret in session `h`. */
+static void null_mechanism_sweep(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key)
+{
+    CK_OBJECT_CLASS key_class = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &key_class, sizeof key_class } };
+    CK_OBJECT_HANDLE out = CK_INVALID_HANDLE, out2 = CK_INVALID_HANDLE;
+    CK_BYTE buf[64], param[4] = { 0 };
+    CK_ULONG n = sizeof buf;
+    CK_MECHANISM sha_with_param = { CKM_SHA256, param, sizeof param };
+
+    printf("# NULL mechanism\n");
+    memset(buf, 0x11, sizeof buf);
+    CHECK_RV(f->C_EncryptInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+             "C_EncryptInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_DecryptInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+             "C_DecryptInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_DigestInit(h, NULL), CKR_ARGUMENTS_BAD,
+             "C_DigestInit(h, NULL) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_SignInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+             "C_SignInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_VerifyInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+             "C_VerifyInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_SignRecoverInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+             "C_SignRecoverInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_VerifyRecoverInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+             "C_VerifyRecoverInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_GenerateKey(h, NULL, tmpl, 1, &out), CKR_ARGUMENTS_BAD,
+             "C_GenerateKey(h, NULL, ..) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_GenerateKeyPair(h, NULL, tmpl, 1, tmpl, 1, &out, &out2),
+             CKR_ARGUMENTS_BAD, "C_GenerateKeyPair(h, NULL, ..) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_WrapKey(h, NULL, key, key, buf, &n), CKR_ARGUMENTS_BAD,
+             "C_WrapKey(h, NULL, ..) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_UnwrapKey(h, NULL, key, buf, 24, tmpl, 1, &out), CKR_ARGUMENTS_BAD,
+             "C_UnwrapKey(h, NULL, ..) -> CKR_ARGUMENTS_BAD");
+    CHECK_RV(f->C_DeriveKey(h, NULL, key, tmpl, 1, &out), CKR_ARGUMENTS_BAD,
+             "C_DeriveKey(h, NULL, ..) -> CKR_ARGUMENTS_BAD");
+    if (f3 != NULL) {
+        CHECK_RV(f3->C_MessageEncryptInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+                 "C_MessageEncryptInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+        CHECK_RV(f3->C_MessageDecryptInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+                 "C_MessageDecryptInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+        CHECK_RV(f3->C_MessageSignInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+                 "C_MessageSignInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+        CHECK_RV(f3->C_MessageVerifyInit(h, NULL, key), CKR_ARGUMENTS_BAD,
+                 "C_MessageVerifyInit(h, NULL, key) -> CKR_ARGUMENTS_BAD");
+    }
+    CHECK_RV(f->C_DigestInit(h, &sha_with_param), CKR_MECHANISM_PARAM_INVALID,
+             "C_DigestInit(CKM_SHA256 with a 4-byte parameter) -> CKR_MECHANISM_PARAM_INVALID");
+    /* The refusal left no operation behind: a digest starts. */
+    sha_with_param.pParameter = NULL;
+    sha_with_param.ulParameterLen = 0;
+    if (CHECK_RV(f->C_DigestInit(h, &sha_with_param), CKR_OK,
+                 "C_DigestInit(CKM_SHA256) after the refusal -> CKR_OK")) {
+        n = sizeof buf;
+        CHECK_RV(f->C_Digest(h, param, sizeof param, buf, &n), CKR_OK,
+                 "C_Digest after it -> CKR_OK");
+    }
+}
+
 static void test_null_pointers_and_sizes(void)
 {
     CK_OBJECT_CLASS data_class = CKO_DATA, key_class = CKO_SECRET_KEY;
@@ -982,6 +1043,7 @@ static void test_null_pointers_and_sizes(void)
               "sensitive length query -> CKR_ATTRIBUTE_SENSITIVE, UNAVAILABLE",
               "CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION",
               "%s, len %lu", rv_name(rv), get[0].ulValueLen);
+        null_mechanism_sweep(h, key_obj);
         f->C_DestroyObject(h, key_obj);
     }
 
