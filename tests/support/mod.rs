@@ -151,6 +151,12 @@ impl Rng {
         Rng(seed | 1)
     }
 
+    /// A generator of its own for each thread of a test, from a seed taken from one made by
+    /// `from_env`.
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
     pub fn next(&mut self) -> u64 {
         // xorshift64*
         let mut x = self.0;
