@@ -149,6 +149,7 @@ impl Backend for SqliteBackend {
             pins: None,
             dir,
             umask: self.umask,
+            unsettled: false,
         };
         let v: Option<i64> = s.get_meta("schema")?;
         if v != Some(SCHEMA_VERSION) {
@@ -250,6 +251,18 @@ struct SqliteToken {
     pins: Option<PinCounters>,
     dir: PathBuf,
     umask: u32,
+    /// A failed commit could not be settled (see `settle`): the next commit, or the close,
+    /// settles it.
+    unsettled: bool,
+}
+
+impl Drop for SqliteToken {
+    fn drop(&mut self) {
+        if self.unsettled {
+            let cause = Error::Storage("an earlier commit failed".into());
+            self.settle(&cause);
+        }
+    }
 }
 
 fn failures_key(kind: PinKind) -> &'static str {
@@ -413,10 +426,72 @@ impl SqliteToken {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx).and_then(|v| Ok(tx.commit().map(|()| v)?));
+        let v = match f(&tx) {
+            Ok(v) => v,
+            Err(e) => {
+                bump(&self.counter);
+                return Err(e);
+            }
+        };
+        let r = tx.commit().map(|()| v);
+        if r.is_ok() {
+            // Written over the frames of an earlier failed commit, if any.
+            self.unsettled = false;
+        }
+        let r = r.map_err(|e| {
+            let e = match Error::from(e) {
+                // A sync or a late write that failed for want of space is a full disk too
+                // (SQLite reports it as a generic I/O error, with the errno aside).
+                Error::Storage(m)
+                    if matches!(system_errno(&self.conn), libc::ENOSPC | libc::EDQUOT) =>
+                {
+                    Error::DiskFull(m)
+                }
+                e => e,
+            };
+            self.settle(&e);
+            e
+        });
         bump(&self.counter);
         r
     }
+
+    /// After a commit that failed: makes the failure final. SQLite writes a transaction's frames
+    /// to the WAL, then syncs it; when the sync (or a late write) fails, the commit is reported
+    /// failed and this connection forgets it, but the frames are in the file, and a later open
+    /// that rebuilds the WAL index from the file would bring the transaction back: a change the
+    /// application was told failed would appear. A small transaction committed now is written
+    /// over those frames and breaks their checksum chain, so they can never be recovered (found
+    /// by tests/store_faults.rs). If this fails too, the outcome is unknown until the store can
+    /// be written again; the log says so.
+    fn settle(&mut self, cause: &Error) {
+        let r = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .and_then(|tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (k, v) VALUES ('settled', \
+                     coalesce((SELECT v FROM meta WHERE k = 'settled'), 0) + 1)",
+                    [],
+                )?;
+                tx.commit()
+            });
+        self.unsettled = r.is_err();
+        if let Err(e) = r {
+            crate::log_error!(
+                "token in {}: a commit failed ({cause}) and could not be settled ({e}): the \
+                 change may still appear when the token is next opened",
+                self.dir.display()
+            );
+        }
+    }
+}
+
+/// The OS error behind the connection's last failed I/O (0 if none).
+fn system_errno(conn: &Connection) -> i32 {
+    // SAFETY: the handle is this open connection's own, valid while `conn` is borrowed; the call
+    // only reads the error the connection last recorded.
+    unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
 }
 
 fn row_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, bool, Vec<u8>)> {
