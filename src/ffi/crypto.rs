@@ -207,6 +207,32 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                 public: unsafe { param_input(v.pPublicData, v.ulPublicDataLen)? }.to_vec(),
             }
         }
+        ParamKind::Ulong => {
+            // SAFETY: per the contract above.
+            Param::Ulong(unsafe { param::<CK_ULONG>(m)? })
+        }
+        ParamKind::KeyHandle => Param::OtherKey {
+            // SAFETY: per the contract above.
+            handle: unsafe { param::<CK_OBJECT_HANDLE>(m)? },
+            value: zeroize::Zeroizing::new(Vec::new()),
+        },
+        ParamKind::Hkdf => {
+            // SAFETY: per the contract above.
+            let v: CK_HKDF_PARAMS = unsafe { param(m)? };
+            Param::Hkdf(Box::new(crate::mechanism::kdf::HkdfParams {
+                extract: v.bExtract != 0,
+                expand: v.bExpand != 0,
+                prf: v.prfHashMechanism,
+                salt_type: v.ulSaltType,
+                // SAFETY: pSalt is valid for ulSaltLen bytes, per the contract.
+                salt: zeroize::Zeroizing::new(
+                    unsafe { param_input(v.pSalt, v.ulSaltLen)? }.to_vec(),
+                ),
+                salt_key: v.hSaltKey,
+                // SAFETY: pInfo is valid for ulInfoLen bytes, per the contract.
+                info: unsafe { param_input(v.pInfo, v.ulInfoLen)? }.to_vec(),
+            }))
+        }
     };
     Ok(Mech {
         ty: m.mechanism,
