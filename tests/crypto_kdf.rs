@@ -727,3 +727,431 @@ fn hkdf_wycheproof() {
     println!("HKDF (Wycheproof): {n} vectors, {skipped} skipped (empty IKM)");
     assert!(n > 200);
 }
+
+// ---- SP 800-108 ---------------------------------------------------------------------------------
+
+fn counter_fmt(bits: CK_ULONG) -> CK_SP800_108_COUNTER_FORMAT {
+    CK_SP800_108_COUNTER_FORMAT {
+        bLittleEndian: 0,
+        ulWidthInBits: bits,
+    }
+}
+
+fn prf_param<T>(ty: CK_ULONG, v: &T) -> CK_PRF_DATA_PARAM {
+    CK_PRF_DATA_PARAM {
+        type_: ty,
+        pValue: v as *const T as *mut std::ffi::c_void,
+        ulValueLen: std::mem::size_of::<T>() as CK_ULONG,
+    }
+}
+
+fn prf_bytes(v: &[u8]) -> CK_PRF_DATA_PARAM {
+    CK_PRF_DATA_PARAM {
+        type_: CK_SP800_108_BYTE_ARRAY,
+        pValue: v.as_ptr() as *mut std::ffi::c_void,
+        ulValueLen: v.len() as CK_ULONG,
+    }
+}
+
+fn iteration_none() -> CK_PRF_DATA_PARAM {
+    CK_PRF_DATA_PARAM {
+        type_: CK_SP800_108_ITERATION_VARIABLE,
+        pValue: std::ptr::null_mut(),
+        ulValueLen: 0,
+    }
+}
+
+fn kdf_params(
+    prf: CK_MECHANISM_TYPE,
+    data: &mut [CK_PRF_DATA_PARAM],
+    keys: &mut [CK_DERIVED_KEY],
+) -> CK_SP800_108_KDF_PARAMS {
+    CK_SP800_108_KDF_PARAMS {
+        prfType: prf,
+        ulNumberOfDataParams: data.len() as CK_ULONG,
+        pDataParams: data.as_mut_ptr(),
+        ulAdditionalDerivedKeys: keys.len() as CK_ULONG,
+        pAdditionalDerivedKeys: if keys.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            keys.as_mut_ptr()
+        },
+    }
+}
+
+/// Where the counter goes in the CAVP feedback and double-pipeline files.
+#[derive(Clone, Copy)]
+enum At {
+    None,
+    BeforeIter,
+    AfterIter,
+    AfterFixed,
+}
+
+fn layout(at: At, fixed: &[u8], c: &CK_SP800_108_COUNTER_FORMAT) -> Vec<CK_PRF_DATA_PARAM> {
+    let counter = prf_param(CK_SP800_108_COUNTER, c);
+    match at {
+        At::None => vec![iteration_none(), prf_bytes(fixed)],
+        At::BeforeIter => vec![counter, iteration_none(), prf_bytes(fixed)],
+        At::AfterIter => vec![iteration_none(), counter, prf_bytes(fixed)],
+        At::AfterFixed => vec![iteration_none(), prf_bytes(fixed), counter],
+    }
+}
+
+/// NIST CAVP KBKDF vectors (SP 800-108 validation files KDFCTR_gen.txt, KDFFeedback_gen.txt,
+/// KDFDblPipeline_gen.txt; PRF = CMAC_AES128) through C_DeriveKey: counter mode with the counter
+/// before the fixed input in 8, 16, 24 and 32 bits; feedback with and without an IV and the
+/// counter absent or in each position; double pipeline likewise.
+#[test]
+fn sp800_108_cavp() {
+    let env = Env::new();
+    let s = env.user();
+    let t = T {
+        f: env.f,
+        hs: s.handle(),
+    };
+    let mut n = 0;
+    let counter: &[(CK_ULONG, &str, &str, &str)] = &[
+        (8, "dff1e50ac0b69dc40f1051d46c2b069c", "c16e6e02c5a3dcc8d78b9ac1306877761310455b4e41469951d9e6c2245a064b33fd8c3b01203a7824485bf0a64060c4648b707d2607935699316ea5", "8be8f0869b3c0ba97b71863d1b9f7813"),
+        (8, "682e814d872397eba71170a693514904", "e323cdfa7873a0d72cd86ffb4468744f097db60498f7d0e3a43bafd2d1af675e4a88338723b1236199705357c47bf1d89b2f4617a340980e6331625c", "dac9b6ca405749cfb065a0f1e42c7c4224d3d5db32fdafe9dee6ca193316f2c7"),
+        (16, "30ec5f6fa1def33cff008178c4454211", "c95e7b1d4f2570259abfc05bb00730f0284c3bb9a61d07259848a1cb57c81d8a6c3382c500bf801dfc8f70726b082cf4c3fa34386c1e7bf0e5471438", "00018fff9574994f5c4457f461c7a67e"),
+        (24, "e54b57ec5777a9892837b15344e365d0", "38e92f1241af9231e46499a330e3ae0eeb50caa171f0ad11d9ccc946f41314a1ec4706b42e8345a49403aba78626de27f2bda22e84820d005b306ad8", "6acb93d928755d54f1c5204c514c4ee3f4cb40ac"),
+        (32, "009300d265d1f1b28b505dccc162f4f8", "5ac373d42ed92427d8ff6cfff7eae13d66d3c7e536cc749859e2a49e3eea2ad846c9fbb7ddd99a1e6a54a89a87db98db6b8229f577b552e09aeed5e6", "c666d91f931606882bf214ebe79cd25a02810c7ab6ced75cd3fabd027f0de54e"),
+    ];
+    for &(r, ki, fixed, ko) in counter {
+        let base = t.key(CKK_AES, &h(ki), false, true);
+        let fixed = h(fixed);
+        let c = counter_fmt(r);
+        let mut data = [
+            prf_param(CK_SP800_108_ITERATION_VARIABLE, &c),
+            prf_bytes(&fixed),
+        ];
+        let mut p = kdf_params(CKM_AES_CMAC, &mut data, &mut []);
+        let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+        let len = (ko.len() / 2) as CK_ULONG;
+        let k = t.derive(&mut m, base, &readable(Some(&len))).unwrap();
+        assert_eq!(hex::encode(t.value(k)), ko, "counter r = {r}");
+        n += 1;
+    }
+    let c32 = counter_fmt(32);
+    let feedback: &[(At, &str, &str, &str, &str)] = &[
+        (At::None, "5c996c922f65de97d4408373229814c6", "28dc945cb8337ab5336c3e9b5bad21c7", "62afe5fed91e797221a854336b0aadd8a05ad0e3c8345729897b2efcec5a1178a2fa4c063007b67a7015e0d6b7271ea8d86b44", "88a9aae193abdd3fe8143bab66014ae41dc2d12ea9d08f5871588fc5d827924eb9942989d7a36d4b3b107997566472cad5942bd13cb5cff32b9dae30f1bb6300"),
+        (At::None, "3a139e1aa922d3373b2674e303a6cc59", "", "4d91720a2cff429fc1c0b79e845c5029b3c9535935cbeee5808dea82b8453ffcbed8f54e44500fd82ded679f843c569297ed82", "2c9b849dc36efc1aff45030cf2288eba71faf176172a2688576605bc5f4f66a95850b096c2f9a4416eb743f8d14f8ba4cffbdc3174f63ca861765dc8f5dab59a"),
+        (At::BeforeIter, "fc126023dfc9fb6cd56fc5602c05657c", "a736f838049448e04845b6b0ec2d6f63", "8068d7b98b8c4528ae8555ab5ae67c71a92b664245ec7d333b22479c5072421e7239761494e45eff09297737a1bb2c39fe9f1f", "b9824ad55e6913151a3f736f5fd6bf0807e1acb8c7ed0082df138ba1cc0e6db3c667c8abae707cdf920f48bf77765437407b564333796c037b0378f8f431114c"),
+        (At::AfterIter, "607a069650470c92021850add7506fed", "bcc557c72df7ed5163e39bf201d2354f", "d465d19beb40b57d51eb30f9b8170f33a07ffbf03e41b6ade6338cb85d75b910bc0af62e3a228bacaf68eb099d1d315ce09395", "d5741964649e1a4f825493f933cdc02a8edb6001a3986050cf7511184e4794cdec967e631d5b323f39315bf4bd2c45b692d632dfb6bdb86d509845fe63df550d"),
+        (At::AfterFixed, "1edbd1bb1ff8abda4cb51d656ac83405", "0b847773cd50a9984653a8d7bffe41e1", "a74a8c3b5b6c504f1b72b0f22ed380de8eff38f541d0991dd2f54c2259a2ea9e6907a3528e6fd5591aff710685308adc97d423", "f6f3c5a17ef294e1818e5a4a7b3194f728fb65befba2083ca8ba0a2585db4c08f8f5a5e0b4f94fb3cf640255277cddf628542693debf34ec1f7d2d1612c233be"),
+    ];
+    let l64: CK_ULONG = 64;
+    for &(at, ki, iv, fixed, ko) in feedback {
+        let base = t.key(CKK_AES, &h(ki), false, true);
+        let (iv, fixed) = (h(iv), h(fixed));
+        let mut data = layout(at, &fixed, &c32);
+        let mut p = CK_SP800_108_FEEDBACK_KDF_PARAMS {
+            prfType: CKM_AES_CMAC,
+            ulNumberOfDataParams: data.len() as CK_ULONG,
+            pDataParams: data.as_mut_ptr(),
+            ulIVLen: iv.len() as CK_ULONG,
+            pIV: if iv.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                iv.as_ptr() as *mut u8
+            },
+            ulAdditionalDerivedKeys: 0,
+            pAdditionalDerivedKeys: std::ptr::null_mut(),
+        };
+        let mut m = raw_mech_param(CKM_SP800_108_FEEDBACK_KDF, &mut p);
+        let k = t.derive(&mut m, base, &readable(Some(&l64))).unwrap();
+        assert_eq!(hex::encode(t.value(k)), ko, "feedback {ki}");
+        n += 1;
+    }
+    let pipeline: &[(At, &str, &str, &str)] = &[
+        (At::None, "ada2452f1f141a82c7a1b7d3e09ffed1", "335660eb265d2044efa06eacd848d3f9f57d219011343318f3a964df4a6fb1bf6cbdee711c7fcbe73b8f257f992e47e8b065af", "a73bd29176e38e761222ae07d639181f4b2c555a3b261815cde5d88a67c8b95c58b6b66ea4f10608c6d799b051519fc8e89de00cdc556350a7d966475086f9af"),
+        (At::BeforeIter, "f862c0f1fbec48df982d9c4013807912", "7d2bba9a4b121a33bc54b5515df6014407710d698d9d768a9a096a0faeb3ad2cb15ed63d9b6490e7647c814b8bac2a842662e7", "19f69a9024217d0beba61f4b8aba60267e9e850a96e7ce5dafebfa6add0df2691f53043223d6300f295d44cb31ea57b0869f5c3840ae003c293a5cdd44af46be"),
+        (At::AfterIter, "34f0c2542bfe13c7149b68c8a1ef636b", "daefcc52d6e32e1614109268933087fce3d64a5a6f111ba1a8d343a1e388a1752aaea93853be52864997a81c84b04c4f3ff3bd", "fc0eae673e7db3c4660668e187bcd81d5ca9b89213d8d741e71c9bab89bb4fb3c4df541d89a8117f0f56b0f15111ae28abf81fb7d7349fbbcaf01137e4d73527"),
+        (At::AfterFixed, "b65ea7c14d21cbad94575d668929b8ed", "13d47f74b114e79a80a04d281389731d7dfca2b5753036782b8790a97003fa50a5653dda69fc4cc7a79ba59497c17025dbc3fb", "32de17b47de8fc08f756734a2e51488b41105e20f0f811f9b05e583e476691f1d77e6685abdc9f919a38e2cfe3ca5c91c3c7d4a52f229b5f25eb9b70750ebc10"),
+    ];
+    for &(at, ki, fixed, ko) in pipeline {
+        let base = t.key(CKK_AES, &h(ki), false, true);
+        let fixed = h(fixed);
+        let mut data = layout(at, &fixed, &c32);
+        let mut p = kdf_params(CKM_AES_CMAC, &mut data, &mut []);
+        let mut m = raw_mech_param(CKM_SP800_108_DOUBLE_PIPELINE_KDF, &mut p);
+        let k = t.derive(&mut m, base, &readable(Some(&l64))).unwrap();
+        assert_eq!(hex::encode(t.value(k)), ko, "double pipeline {ki}");
+        n += 1;
+    }
+    println!("SP 800-108 (CAVP, CMAC-AES128): {n} vectors");
+}
+
+/// Additional derived keys: cut from the keying material after the primary key, in order (the
+/// same bytes as one key as long as all of them, with the DKM length counting all keys); they
+/// inherit as the primary does. HMAC-SHA-256 and HMAC-SHA3-256 as PRFs, the DKM length in either
+/// byte order.
+#[test]
+fn sp800_108_additional_keys() {
+    let env = Env::new();
+    let s = env.user();
+    let t = T {
+        f: env.f,
+        hs: s.handle(),
+    };
+    let base = t.key(CKK_GENERIC_SECRET, &[0x42; 32], false, true);
+    let label = b"label".to_vec();
+    let c = counter_fmt(16);
+    for prf in [CKM_SHA256_HMAC, CKM_SHA3_256_HMAC] {
+        for little in [0u8, 1] {
+            let dkm = CK_SP800_108_DKM_LENGTH_FORMAT {
+                dkmLengthMethod: CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+                bLittleEndian: little,
+                ulWidthInBits: 32,
+            };
+            let mut data = [
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c),
+                prf_bytes(&label),
+                prf_param(CK_SP800_108_DKM_LENGTH, &dkm),
+            ];
+            // One 64-byte key.
+            let mut p = kdf_params(prf, &mut data, &mut []);
+            let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+            let l64: CK_ULONG = 64;
+            let whole = t.value(t.derive(&mut m, base, &readable(Some(&l64))).unwrap());
+            // 16 + 16 (generic) + 32 (AES).
+            let (l16, aes): (CK_ULONG, CK_ULONG) = (16, CKK_AES);
+            let t1 = readable(Some(&l16));
+            let mut t2 = readable(None);
+            t2[1] = ulong_attr(CKA_KEY_TYPE, &aes);
+            let l32: CK_ULONG = 32;
+            t2.push(ulong_attr(CKA_VALUE_LEN, &l32));
+            let (mut h1, mut h2): (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) = (0, 0);
+            let mut keys = [
+                CK_DERIVED_KEY {
+                    pTemplate: t1.as_ptr() as *mut CK_ATTRIBUTE,
+                    ulAttributeCount: t1.len() as CK_ULONG,
+                    phKey: &mut h1,
+                },
+                CK_DERIVED_KEY {
+                    pTemplate: t2.as_ptr() as *mut CK_ATTRIBUTE,
+                    ulAttributeCount: t2.len() as CK_ULONG,
+                    phKey: &mut h2,
+                },
+            ];
+            let mut p = kdf_params(prf, &mut data, &mut keys);
+            let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+            let k0 = t.derive(&mut m, base, &readable(Some(&l16))).unwrap();
+            assert!(h1 != 0 && h2 != 0 && h1 != h2);
+            let parts = [t.value(k0), t.value(h1), t.value(h2)].concat();
+            assert_eq!(parts, whole, "{prf:#x}");
+            assert_eq!(t.ulong(h2, CKA_KEY_TYPE), CKK_AES);
+            assert_eq!(
+                t.ulong(h1, CKA_KEY_GEN_MECHANISM),
+                CKM_SP800_108_COUNTER_KDF
+            );
+        }
+    }
+    // A sensitive base: every additional key comes out sensitive too.
+    let secret = t.key(CKK_GENERIC_SECRET, &[0x43; 32], true, true);
+    let mut data = [prf_param(CK_SP800_108_ITERATION_VARIABLE, &c)];
+    let l16: CK_ULONG = 16;
+    let tk = [bool_attr(CKA_TOKEN, &NO), ulong_attr(CKA_VALUE_LEN, &l16)];
+    let mut h1: CK_OBJECT_HANDLE = 0;
+    let mut keys = [CK_DERIVED_KEY {
+        pTemplate: tk.as_ptr() as *mut CK_ATTRIBUTE,
+        ulAttributeCount: tk.len() as CK_ULONG,
+        phKey: &mut h1,
+    }];
+    let mut p = kdf_params(CKM_SHA256_HMAC, &mut data, &mut keys);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    let k0 = t.derive(&mut m, secret, &tk).unwrap();
+    assert!(t.bool(k0, CKA_SENSITIVE) && t.bool(h1, CKA_SENSITIVE));
+}
+
+/// SP 800-108's bad input: a missing iteration variable, a counter in counter mode's list, widths
+/// that are not allowed, an unknown DKM method, a PRF that is not one, a length of 0 or beyond
+/// what the counter can count, a NULL phKey, an additional key the template makes impossible:
+/// each its code, and nothing created.
+#[test]
+fn sp800_108_bad_input() {
+    let env = Env::new();
+    let s = env.user();
+    let t = T {
+        f: env.f,
+        hs: s.handle(),
+    };
+    let base = t.key(CKK_GENERIC_SECRET, &[0x42; 32], false, true);
+    let aes = t.key(CKK_AES, &[0x42; 16], false, true);
+    let before = t.count();
+    let label = b"label".to_vec();
+    let (c8, c12, c40) = (counter_fmt(8), counter_fmt(12), counter_fmt(40));
+    let dkm72 = CK_SP800_108_DKM_LENGTH_FORMAT {
+        dkmLengthMethod: CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+        bLittleEndian: 0,
+        ulWidthInBits: 72,
+    };
+    let dkm_bad = CK_SP800_108_DKM_LENGTH_FORMAT {
+        dkmLengthMethod: 7,
+        bLittleEndian: 0,
+        ulWidthInBits: 32,
+    };
+    let l16: CK_ULONG = 16;
+    let lists: Vec<(CK_MECHANISM_TYPE, Vec<CK_PRF_DATA_PARAM>)> = vec![
+        (CKM_SHA256_HMAC, vec![prf_bytes(&label)]),
+        (CKM_SHA256_HMAC, vec![iteration_none(), prf_bytes(&label)]),
+        (
+            CKM_SHA256_HMAC,
+            vec![prf_param(CK_SP800_108_ITERATION_VARIABLE, &c12)],
+        ),
+        (
+            CKM_SHA256_HMAC,
+            vec![prf_param(CK_SP800_108_ITERATION_VARIABLE, &c40)],
+        ),
+        (
+            CKM_SHA256_HMAC,
+            vec![
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8),
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8),
+            ],
+        ),
+        (
+            CKM_SHA256_HMAC,
+            vec![
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8),
+                prf_param(CK_SP800_108_DKM_LENGTH, &dkm72),
+            ],
+        ),
+        (
+            CKM_SHA256_HMAC,
+            vec![
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8),
+                prf_param(CK_SP800_108_DKM_LENGTH, &dkm_bad),
+            ],
+        ),
+        // A byte array of no bytes; a field type that does not exist; a value of the wrong size.
+        (
+            CKM_SHA256_HMAC,
+            vec![
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8),
+                prf_bytes(&[]),
+            ],
+        ),
+        (
+            CKM_SHA256_HMAC,
+            vec![
+                prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8),
+                CK_PRF_DATA_PARAM {
+                    type_: 9,
+                    pValue: std::ptr::null_mut(),
+                    ulValueLen: 0,
+                },
+            ],
+        ),
+        (
+            CKM_SHA256_HMAC,
+            vec![prf_param(CK_SP800_108_ITERATION_VARIABLE, &0u32)],
+        ),
+        // Not a PRF.
+        (
+            CKM_SHA256,
+            vec![prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8)],
+        ),
+        (
+            CKM_AES_CBC,
+            vec![prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8)],
+        ),
+    ];
+    for (i, (prf, mut data)) in lists.into_iter().enumerate() {
+        let mut p = kdf_params(prf, &mut data, &mut []);
+        let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+        assert_eq!(
+            t.derive(&mut m, base, &readable(Some(&l16))).unwrap_err(),
+            CKR_MECHANISM_PARAM_INVALID,
+            "list {i}"
+        );
+    }
+    let mut data = [prf_param(CK_SP800_108_ITERATION_VARIABLE, &c8)];
+    // CMAC with a generic key, HMAC with an AES key.
+    let mut p = kdf_params(CKM_AES_CMAC, &mut data, &mut []);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    assert_eq!(
+        t.derive(&mut m, base, &readable(Some(&l16))).unwrap_err(),
+        CKR_KEY_TYPE_INCONSISTENT
+    );
+    let mut p = kdf_params(CKM_SHA256_HMAC, &mut data, &mut []);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    assert_eq!(
+        t.derive(&mut m, aes, &readable(Some(&l16))).unwrap_err(),
+        CKR_KEY_TYPE_INCONSISTENT
+    );
+    // Length 0; no length for a generic secret.
+    let zero: CK_ULONG = 0;
+    assert_eq!(
+        t.derive(&mut m, base, &readable(Some(&zero))).unwrap_err(),
+        CKR_TEMPLATE_INCONSISTENT
+    );
+    assert_eq!(
+        t.derive(&mut m, base, &readable(None)).unwrap_err(),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    // Beyond an 8-bit counter's 255 blocks of 32 bytes: 16 + 16 keys of 512 bytes.
+    let l512: CK_ULONG = 512;
+    let big = readable(Some(&l512));
+    let mut hs = [0 as CK_OBJECT_HANDLE; 16];
+    let mut keys: Vec<CK_DERIVED_KEY> = hs
+        .iter_mut()
+        .map(|h| CK_DERIVED_KEY {
+            pTemplate: big.as_ptr() as *mut CK_ATTRIBUTE,
+            ulAttributeCount: big.len() as CK_ULONG,
+            phKey: h,
+        })
+        .collect();
+    let mut p = kdf_params(CKM_SHA256_HMAC, &mut data, &mut keys);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    assert_eq!(
+        t.derive(&mut m, base, &readable(Some(&l16))).unwrap_err(),
+        CKR_TEMPLATE_INCONSISTENT
+    );
+    // A NULL phKey; an additional key without a length.
+    let mut keys = [CK_DERIVED_KEY {
+        pTemplate: big.as_ptr() as *mut CK_ATTRIBUTE,
+        ulAttributeCount: big.len() as CK_ULONG,
+        phKey: std::ptr::null_mut(),
+    }];
+    let mut p = kdf_params(CKM_SHA256_HMAC, &mut data, &mut keys);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    assert_eq!(
+        t.derive(&mut m, base, &readable(Some(&l16))).unwrap_err(),
+        CKR_MECHANISM_PARAM_INVALID
+    );
+    let nolen = readable(None);
+    let mut h1: CK_OBJECT_HANDLE = 0;
+    let mut keys = [CK_DERIVED_KEY {
+        pTemplate: nolen.as_ptr() as *mut CK_ATTRIBUTE,
+        ulAttributeCount: nolen.len() as CK_ULONG,
+        phKey: &mut h1,
+    }];
+    let mut p = kdf_params(CKM_SHA256_HMAC, &mut data, &mut keys);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    assert_eq!(
+        t.derive(&mut m, base, &readable(Some(&l16))).unwrap_err(),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    // An additional key asking to be readable from a sensitive base: refused, the primary too.
+    let secret = t.key(CKK_GENERIC_SECRET, &[0x43; 32], true, true);
+    let readable16 = readable(Some(&l16));
+    let mut keys = [CK_DERIVED_KEY {
+        pTemplate: readable16.as_ptr() as *mut CK_ATTRIBUTE,
+        ulAttributeCount: readable16.len() as CK_ULONG,
+        phKey: &mut h1,
+    }];
+    let mut p = kdf_params(CKM_SHA256_HMAC, &mut data, &mut keys);
+    let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+    assert_eq!(
+        t.derive(
+            &mut m,
+            secret,
+            &[bool_attr(CKA_TOKEN, &NO), ulong_attr(CKA_VALUE_LEN, &l16)]
+        )
+        .unwrap_err(),
+        CKR_TEMPLATE_INCONSISTENT
+    );
+    assert_eq!(t.count(), before + 1); // the sensitive base made above
+}

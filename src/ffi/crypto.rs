@@ -83,6 +83,122 @@ unsafe fn gcm_params(m: &CK_MECHANISM) -> Result<Param> {
     })
 }
 
+/// Most data parameters and additional derived keys an SP 800-108 parameter may list.
+const MAX_KBKDF_LIST: CK_ULONG = 64;
+
+/// Reads the lists of an SP 800-108 parameter: the `CK_PRF_DATA_PARAM`s (each value of the size
+/// its type has: `CK_SP800_108_COUNTER_FORMAT`, `CK_SP800_108_DKM_LENGTH_FORMAT`, bytes, or none
+/// for the iteration variable of the feedback and double-pipeline modes) and the templates of the
+/// `CK_DERIVED_KEY`s (their `phKey` are written by `C_DeriveKey`, see [`derived_key_outputs`]).
+///
+/// # Safety
+/// Each pointer must be NULL or valid for its count, and the values they point to valid for
+/// their lengths.
+unsafe fn kbkdf_params(
+    prf: CK_MECHANISM_TYPE,
+    data: *const CK_PRF_DATA_PARAM,
+    n_data: CK_ULONG,
+    iv: &[u8],
+    keys: *const CK_DERIVED_KEY,
+    n_keys: CK_ULONG,
+) -> Result<Param> {
+    use crate::mechanism::kbkdf::{CounterFormat, KbkdfParams, PrfData};
+    if n_data > MAX_KBKDF_LIST || n_keys > MAX_KBKDF_LIST {
+        return Err(Error::MechanismParamInvalid);
+    }
+    // SAFETY: per the contract above.
+    let list = unsafe { input(data, n_data) }.map_err(|_| Error::MechanismParamInvalid)?;
+    let mut out = Vec::with_capacity(list.len());
+    for d in list {
+        // SAFETY: pValue is valid for ulValueLen bytes, per the contract.
+        let v = unsafe { param_input(d.pValue as *const u8, d.ulValueLen)? };
+        let read = |want: usize| {
+            if v.len() != want {
+                return Err(Error::MechanismParamInvalid);
+            }
+            Ok(())
+        };
+        out.push(match d.type_ {
+            CK_SP800_108_ITERATION_VARIABLE if v.is_empty() => PrfData::Iteration(None),
+            CK_SP800_108_ITERATION_VARIABLE | CK_SP800_108_COUNTER => {
+                read(std::mem::size_of::<CK_SP800_108_COUNTER_FORMAT>())?;
+                // SAFETY: exactly the structure's size, checked above; unaligned read.
+                let f: CK_SP800_108_COUNTER_FORMAT =
+                    unsafe { std::ptr::read_unaligned(v.as_ptr() as *const _) };
+                let f = CounterFormat {
+                    little: f.bLittleEndian != 0,
+                    bits: f.ulWidthInBits,
+                };
+                if d.type_ == CK_SP800_108_COUNTER {
+                    PrfData::Counter(f)
+                } else {
+                    PrfData::Iteration(Some(f))
+                }
+            }
+            CK_SP800_108_DKM_LENGTH => {
+                read(std::mem::size_of::<CK_SP800_108_DKM_LENGTH_FORMAT>())?;
+                // SAFETY: exactly the structure's size, checked above; unaligned read.
+                let f: CK_SP800_108_DKM_LENGTH_FORMAT =
+                    unsafe { std::ptr::read_unaligned(v.as_ptr() as *const _) };
+                PrfData::DkmLength {
+                    method: f.dkmLengthMethod,
+                    little: f.bLittleEndian != 0,
+                    bits: f.ulWidthInBits,
+                }
+            }
+            CK_SP800_108_BYTE_ARRAY if !v.is_empty() => {
+                PrfData::Bytes(zeroize::Zeroizing::new(v.to_vec()))
+            }
+            _ => return Err(Error::MechanismParamInvalid),
+        });
+    }
+    // SAFETY: per the contract above.
+    let keys = unsafe { input(keys, n_keys) }.map_err(|_| Error::MechanismParamInvalid)?;
+    let mut extra = Vec::with_capacity(keys.len());
+    for k in keys {
+        if k.phKey.is_null() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        // SAFETY: pTemplate is valid for ulAttributeCount attributes, per the contract.
+        let t = unsafe { template(k.pTemplate, k.ulAttributeCount) }
+            .map_err(|_| Error::MechanismParamInvalid)?;
+        extra.push((t, 0));
+    }
+    Ok(Param::Kbkdf(Box::new(KbkdfParams {
+        prf,
+        data: out,
+        iv: iv.to_vec(),
+        extra,
+    })))
+}
+
+/// The `phKey` of each additional derived key of an SP 800-108 mechanism, in order (none for
+/// other mechanisms).
+///
+/// # Safety
+/// As [`mechanism`].
+unsafe fn derived_key_outputs(p: *const CK_MECHANISM) -> Result<Vec<*mut CK_OBJECT_HANDLE>> {
+    // SAFETY: per the contract above.
+    let m = unsafe { p.as_ref() }.ok_or(Error::ArgumentsBad)?;
+    let (keys, n) = match param_kind(m.mechanism) {
+        ParamKind::Kbkdf => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_KDF_PARAMS = unsafe { param(m)? };
+            (v.pAdditionalDerivedKeys, v.ulAdditionalDerivedKeys)
+        }
+        ParamKind::KbkdfFeedback => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param(m)? };
+            (v.pAdditionalDerivedKeys, v.ulAdditionalDerivedKeys)
+        }
+        _ => return Ok(vec![]),
+    };
+    // SAFETY: per the contract above.
+    let keys = unsafe { input(keys as *const CK_DERIVED_KEY, n) }
+        .map_err(|_| Error::MechanismParamInvalid)?;
+    Ok(keys.iter().map(|k| k.phKey).collect())
+}
+
 /// Converts a C mechanism into [`Mech`].
 ///
 /// # Safety
@@ -216,6 +332,38 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
             handle: unsafe { param::<CK_OBJECT_HANDLE>(m)? },
             value: zeroize::Zeroizing::new(Vec::new()),
         },
+        ParamKind::Kbkdf => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_KDF_PARAMS = unsafe { param(m)? };
+            // SAFETY: the lists are valid for their counts, per the contract.
+            unsafe {
+                kbkdf_params(
+                    v.prfType,
+                    v.pDataParams,
+                    v.ulNumberOfDataParams,
+                    &[],
+                    v.pAdditionalDerivedKeys,
+                    v.ulAdditionalDerivedKeys,
+                )?
+            }
+        }
+        ParamKind::KbkdfFeedback => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param(m)? };
+            // SAFETY: pIV is valid for ulIVLen bytes, per the contract.
+            let iv = unsafe { param_input(v.pIV, v.ulIVLen)? };
+            // SAFETY: the lists are valid for their counts, per the contract.
+            unsafe {
+                kbkdf_params(
+                    v.prfType,
+                    v.pDataParams,
+                    v.ulNumberOfDataParams,
+                    iv,
+                    v.pAdditionalDerivedKeys,
+                    v.ulAdditionalDerivedKeys,
+                )?
+            }
+        }
         ParamKind::Hkdf => {
             // SAFETY: per the contract above.
             let v: CK_HKDF_PARAMS = unsafe { param(m)? };
@@ -531,7 +679,14 @@ ffi_entry! {
         let ph = out(p_key)?;
         let mech = mechanism(p_mech)?;
         let t = template(p_template, count)?;
-        *ph = m.derive_key(h, &mech, base, &t)?;
+        // SAFETY: p_mech was read above as a valid CK_MECHANISM.
+        let outs = unsafe { derived_key_outputs(p_mech)? };
+        let (primary, more) = m.derive_keys(h, &mech, base, &t)?;
+        *ph = primary;
+        for (o, k) in outs.into_iter().zip(more) {
+            // SAFETY: phKey is non-NULL (checked when the parameter was read) and writable.
+            unsafe { *o = k };
+        }
         Ok(())
     }
 }

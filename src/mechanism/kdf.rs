@@ -128,7 +128,10 @@ pub static DATA_OUT: SecretType = SecretType {
 
 /// Whether `ops::derive_key` applies the inheritance rules of this family (see the module doc).
 pub fn strict(ty: CK_MECHANISM_TYPE) -> bool {
-    MECHS.iter().any(|m| m.ty == ty && m.derive.is_some())
+    MECHS
+        .iter()
+        .chain(super::kbkdf::MECHS)
+        .any(|m| m.ty == ty && m.derive.is_some())
 }
 
 /// CK_HKDF_PARAMS, read by the C layer. `salt` holds the salt data (`CKF_HKDF_SALT_DATA`), or the

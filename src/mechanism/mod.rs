@@ -17,6 +17,7 @@ pub mod ec;
 pub mod ecdh;
 pub mod eddsa;
 pub mod hmac;
+pub mod kbkdf;
 pub mod kdf;
 pub mod keys;
 pub mod message;
@@ -103,6 +104,8 @@ pub enum Param {
     /// CK_HKDF_PARAMS; a salt given as a key (`CKF_HKDF_SALT_KEY`) is in `salt` once
     /// `ops::derive_key` has read it.
     Hkdf(Box<kdf::HkdfParams>),
+    /// CK_SP800_108_KDF_PARAMS / CK_SP800_108_FEEDBACK_KDF_PARAMS.
+    Kbkdf(Box<kbkdf::KbkdfParams>),
 }
 
 impl std::fmt::Debug for Param {
@@ -165,6 +168,7 @@ impl std::fmt::Debug for Param {
             Param::Ulong(n) => write!(f, "Ulong({n})"),
             Param::OtherKey { handle, .. } => write!(f, "OtherKey({handle})"),
             Param::Hkdf(p) => write!(f, "{p:?}"),
+            Param::Kbkdf(p) => write!(f, "{p:?}"),
         }
     }
 }
@@ -213,6 +217,10 @@ pub enum ParamKind {
     KeyHandle,
     /// CK_HKDF_PARAMS.
     Hkdf,
+    /// CK_SP800_108_KDF_PARAMS.
+    Kbkdf,
+    /// CK_SP800_108_FEEDBACK_KDF_PARAMS.
+    KbkdfFeedback,
 }
 
 /// The key objects a mechanism works with.
@@ -424,6 +432,7 @@ const FAMILIES: &[&[MechDef]] = &[
     hmac::MECHS,
     digest::MECHS,
     kdf::MECHS,
+    kbkdf::MECHS,
     aes::MECHS,
     des3::MECHS,
 ];

@@ -159,6 +159,59 @@ pub(crate) fn template_bool(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<bo
     template_get(t, ty).map(|v| v.first().is_some_and(|&b| b != 0))
 }
 
+/// A derived secret key: the template's attributes (class and type added), the value, and the
+/// attributes it inherits (see [`Module::derive_keys`]).
+fn derived_object(
+    template: &[Attribute],
+    kt: CK_KEY_TYPE,
+    value: &[u8],
+    mech: CK_MECHANISM_TYPE,
+    strict: bool,
+    from: InheritFrom,
+) -> Result<Object> {
+    let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+    if !st.len_ok(value.len()) {
+        return Err(Error::TemplateInconsistent);
+    }
+    let mut t = with_class(template, CKO_SECRET_KEY, kt)?;
+    let mut sensitive = template_bool(template, CKA_SENSITIVE);
+    let mut extractable = template_bool(template, CKA_EXTRACTABLE);
+    if strict {
+        if from.sensitive {
+            if sensitive == Some(false) {
+                return Err(Error::TemplateInconsistent);
+            }
+            if sensitive.is_none() {
+                t.push(Attribute::bool(CKA_SENSITIVE, true));
+            }
+            sensitive = Some(true);
+        }
+        if !from.extractable {
+            if extractable == Some(true) {
+                return Err(Error::TemplateInconsistent);
+            }
+            if extractable.is_none() {
+                t.push(Attribute::bool(CKA_EXTRACTABLE, false));
+            }
+            extractable = Some(false);
+        }
+    }
+    let sensitive = sensitive.unwrap_or(false);
+    let extractable = extractable.unwrap_or(false);
+    let internal = vec![
+        Attribute::bool(CKA_LOCAL, false),
+        Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech),
+        Attribute::bool(CKA_ALWAYS_SENSITIVE, from.always_sensitive && sensitive),
+        Attribute::bool(
+            CKA_NEVER_EXTRACTABLE,
+            from.never_extractable && !extractable,
+        ),
+        Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, &value)?),
+        Attribute::new(CKA_VALUE, value.to_vec()),
+    ];
+    Object::build(&t, Origin::Generate, &internal)
+}
+
 /// The attributes of the keys a derivation starts from that the derived key inherits.
 #[derive(Clone, Copy)]
 struct InheritFrom {
@@ -752,6 +805,18 @@ impl Module {
         base: CK_OBJECT_HANDLE,
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
+        Ok(self.derive_keys(h, mech, base, template)?.0)
+    }
+
+    /// C_DeriveKey with the additional keys an SP 800-108 parameter asks for: the primary key's
+    /// handle and theirs, in their order. All are created, or none.
+    pub fn derive_keys(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        base: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
         let s = self.session(h)?;
         super::wrap::check_trusted(&s, template)?;
         let data = mech.ty == CKM_HKDF_DATA;
@@ -787,53 +852,50 @@ impl Module {
                 .collect();
             t.push(Attribute::new(CKA_VALUE, value.to_vec()));
             let obj = Object::build(&t, Origin::Create, &[])?;
-            return s.token.add(s.caller(), obj);
+            return Ok((s.token.add(s.caller(), obj)?, vec![]));
         }
-        if !st.len_ok(value.len()) {
-            return Err(Error::TemplateInconsistent);
+        // SP 800-108's additional keys: their values follow the primary key's.
+        let extra: Vec<(Vec<Attribute>, usize)> = match &mech.param {
+            Param::Kbkdf(p) => p.extra.clone(),
+            _ => vec![],
+        };
+        let more: usize = extra.iter().map(|(_, l)| l).sum();
+        if value.len() < more {
+            return Err(Error::GeneralError);
         }
+        let (value, rest) = value.split_at(value.len() - more);
         let from = match other {
             Some(o) => base_attrs.and(o),
             None => base_attrs,
         };
-        let mut t = with_class(template, CKO_SECRET_KEY, kt)?;
-        let mut sensitive = template_bool(template, CKA_SENSITIVE);
-        let mut extractable = template_bool(template, CKA_EXTRACTABLE);
-        if strict {
-            if from.sensitive {
-                if sensitive == Some(false) {
-                    return Err(Error::TemplateInconsistent);
+        let mut objs = vec![derived_object(template, kt, value, mech.ty, strict, from)?];
+        let mut at = 0;
+        for (t, l) in &extra {
+            let kt = template_ulong(t, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+            objs.push(derived_object(
+                t,
+                kt,
+                &rest[at..at + l],
+                mech.ty,
+                strict,
+                from,
+            )?);
+            at += l;
+        }
+        let mut handles = Vec::with_capacity(objs.len());
+        for o in objs {
+            match s.token.add(s.caller(), o) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    for h in handles {
+                        let _ = s.token.destroy(s.caller(), h);
+                    }
+                    return Err(e);
                 }
-                if sensitive.is_none() {
-                    t.push(Attribute::bool(CKA_SENSITIVE, true));
-                }
-                sensitive = Some(true);
-            }
-            if !from.extractable {
-                if extractable == Some(true) {
-                    return Err(Error::TemplateInconsistent);
-                }
-                if extractable.is_none() {
-                    t.push(Attribute::bool(CKA_EXTRACTABLE, false));
-                }
-                extractable = Some(false);
             }
         }
-        let sensitive = sensitive.unwrap_or(false);
-        let extractable = extractable.unwrap_or(false);
-        let internal = vec![
-            Attribute::bool(CKA_LOCAL, false),
-            Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech.ty),
-            Attribute::bool(CKA_ALWAYS_SENSITIVE, from.always_sensitive && sensitive),
-            Attribute::bool(
-                CKA_NEVER_EXTRACTABLE,
-                from.never_extractable && !extractable,
-            ),
-            Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, &value)?),
-            Attribute::new(CKA_VALUE, value.to_vec()),
-        ];
-        let obj = Object::build(&t, Origin::Generate, &internal)?;
-        s.token.add(s.caller(), obj)
+        let primary = handles.remove(0);
+        Ok((primary, handles))
     }
 
     /// Reads the secret key a derivation's parameter names into the parameter: the second key of
@@ -875,6 +937,18 @@ impl Module {
                 let (v, attrs) = read(*handle, true, None)?;
                 *value = v;
                 other = Some(attrs);
+            }
+            Param::Kbkdf(p) => {
+                for (t, len) in p.extra.iter_mut() {
+                    super::wrap::check_trusted(s, t)?;
+                    let kt = template_ulong(t, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+                    let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+                    let asked = template_ulong(t, CKA_VALUE_LEN)?.map(|n| n as usize);
+                    if asked.is_some_and(|n| !st.len_ok(n)) {
+                        return Err(Error::TemplateInconsistent);
+                    }
+                    *len = super::kbkdf::key_len(&super::KeyLen { asked, st })?;
+                }
             }
             Param::Hkdf(p) if p.salt_type == CKF_HKDF_SALT_KEY => {
                 if !p.salt.is_empty() {
