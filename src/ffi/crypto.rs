@@ -83,6 +83,40 @@ unsafe fn gcm_params(m: &CK_MECHANISM) -> Result<Param> {
     })
 }
 
+/// Reads CK_PKCS5_PBKD2_PARAMS2 (3.0: `ulPasswordLen` is the length) or CK_PKCS5_PBKD2_PARAMS
+/// (2.40: a pointer to the length), which have the same size. Told apart by the value: a length
+/// is at most 65535 (longer passwords are refused), and no pointer a process can hand over is
+/// that low (Linux maps nothing below `vm.mmap_min_addr`, 64 KiB by default).
+///
+/// # Safety
+/// As [`mechanism`]; with the 2.40 layout `ulPasswordLen` must point to a CK_ULONG.
+unsafe fn pbkd2_params(m: &CK_MECHANISM) -> Result<Param> {
+    // SAFETY: per the contract above (both layouts have this size).
+    let v: CK_PKCS5_PBKD2_PARAMS2 = unsafe { param(m)? };
+    let len = if v.ulPasswordLen <= 0xffff {
+        v.ulPasswordLen
+    } else {
+        // SAFETY: not a length, so the 2.40 pointer to one, per the contract above.
+        let l = unsafe { std::ptr::read_unaligned(v.ulPasswordLen as usize as *const CK_ULONG) };
+        if l > 0xffff {
+            return Err(Error::MechanismParamInvalid);
+        }
+        l
+    };
+    Ok(Param::Pbkd2(Box::new(crate::mechanism::kdf::Pbkd2Params {
+        salt_source: v.saltSource,
+        // SAFETY: pSaltSourceData is valid for ulSaltSourceDataLen bytes, per the contract.
+        salt: unsafe { param_input(v.pSaltSourceData as *const u8, v.ulSaltSourceDataLen)? }
+            .to_vec(),
+        iterations: v.iterations,
+        prf: v.prf,
+        prf_data: !v.pPrfData.is_null() || v.ulPrfDataLen != 0,
+        // SAFETY: pPassword is valid for the length read above, per the contract.
+        password: zeroize::Zeroizing::new(unsafe { param_input(v.pPassword, len)? }.to_vec()),
+        kt: CKK_GENERIC_SECRET,
+    })))
+}
+
 /// Most data parameters and additional derived keys an SP 800-108 parameter may list.
 const MAX_KBKDF_LIST: CK_ULONG = 64;
 
@@ -363,6 +397,10 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                     v.ulAdditionalDerivedKeys,
                 )?
             }
+        }
+        ParamKind::Pbkd2 => {
+            // SAFETY: per the contract above.
+            unsafe { pbkd2_params(m)? }
         }
         ParamKind::Hkdf => {
             // SAFETY: per the contract above.

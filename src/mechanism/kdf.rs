@@ -107,6 +107,9 @@ pub const MECHS: &[MechDef] = &[
     hkdf(CKM_HKDF_DERIVE, "CKM_HKDF_DERIVE"),
     hkdf(CKM_HKDF_DATA, "CKM_HKDF_DATA"),
     MechDef::new(CKM_HKDF_KEY_GEN, "CKM_HKDF_KEY_GEN", 1, 512, CKF_GENERATE).keygen(hkdf_keygen),
+    MechDef::new(CKM_PKCS5_PBKD2, "CKM_PKCS5_PBKD2", 1, 512, CKF_GENERATE)
+        .param(ParamKind::Pbkd2)
+        .keygen(pbkd2_keygen),
 ];
 
 /// `CKK_HKDF` keys: 1 to 512 bytes, as generic secrets; the check value of keys without a cipher.
@@ -160,6 +163,65 @@ impl std::fmt::Debug for HkdfParams {
             self.info.len()
         )
     }
+}
+
+/// CK_PKCS5_PBKD2_PARAMS(2), read by the C layer; `kt` is the key type the template asks for
+/// (filled by `ops::generate_key`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pbkd2Params {
+    pub salt_source: CK_ULONG,
+    pub salt: Vec<u8>,
+    pub iterations: CK_ULONG,
+    pub prf: CK_ULONG,
+    pub prf_data: bool,
+    pub password: Zeroizing<Vec<u8>>,
+    pub kt: CK_KEY_TYPE,
+}
+
+impl std::fmt::Debug for Pbkd2Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Pbkd2(prf {:#x}, {} iterations, salt {} bytes)",
+            self.prf,
+            self.iterations,
+            self.salt.len()
+        )
+    }
+}
+
+/// CKM_PKCS5_PBKD2 (C_GenerateKey; PKCS #5 v2.1, RFC 8018 5.2): a key of the template's type
+/// (generic secret by default) and CKA_VALUE_LEN (required unless the type has one length),
+/// from the password and salt (`CKZ_SALT_SPECIFIED`), with HMAC-SHA-1, -SHA-224, -SHA-256,
+/// -SHA-384, -SHA-512, -SHA-512/224 or -SHA-512/256; 1 to 2^32 - 1 iterations. Anything else in
+/// the parameter is `MechanismParamInvalid`.
+fn pbkd2_keygen(mech: &Mech, len: Option<usize>) -> Result<(CK_KEY_TYPE, Zeroizing<Vec<u8>>)> {
+    let Param::Pbkd2(p) = &mech.param else {
+        return Err(Error::MechanismParamInvalid);
+    };
+    let alg = match p.prf {
+        CKP_PKCS5_PBKD2_HMAC_SHA1 => HashAlg::Sha1,
+        CKP_PKCS5_PBKD2_HMAC_SHA224 => HashAlg::Sha224,
+        CKP_PKCS5_PBKD2_HMAC_SHA256 => HashAlg::Sha256,
+        CKP_PKCS5_PBKD2_HMAC_SHA384 => HashAlg::Sha384,
+        CKP_PKCS5_PBKD2_HMAC_SHA512 => HashAlg::Sha512,
+        CKP_PKCS5_PBKD2_HMAC_SHA512_224 => HashAlg::Sha512_224,
+        CKP_PKCS5_PBKD2_HMAC_SHA512_256 => HashAlg::Sha512_256,
+        _ => return Err(Error::MechanismParamInvalid),
+    };
+    if p.salt_source != CKZ_SALT_SPECIFIED || p.prf_data {
+        return Err(Error::MechanismParamInvalid);
+    }
+    let rounds = u32::try_from(p.iterations)
+        .ok()
+        .filter(|&r| r > 0)
+        .ok_or(Error::MechanismParamInvalid)?;
+    let st = super::secret_type(p.kt).ok_or(Error::TemplateInconsistent)?;
+    let len = super::kbkdf::key_len(&KeyLen { asked: len, st })?;
+    if !st.len_ok(len) {
+        return Err(Error::TemplateInconsistent);
+    }
+    Ok((p.kt, crypto::pbkdf2(alg, &p.password, &p.salt, rounds, len)))
 }
 
 /// The hash of a `CKM_SHA*_KEY_DERIVATION` mechanism.

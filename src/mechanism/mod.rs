@@ -106,6 +106,8 @@ pub enum Param {
     Hkdf(Box<kdf::HkdfParams>),
     /// CK_SP800_108_KDF_PARAMS / CK_SP800_108_FEEDBACK_KDF_PARAMS.
     Kbkdf(Box<kbkdf::KbkdfParams>),
+    /// CK_PKCS5_PBKD2_PARAMS / CK_PKCS5_PBKD2_PARAMS2.
+    Pbkd2(Box<kdf::Pbkd2Params>),
 }
 
 impl std::fmt::Debug for Param {
@@ -169,6 +171,7 @@ impl std::fmt::Debug for Param {
             Param::OtherKey { handle, .. } => write!(f, "OtherKey({handle})"),
             Param::Hkdf(p) => write!(f, "{p:?}"),
             Param::Kbkdf(p) => write!(f, "{p:?}"),
+            Param::Pbkd2(p) => write!(f, "{p:?}"),
         }
     }
 }
@@ -221,6 +224,8 @@ pub enum ParamKind {
     Kbkdf,
     /// CK_SP800_108_FEEDBACK_KDF_PARAMS.
     KbkdfFeedback,
+    /// CK_PKCS5_PBKD2_PARAMS (2.40) or CK_PKCS5_PBKD2_PARAMS2 (3.0).
+    Pbkd2,
 }
 
 /// The key objects a mechanism works with.

@@ -261,7 +261,9 @@ pub(crate) fn with_class(
 /// Attributes every generated key gets.
 fn generated(mech: CK_MECHANISM_TYPE, t: &[Attribute], secret: bool) -> Vec<Attribute> {
     let mut v = vec![
-        Attribute::bool(CKA_LOCAL, true),
+        // A key from a password is a key whose value is known outside: never CKA_LOCAL, which
+        // the key management policy takes as "never left the token" (docs/CRYPTO.md).
+        Attribute::bool(CKA_LOCAL, mech != CKM_PKCS5_PBKD2),
         Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech),
     ];
     if secret {
@@ -764,6 +766,12 @@ impl Module {
             return Err(Error::MechanismInvalid);
         }
         let len = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
+        // PBKDF2 makes a key of the template's type.
+        let mut mech = mech.clone();
+        if let Param::Pbkd2(p) = &mut mech.param {
+            p.kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+        }
+        let mech = &mech;
         let (kt, value) = def.keygen.ok_or(Error::MechanismInvalid)?(mech, len)?;
         // A template with a key family asks for a rotation (crate::family).
         let fam = crate::family::request(&[template])?;
