@@ -448,6 +448,16 @@ fn hkdf_params(
     }
 }
 
+/// (hash, IKM, salt, info, PRK, OKM).
+type Rfc5869Case = (
+    CK_MECHANISM_TYPE,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Vec<u8>,
+    &'static str,
+    &'static str,
+);
+
 /// RFC 5869 A.1, A.3 (SHA-256), A.4, A.7 (SHA-1): both stages, Extract then Expand as two
 /// derivations, the salt as data, as a key, or none; `CKM_HKDF_DATA`; `CKM_HKDF_KEY_GEN`.
 #[test]
@@ -458,14 +468,7 @@ fn hkdf_rfc5869() {
         f: env.f,
         hs: s.handle(),
     };
-    let cases: &[(
-        CK_MECHANISM_TYPE,
-        Vec<u8>,
-        Option<Vec<u8>>,
-        Vec<u8>,
-        &str,
-        &str,
-    )] = &[
+    let cases: &[Rfc5869Case] = &[
         (
             CKM_SHA256,
             vec![0x0b; 22],
@@ -1203,6 +1206,15 @@ impl T<'_> {
     }
 }
 
+/// (PRF, password, salt, iterations, DK).
+type Pbkdf2Case = (
+    CK_ULONG,
+    &'static [u8],
+    &'static [u8],
+    CK_ULONG,
+    &'static str,
+);
+
 /// RFC 6070 (PBKDF2-HMAC-SHA1; cases 1, 2, 3, 5, 6: case 4's 16777216 iterations are left out)
 /// and RFC 7914 section 11 (PBKDF2-HMAC-SHA256) through C_GenerateKey, with the 3.0 parameter
 /// and with the 2.40 one (a pointer to the password length). The keys are not CKA_LOCAL.
@@ -1214,7 +1226,7 @@ fn pbkdf2_rfc6070_rfc7914() {
         f: env.f,
         hs: s.handle(),
     };
-    let cases: &[(CK_ULONG, &[u8], &[u8], CK_ULONG, &str)] = &[
+    let cases: &[Pbkdf2Case] = &[
         (CKP_PKCS5_PBKD2_HMAC_SHA1, b"password", b"salt", 1, "0c60c80f961f0e71f3a9b524af6012062fe037a6"),
         (CKP_PKCS5_PBKD2_HMAC_SHA1, b"password", b"salt", 2, "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957"),
         (CKP_PKCS5_PBKD2_HMAC_SHA1, b"password", b"salt", 4096, "4b007901b765489abead49d926f721d065a429c1"),

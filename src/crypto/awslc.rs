@@ -51,7 +51,8 @@ fn imported(alg: HashAlg, hashed: &[u8]) -> Option<Digest> {
 #[derive(Clone)]
 pub enum Hasher {
     Lc(HashAlg, digest::Context),
-    Rc(rc::Hasher),
+    /// Boxed: a SHA-3 state is several times an AWS-LC context.
+    Rc(Box<rc::Hasher>),
 }
 
 impl std::fmt::Debug for Hasher {
@@ -64,7 +65,7 @@ impl Hasher {
     pub fn new(alg: HashAlg) -> Hasher {
         match digest_alg(alg) {
             Some(a) => Hasher::Lc(alg, digest::Context::new(a)),
-            None => Hasher::Rc(rc::Hasher::new(alg)),
+            None => Hasher::Rc(Box::new(rc::Hasher::new(alg))),
         }
     }
     pub fn alg(&self) -> HashAlg {

@@ -111,7 +111,7 @@ impl std::fmt::Debug for KbkdfParams {
 
 enum Prf {
     Hmac(HashAlg),
-    Cmac(BlockKey),
+    Cmac(Box<BlockKey>),
 }
 
 impl Prf {
@@ -121,7 +121,7 @@ impl Prf {
                 if kt != CKK_AES {
                     return Err(Error::KeyTypeInconsistent);
                 }
-                return Ok(Prf::Cmac(BlockKey::new(Cipher::Aes, key)?));
+                return Ok(Prf::Cmac(Box::new(BlockKey::new(Cipher::Aes, key)?)));
             }
             CKM_SHA_1_HMAC => HashAlg::Sha1,
             CKM_SHA224_HMAC => HashAlg::Sha224,

@@ -206,7 +206,7 @@ fn derived_object(
             CKA_NEVER_EXTRACTABLE,
             from.never_extractable && !extractable,
         ),
-        Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, &value)?),
+        Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, value)?),
         Attribute::new(CKA_VALUE, value.to_vec()),
     ];
     Object::build(&t, Origin::Generate, &internal)
