@@ -62,18 +62,6 @@ impl HashAlg {
         HashAlg::Sha3_512,
     ];
 
-    /// Input block length in bytes (HMAC's B; the SHA-3 rate).
-    pub fn block_len(self) -> usize {
-        match self {
-            HashAlg::Sha1 | HashAlg::Sha224 | HashAlg::Sha256 => 64,
-            HashAlg::Sha384 | HashAlg::Sha512 | HashAlg::Sha512_224 | HashAlg::Sha512_256 => 128,
-            HashAlg::Sha3_224 => 144,
-            HashAlg::Sha3_256 => 136,
-            HashAlg::Sha3_384 => 104,
-            HashAlg::Sha3_512 => 72,
-        }
-    }
-
     /// Output length in bytes.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
