@@ -301,3 +301,128 @@ fn perf_ed25519_ecdh_vs_softhsm() {
     );
     assert!(ours.iter().chain(&theirs).all(|&r| r > 0.0) && x25519 > 0.0);
 }
+
+/// C_DeriveKey of a 32-byte generic secret with `m` (raw: cryptoki has no SP 800-108), then
+/// C_DestroyObject of it.
+fn raw_derive_destroy(
+    f: &cryptoki_sys::CK_FUNCTION_LIST,
+    hs: cryptoki_sys::CK_SESSION_HANDLE,
+    m: &mut cryptoki_sys::CK_MECHANISM,
+    base: ObjectHandle,
+) {
+    use cryptoki_sys::*;
+    let (class, kt, len, no, yes) = (CKO_SECRET_KEY, CKK_GENERIC_SECRET, 32 as CK_ULONG, 0u8, 1u8);
+    let attr = |ty: CK_ATTRIBUTE_TYPE, p: *const std::ffi::c_void, n: usize| CK_ATTRIBUTE {
+        type_: ty,
+        pValue: p as *mut std::ffi::c_void,
+        ulValueLen: n as CK_ULONG,
+    };
+    let ul = std::mem::size_of::<CK_ULONG>();
+    let mut t = [
+        attr(CKA_CLASS, &class as *const _ as _, ul),
+        attr(CKA_KEY_TYPE, &kt as *const _ as _, ul),
+        attr(CKA_VALUE_LEN, &len as *const _ as _, ul),
+        attr(CKA_TOKEN, &no as *const _ as _, 1),
+        attr(CKA_SENSITIVE, &no as *const _ as _, 1),
+        attr(CKA_EXTRACTABLE, &yes as *const _ as _, 1),
+    ];
+    let mut k: CK_OBJECT_HANDLE = 0;
+    unsafe {
+        assert_eq!(
+            (f.C_DeriveKey.unwrap())(
+                hs,
+                m,
+                base.handle(),
+                t.as_mut_ptr(),
+                t.len() as CK_ULONG,
+                &mut k
+            ),
+            CKR_OK
+        );
+        assert_eq!((f.C_DestroyObject.unwrap())(hs, k), CKR_OK);
+    }
+}
+
+/// HKDF and SP 800-108 derivations (a 32-byte generic secret, + destroy), ferrohsm alone:
+/// SoftHSM 2.6.1 has neither.
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn perf_kdf() {
+    use cryptoki::object::{KeyType, ObjectClass};
+    use cryptoki_sys::*;
+    let env = Env::new();
+    let s = env.user();
+    let f = env.f;
+    let key = |kt: KeyType| {
+        s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(kt),
+            Attribute::Token(false),
+            Attribute::Derive(true),
+            // The derived keys are readable, so the base must be (kdf.rs's inheritance rule).
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::Value(vec![0x42; 32]),
+        ])
+        .unwrap()
+    };
+    let (generic, aes) = (key(KeyType::GENERIC_SECRET), key(KeyType::AES));
+    let (salt, info) = (b"salt".to_vec(), b"info".to_vec());
+    let mut hkdf = CK_HKDF_PARAMS {
+        bExtract: 1,
+        bExpand: 1,
+        prfHashMechanism: CKM_SHA256,
+        ulSaltType: CKF_HKDF_SALT_DATA,
+        pSalt: salt.as_ptr() as *mut u8,
+        ulSaltLen: salt.len() as CK_ULONG,
+        hSaltKey: 0,
+        pInfo: info.as_ptr() as *mut u8,
+        ulInfoLen: info.len() as CK_ULONG,
+    };
+    let mut m = raw_mech_param(CKM_HKDF_DERIVE, &mut hkdf);
+    let hkdf_rate = rate(|| raw_derive_destroy(f, s.handle(), &mut m, generic));
+    let c = CK_SP800_108_COUNTER_FORMAT {
+        bLittleEndian: 0,
+        ulWidthInBits: 32,
+    };
+    let label = b"label".to_vec();
+    let mut data = [
+        CK_PRF_DATA_PARAM {
+            type_: CK_SP800_108_ITERATION_VARIABLE,
+            pValue: &c as *const _ as *mut std::ffi::c_void,
+            ulValueLen: std::mem::size_of_val(&c) as CK_ULONG,
+        },
+        CK_PRF_DATA_PARAM {
+            type_: CK_SP800_108_BYTE_ARRAY,
+            pValue: label.as_ptr() as *mut std::ffi::c_void,
+            ulValueLen: label.len() as CK_ULONG,
+        },
+    ];
+    let mut rates = Vec::new();
+    for (prf, base) in [(CKM_SHA256_HMAC, generic), (CKM_AES_CMAC, aes)] {
+        let mut p = CK_SP800_108_KDF_PARAMS {
+            prfType: prf,
+            ulNumberOfDataParams: data.len() as CK_ULONG,
+            pDataParams: data.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 0,
+            pAdditionalDerivedKeys: std::ptr::null_mut(),
+        };
+        let mut m = raw_mech_param(CKM_SP800_108_COUNTER_KDF, &mut p);
+        rates.push(rate(|| raw_derive_destroy(f, s.handle(), &mut m, base)));
+    }
+    let mut m = raw_mech(CKM_SHA256_KEY_DERIVATION);
+    let sha = rate(|| raw_derive_destroy(f, s.handle(), &mut m, generic));
+    println!(
+        "\n{:<48} {:>12}",
+        "operation (32-byte key, + destroy)", "ferrohsm/s"
+    );
+    for (name, r) in [
+        ("HKDF-SHA256 extract+expand (CKM_HKDF_DERIVE)", hkdf_rate),
+        ("SP 800-108 counter, HMAC-SHA256", rates[0]),
+        ("SP 800-108 counter, AES-CMAC", rates[1]),
+        ("CKM_SHA256_KEY_DERIVATION", sha),
+    ] {
+        println!("{name:<48} {r:>12.0}");
+    }
+    assert!(hkdf_rate > 0.0 && sha > 0.0 && rates.iter().all(|&r| r > 0.0));
+}

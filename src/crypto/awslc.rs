@@ -19,56 +19,79 @@ use std::sync::OnceLock;
 use zeroize::Zeroizing;
 
 pub use rc::{random, RsaParts, RSA_MAX_BITS, RSA_MIN_BITS};
+// Key derivation (HKDF, PBKDF2) is RustCrypto's on both backends: over the same HMAC states the MACs
+// use (src/crypto/README.md).
+pub use rc::{hkdf_expand, hkdf_extract, pbkdf2};
 
 // ---- digests -----------------------------------------------------------------------------------
 
-fn digest_alg(alg: HashAlg) -> &'static digest::Algorithm {
-    match alg {
+fn digest_alg(alg: HashAlg) -> Option<&'static digest::Algorithm> {
+    Some(match alg {
         HashAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
         HashAlg::Sha224 => &digest::SHA224,
         HashAlg::Sha256 => &digest::SHA256,
         HashAlg::Sha384 => &digest::SHA384,
         HashAlg::Sha512 => &digest::SHA512,
-    }
+        HashAlg::Sha512_256 => &digest::SHA512_256,
+        HashAlg::Sha3_256 => &digest::SHA3_256,
+        HashAlg::Sha3_384 => &digest::SHA3_384,
+        HashAlg::Sha3_512 => &digest::SHA3_512,
+        // aws-lc-rs has neither: RustCrypto's (`sha2`, `sha3`).
+        HashAlg::Sha512_224 | HashAlg::Sha3_224 => return None,
+    })
 }
 
-/// A digest computed elsewhere, as aws-lc-rs takes it; `None` when the length does not match.
+/// A digest computed elsewhere, as aws-lc-rs takes it; `None` when the length does not match or
+/// aws-lc-rs lacks the hash.
 fn imported(alg: HashAlg, hashed: &[u8]) -> Option<Digest> {
-    Digest::import_less_safe(hashed, digest_alg(alg)).ok()
+    Digest::import_less_safe(hashed, digest_alg(alg)?).ok()
 }
 
-/// A running hash.
+/// A running hash: AWS-LC's where aws-lc-rs has the hash, RustCrypto's otherwise.
 #[derive(Clone)]
-pub struct Hasher {
-    alg: HashAlg,
-    ctx: digest::Context,
+pub enum Hasher {
+    Lc(HashAlg, digest::Context),
+    /// Boxed: a SHA-3 state is several times an AWS-LC context.
+    Rc(Box<rc::Hasher>),
 }
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hasher({:?})", self.alg)
+        write!(f, "Hasher({:?})", self.alg())
     }
 }
 
 impl Hasher {
     pub fn new(alg: HashAlg) -> Hasher {
-        Hasher {
-            alg,
-            ctx: digest::Context::new(digest_alg(alg)),
+        match digest_alg(alg) {
+            Some(a) => Hasher::Lc(alg, digest::Context::new(a)),
+            None => Hasher::Rc(Box::new(rc::Hasher::new(alg))),
         }
     }
     pub fn alg(&self) -> HashAlg {
-        self.alg
+        match self {
+            Hasher::Lc(alg, _) => *alg,
+            Hasher::Rc(h) => h.alg(),
+        }
     }
     pub fn update(&mut self, data: &[u8]) {
-        self.ctx.update(data)
+        match self {
+            Hasher::Lc(_, ctx) => ctx.update(data),
+            Hasher::Rc(h) => h.update(data),
+        }
     }
     pub fn finalize(self) -> Vec<u8> {
-        self.ctx.finish().as_ref().to_vec()
+        match self {
+            Hasher::Lc(_, ctx) => ctx.finish().as_ref().to_vec(),
+            Hasher::Rc(h) => h.finalize(),
+        }
     }
     /// One-shot hash.
     pub fn digest(alg: HashAlg, data: &[u8]) -> Vec<u8> {
-        digest::digest(digest_alg(alg), data).as_ref().to_vec()
+        match digest_alg(alg) {
+            Some(a) => digest::digest(a, data).as_ref().to_vec(),
+            None => rc::Hasher::digest(alg, data),
+        }
     }
 }
 
@@ -182,7 +205,7 @@ fn oaep_alg(alg: HashAlg) -> Option<&'static lrsa::OaepAlgorithm> {
         HashAlg::Sha256 => Some(&lrsa::OAEP_SHA256_MGF1SHA256),
         HashAlg::Sha384 => Some(&lrsa::OAEP_SHA384_MGF1SHA384),
         HashAlg::Sha512 => Some(&lrsa::OAEP_SHA512_MGF1SHA512),
-        HashAlg::Sha224 => None,
+        _ => None,
     }
 }
 
@@ -391,7 +414,7 @@ impl RsaPublic {
                 HashAlg::Sha256 => Some(1),
                 HashAlg::Sha384 => Some(2),
                 HashAlg::Sha512 => Some(3),
-                HashAlg::Sha224 => None,
+                _ => None,
             };
             if let Some(r) = self.lc_verify(i, a, hashed, sig) {
                 return r;
@@ -1264,6 +1287,14 @@ mod tests {
     #[test]
     fn digests_and_hmac_match_rustcrypto() {
         let data = [7u8; 200];
+        // AWS-LC's SHA-3 and SHA-512/256 digests against RustCrypto's (`sha3`, `sha2`).
+        for alg in HashAlg::ALL {
+            assert_eq!(Hasher::digest(alg, &data), rc::Hasher::digest(alg, &data));
+            let mut h = Hasher::new(alg);
+            h.update(&data[..3]);
+            h.update(&data[3..]);
+            assert_eq!(h.finalize(), rc::Hasher::digest(alg, &data), "{alg:?}");
+        }
         for alg in [
             HashAlg::Sha1,
             HashAlg::Sha224,
@@ -1283,6 +1314,7 @@ mod tests {
                 HashAlg::Sha256 => hmac::HMAC_SHA256,
                 HashAlg::Sha384 => hmac::HMAC_SHA384,
                 HashAlg::Sha512 => hmac::HMAC_SHA512,
+                _ => unreachable!(),
             };
             for key in [&b""[..], b"k", &[9u8; 200]] {
                 // The delegated HMAC agrees with AWS-LC's, started fresh or from a cached key.

@@ -36,18 +36,41 @@ pub enum HashAlg {
     Sha256,
     Sha384,
     Sha512,
+    /// SHA-512/224 and SHA-512/256 (FIPS 180-4).
+    Sha512_224,
+    Sha512_256,
+    /// SHA-3 (FIPS 202).
+    Sha3_224,
+    Sha3_256,
+    Sha3_384,
+    Sha3_512,
 }
 
 impl HashAlg {
+    /// Every hash, in declaration order (`alg as usize` indexes it).
+    pub const ALL: [HashAlg; 11] = [
+        HashAlg::Sha1,
+        HashAlg::Sha224,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+        HashAlg::Sha512_224,
+        HashAlg::Sha512_256,
+        HashAlg::Sha3_224,
+        HashAlg::Sha3_256,
+        HashAlg::Sha3_384,
+        HashAlg::Sha3_512,
+    ];
+
     /// Output length in bytes.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,
-            HashAlg::Sha224 => 28,
-            HashAlg::Sha256 => 32,
-            HashAlg::Sha384 => 48,
-            HashAlg::Sha512 => 64,
+            HashAlg::Sha224 | HashAlg::Sha512_224 | HashAlg::Sha3_224 => 28,
+            HashAlg::Sha256 | HashAlg::Sha512_256 | HashAlg::Sha3_256 => 32,
+            HashAlg::Sha384 | HashAlg::Sha3_384 => 48,
+            HashAlg::Sha512 | HashAlg::Sha3_512 => 64,
         }
     }
 }

@@ -13,7 +13,8 @@ use rsa::pkcs8::EncodePublicKey;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
 use sha1::Sha1;
-use sha2_011::{Digest, Sha224, Sha256, Sha384, Sha512};
+use sha2_011::{Digest, Sha224, Sha256, Sha384, Sha512, Sha512_224, Sha512_256};
+use sha3::{Sha3_224, Sha3_256, Sha3_384, Sha3_512};
 use zeroize::Zeroizing;
 
 type Rng = UnwrapErr<getrandom_04::SysRng>;
@@ -42,6 +43,12 @@ pub enum Hasher {
     Sha256(Sha256),
     Sha384(Sha384),
     Sha512(Sha512),
+    Sha512_224(Sha512_224),
+    Sha512_256(Sha512_256),
+    Sha3_224(Sha3_224),
+    Sha3_256(Sha3_256),
+    Sha3_384(Sha3_384),
+    Sha3_512(Sha3_512),
 }
 
 impl std::fmt::Debug for Hasher {
@@ -58,6 +65,12 @@ macro_rules! each_hash {
             Hasher::Sha256($h) => $e,
             Hasher::Sha384($h) => $e,
             Hasher::Sha512($h) => $e,
+            Hasher::Sha512_224($h) => $e,
+            Hasher::Sha512_256($h) => $e,
+            Hasher::Sha3_224($h) => $e,
+            Hasher::Sha3_256($h) => $e,
+            Hasher::Sha3_384($h) => $e,
+            Hasher::Sha3_512($h) => $e,
         }
     };
 }
@@ -70,6 +83,12 @@ impl Hasher {
             HashAlg::Sha256 => Hasher::Sha256(Sha256::new()),
             HashAlg::Sha384 => Hasher::Sha384(Sha384::new()),
             HashAlg::Sha512 => Hasher::Sha512(Sha512::new()),
+            HashAlg::Sha512_224 => Hasher::Sha512_224(Sha512_224::new()),
+            HashAlg::Sha512_256 => Hasher::Sha512_256(Sha512_256::new()),
+            HashAlg::Sha3_224 => Hasher::Sha3_224(Sha3_224::new()),
+            HashAlg::Sha3_256 => Hasher::Sha3_256(Sha3_256::new()),
+            HashAlg::Sha3_384 => Hasher::Sha3_384(Sha3_384::new()),
+            HashAlg::Sha3_512 => Hasher::Sha3_512(Sha3_512::new()),
         }
     }
     pub fn alg(&self) -> HashAlg {
@@ -79,6 +98,12 @@ impl Hasher {
             Hasher::Sha256(_) => HashAlg::Sha256,
             Hasher::Sha384(_) => HashAlg::Sha384,
             Hasher::Sha512(_) => HashAlg::Sha512,
+            Hasher::Sha512_224(_) => HashAlg::Sha512_224,
+            Hasher::Sha512_256(_) => HashAlg::Sha512_256,
+            Hasher::Sha3_224(_) => HashAlg::Sha3_224,
+            Hasher::Sha3_256(_) => HashAlg::Sha3_256,
+            Hasher::Sha3_384(_) => HashAlg::Sha3_384,
+            Hasher::Sha3_512(_) => HashAlg::Sha3_512,
         }
     }
     pub fn update(&mut self, data: &[u8]) {
@@ -105,6 +130,12 @@ pub enum Hmac {
     Sha256(hmac::Hmac<Sha256>),
     Sha384(hmac::Hmac<Sha384>),
     Sha512(hmac::Hmac<Sha512>),
+    Sha512_224(hmac::Hmac<Sha512_224>),
+    Sha512_256(hmac::Hmac<Sha512_256>),
+    Sha3_224(hmac::Hmac<Sha3_224>),
+    Sha3_256(hmac::Hmac<Sha3_256>),
+    Sha3_384(hmac::Hmac<Sha3_384>),
+    Sha3_512(hmac::Hmac<Sha3_512>),
 }
 
 impl std::fmt::Debug for Hmac {
@@ -121,6 +152,12 @@ macro_rules! each_hmac {
             Hmac::Sha256($h) => $e,
             Hmac::Sha384($h) => $e,
             Hmac::Sha512($h) => $e,
+            Hmac::Sha512_224($h) => $e,
+            Hmac::Sha512_256($h) => $e,
+            Hmac::Sha3_224($h) => $e,
+            Hmac::Sha3_256($h) => $e,
+            Hmac::Sha3_384($h) => $e,
+            Hmac::Sha3_512($h) => $e,
         }
     };
 }
@@ -155,6 +192,12 @@ impl Hmac {
             HashAlg::Sha256 => Hmac::Sha256(KeyInit::new_from_slice(key).map_err(bad)?),
             HashAlg::Sha384 => Hmac::Sha384(KeyInit::new_from_slice(key).map_err(bad)?),
             HashAlg::Sha512 => Hmac::Sha512(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha512_224 => Hmac::Sha512_224(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha512_256 => Hmac::Sha512_256(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha3_224 => Hmac::Sha3_224(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha3_256 => Hmac::Sha3_256(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha3_384 => Hmac::Sha3_384(KeyInit::new_from_slice(key).map_err(bad)?),
+            HashAlg::Sha3_512 => Hmac::Sha3_512(KeyInit::new_from_slice(key).map_err(bad)?),
         })
     }
     pub fn update(&mut self, data: &[u8]) {
@@ -281,6 +324,30 @@ macro_rules! by_hash {
             }
             HashAlg::Sha512 => {
                 type $D = Sha512;
+                $e
+            }
+            HashAlg::Sha512_224 => {
+                type $D = Sha512_224;
+                $e
+            }
+            HashAlg::Sha512_256 => {
+                type $D = Sha512_256;
+                $e
+            }
+            HashAlg::Sha3_224 => {
+                type $D = Sha3_224;
+                $e
+            }
+            HashAlg::Sha3_256 => {
+                type $D = Sha3_256;
+                $e
+            }
+            HashAlg::Sha3_384 => {
+                type $D = Sha3_384;
+                $e
+            }
+            HashAlg::Sha3_512 => {
+                type $D = Sha3_512;
                 $e
             }
         }
@@ -835,6 +902,46 @@ impl XPublic {
     pub fn bytes(&self) -> Vec<u8> {
         self.0.to_bytes().to_vec()
     }
+}
+
+// ---- key derivation ----------------------------------------------------------------------------
+
+/// HKDF-Extract (RFC 5869, 2.2) with HMAC over `alg` (`hkdf` 0.13): the pseudorandom key. No salt
+/// is a salt of hash-length zeros, as the RFC says.
+pub fn hkdf_extract(alg: HashAlg, salt: Option<&[u8]>, ikm: &[u8]) -> Zeroizing<Vec<u8>> {
+    by_hash!(alg, D => {
+        let (prk, _) = hkdf_013::Hkdf::<D>::extract(salt, ikm);
+        Zeroizing::new(prk.to_vec())
+    })
+}
+
+/// HKDF-Expand (RFC 5869, 2.3): `len` bytes from a pseudorandom key of at least the hash's length
+/// (`KeySizeRange` otherwise) and `info`; more than 255 hash lengths is `TemplateInconsistent`.
+pub fn hkdf_expand(
+    alg: HashAlg,
+    prk: &[u8],
+    info: &[u8],
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    by_hash!(alg, D => {
+        let k = hkdf_013::Hkdf::<D>::from_prk(prk).map_err(|_| Error::KeySizeRange)?;
+        k.expand(info, &mut out).map_err(|_| Error::TemplateInconsistent)?;
+    });
+    Ok(out)
+}
+
+/// PBKDF2 (RFC 8018, 5.2) with HMAC over `alg` (`pbkdf2` 0.13): `len` bytes.
+pub fn pbkdf2(
+    alg: HashAlg,
+    password: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    by_hash!(alg, D => pbkdf2::pbkdf2_hmac::<D>(password, salt, rounds, &mut out));
+    out
 }
 
 #[cfg(test)]

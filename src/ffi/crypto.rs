@@ -83,6 +83,156 @@ unsafe fn gcm_params(m: &CK_MECHANISM) -> Result<Param> {
     })
 }
 
+/// Reads CK_PKCS5_PBKD2_PARAMS2 (3.0: `ulPasswordLen` is the length) or CK_PKCS5_PBKD2_PARAMS
+/// (2.40: a pointer to the length), which have the same size. Told apart by the value: a length
+/// is at most 65535 (longer passwords are refused), and no pointer a process can hand over is
+/// that low (Linux maps nothing below `vm.mmap_min_addr`, 64 KiB by default).
+///
+/// # Safety
+/// As [`mechanism`]; with the 2.40 layout `ulPasswordLen` must point to a CK_ULONG.
+unsafe fn pbkd2_params(m: &CK_MECHANISM) -> Result<Param> {
+    // SAFETY: per the contract above (both layouts have this size).
+    let v: CK_PKCS5_PBKD2_PARAMS2 = unsafe { param(m)? };
+    let len = if v.ulPasswordLen <= 0xffff {
+        v.ulPasswordLen
+    } else {
+        // SAFETY: not a length, so the 2.40 pointer to one, per the contract above.
+        let l = unsafe { std::ptr::read_unaligned(v.ulPasswordLen as usize as *const CK_ULONG) };
+        if l > 0xffff {
+            return Err(Error::MechanismParamInvalid);
+        }
+        l
+    };
+    Ok(Param::Pbkd2(Box::new(crate::mechanism::kdf::Pbkd2Params {
+        salt_source: v.saltSource,
+        // SAFETY: pSaltSourceData is valid for ulSaltSourceDataLen bytes, per the contract.
+        salt: unsafe { param_input(v.pSaltSourceData as *const u8, v.ulSaltSourceDataLen)? }
+            .to_vec(),
+        iterations: v.iterations,
+        prf: v.prf,
+        prf_data: !v.pPrfData.is_null() || v.ulPrfDataLen != 0,
+        // SAFETY: pPassword is valid for the length read above, per the contract.
+        password: zeroize::Zeroizing::new(unsafe { param_input(v.pPassword, len)? }.to_vec()),
+        kt: CKK_GENERIC_SECRET,
+    })))
+}
+
+/// Most data parameters and additional derived keys an SP 800-108 parameter may list.
+const MAX_KBKDF_LIST: CK_ULONG = 64;
+
+/// Reads the lists of an SP 800-108 parameter: the `CK_PRF_DATA_PARAM`s (each value of the size
+/// its type has: `CK_SP800_108_COUNTER_FORMAT`, `CK_SP800_108_DKM_LENGTH_FORMAT`, bytes, or none
+/// for the iteration variable of the feedback and double-pipeline modes) and the templates of the
+/// `CK_DERIVED_KEY`s (their `phKey` are written by `C_DeriveKey`, see [`derived_key_outputs`]).
+///
+/// # Safety
+/// Each pointer must be NULL or valid for its count, and the values they point to valid for
+/// their lengths.
+unsafe fn kbkdf_params(
+    prf: CK_MECHANISM_TYPE,
+    data: *const CK_PRF_DATA_PARAM,
+    n_data: CK_ULONG,
+    iv: &[u8],
+    keys: *const CK_DERIVED_KEY,
+    n_keys: CK_ULONG,
+) -> Result<Param> {
+    use crate::mechanism::kbkdf::{CounterFormat, KbkdfParams, PrfData};
+    if n_data > MAX_KBKDF_LIST || n_keys > MAX_KBKDF_LIST {
+        return Err(Error::MechanismParamInvalid);
+    }
+    // SAFETY: per the contract above.
+    let list = unsafe { input(data, n_data) }.map_err(|_| Error::MechanismParamInvalid)?;
+    let mut out = Vec::with_capacity(list.len());
+    for d in list {
+        // SAFETY: pValue is valid for ulValueLen bytes, per the contract.
+        let v = unsafe { param_input(d.pValue as *const u8, d.ulValueLen)? };
+        let read = |want: usize| {
+            if v.len() != want {
+                return Err(Error::MechanismParamInvalid);
+            }
+            Ok(())
+        };
+        out.push(match d.type_ {
+            CK_SP800_108_ITERATION_VARIABLE if v.is_empty() => PrfData::Iteration(None),
+            CK_SP800_108_ITERATION_VARIABLE | CK_SP800_108_COUNTER => {
+                read(std::mem::size_of::<CK_SP800_108_COUNTER_FORMAT>())?;
+                // SAFETY: exactly the structure's size, checked above; unaligned read.
+                let f: CK_SP800_108_COUNTER_FORMAT =
+                    unsafe { std::ptr::read_unaligned(v.as_ptr() as *const _) };
+                let f = CounterFormat {
+                    little: f.bLittleEndian != 0,
+                    bits: f.ulWidthInBits,
+                };
+                if d.type_ == CK_SP800_108_COUNTER {
+                    PrfData::Counter(f)
+                } else {
+                    PrfData::Iteration(Some(f))
+                }
+            }
+            CK_SP800_108_DKM_LENGTH => {
+                read(std::mem::size_of::<CK_SP800_108_DKM_LENGTH_FORMAT>())?;
+                // SAFETY: exactly the structure's size, checked above; unaligned read.
+                let f: CK_SP800_108_DKM_LENGTH_FORMAT =
+                    unsafe { std::ptr::read_unaligned(v.as_ptr() as *const _) };
+                PrfData::DkmLength {
+                    method: f.dkmLengthMethod,
+                    little: f.bLittleEndian != 0,
+                    bits: f.ulWidthInBits,
+                }
+            }
+            CK_SP800_108_BYTE_ARRAY if !v.is_empty() => {
+                PrfData::Bytes(zeroize::Zeroizing::new(v.to_vec()))
+            }
+            _ => return Err(Error::MechanismParamInvalid),
+        });
+    }
+    // SAFETY: per the contract above.
+    let keys = unsafe { input(keys, n_keys) }.map_err(|_| Error::MechanismParamInvalid)?;
+    let mut extra = Vec::with_capacity(keys.len());
+    for k in keys {
+        if k.phKey.is_null() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        // SAFETY: pTemplate is valid for ulAttributeCount attributes, per the contract.
+        let t = unsafe { template(k.pTemplate, k.ulAttributeCount) }
+            .map_err(|_| Error::MechanismParamInvalid)?;
+        extra.push((t, 0));
+    }
+    Ok(Param::Kbkdf(Box::new(KbkdfParams {
+        prf,
+        data: out,
+        iv: iv.to_vec(),
+        extra,
+    })))
+}
+
+/// The `phKey` of each additional derived key of an SP 800-108 mechanism, in order (none for
+/// other mechanisms).
+///
+/// # Safety
+/// As [`mechanism`].
+unsafe fn derived_key_outputs(p: *const CK_MECHANISM) -> Result<Vec<*mut CK_OBJECT_HANDLE>> {
+    // SAFETY: per the contract above.
+    let m = unsafe { p.as_ref() }.ok_or(Error::ArgumentsBad)?;
+    let (keys, n) = match param_kind(m.mechanism) {
+        ParamKind::Kbkdf => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_KDF_PARAMS = unsafe { param(m)? };
+            (v.pAdditionalDerivedKeys, v.ulAdditionalDerivedKeys)
+        }
+        ParamKind::KbkdfFeedback => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param(m)? };
+            (v.pAdditionalDerivedKeys, v.ulAdditionalDerivedKeys)
+        }
+        _ => return Ok(vec![]),
+    };
+    // SAFETY: per the contract above.
+    let keys = unsafe { input(keys as *const CK_DERIVED_KEY, n) }
+        .map_err(|_| Error::MechanismParamInvalid)?;
+    Ok(keys.iter().map(|k| k.phKey).collect())
+}
+
 /// Converts a C mechanism into [`Mech`].
 ///
 /// # Safety
@@ -211,6 +361,68 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                 // SAFETY: pPublicData is valid for ulPublicDataLen bytes, per the contract.
                 public: unsafe { param_input(v.pPublicData, v.ulPublicDataLen)? }.to_vec(),
             }
+        }
+        ParamKind::Ulong => {
+            // SAFETY: per the contract above.
+            Param::Ulong(unsafe { param::<CK_ULONG>(m)? })
+        }
+        ParamKind::KeyHandle => Param::OtherKey {
+            // SAFETY: per the contract above.
+            handle: unsafe { param::<CK_OBJECT_HANDLE>(m)? },
+            value: zeroize::Zeroizing::new(Vec::new()),
+        },
+        ParamKind::Kbkdf => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_KDF_PARAMS = unsafe { param(m)? };
+            // SAFETY: the lists are valid for their counts, per the contract.
+            unsafe {
+                kbkdf_params(
+                    v.prfType,
+                    v.pDataParams,
+                    v.ulNumberOfDataParams,
+                    &[],
+                    v.pAdditionalDerivedKeys,
+                    v.ulAdditionalDerivedKeys,
+                )?
+            }
+        }
+        ParamKind::KbkdfFeedback => {
+            // SAFETY: per the contract above.
+            let v: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param(m)? };
+            // SAFETY: pIV is valid for ulIVLen bytes, per the contract.
+            let iv = unsafe { param_input(v.pIV, v.ulIVLen)? };
+            // SAFETY: the lists are valid for their counts, per the contract.
+            unsafe {
+                kbkdf_params(
+                    v.prfType,
+                    v.pDataParams,
+                    v.ulNumberOfDataParams,
+                    iv,
+                    v.pAdditionalDerivedKeys,
+                    v.ulAdditionalDerivedKeys,
+                )?
+            }
+        }
+        ParamKind::Pbkd2 => {
+            // SAFETY: per the contract above.
+            unsafe { pbkd2_params(m)? }
+        }
+        ParamKind::Hkdf => {
+            // SAFETY: per the contract above.
+            let v: CK_HKDF_PARAMS = unsafe { param(m)? };
+            Param::Hkdf(Box::new(crate::mechanism::kdf::HkdfParams {
+                extract: v.bExtract != 0,
+                expand: v.bExpand != 0,
+                prf: v.prfHashMechanism,
+                salt_type: v.ulSaltType,
+                // SAFETY: pSalt is valid for ulSaltLen bytes, per the contract.
+                salt: zeroize::Zeroizing::new(
+                    unsafe { param_input(v.pSalt, v.ulSaltLen)? }.to_vec(),
+                ),
+                salt_key: v.hSaltKey,
+                // SAFETY: pInfo is valid for ulInfoLen bytes, per the contract.
+                info: unsafe { param_input(v.pInfo, v.ulInfoLen)? }.to_vec(),
+            }))
         }
     };
     Ok(Mech {
@@ -510,7 +722,14 @@ ffi_entry! {
         let ph = out(p_key)?;
         let mech = mechanism(p_mech)?;
         let t = template(p_template, count)?;
-        *ph = m.derive_key(h, &mech, base, &t)?;
+        // SAFETY: p_mech was read above as a valid CK_MECHANISM.
+        let outs = unsafe { derived_key_outputs(p_mech)? };
+        let (primary, more) = m.derive_keys(h, &mech, base, &t)?;
+        *ph = primary;
+        for (o, k) in outs.into_iter().zip(more) {
+            // SAFETY: phKey is non-NULL (checked when the parameter was read) and writable.
+            unsafe { *o = k };
+        }
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Message digests: SHA-1 and SHA-2.
+//! Message digests: SHA-1, SHA-2 (with SHA-512/224 and SHA-512/256) and SHA-3.
 
 use super::{Mech, MechDef};
 use crate::crypto::{HashAlg, Hasher};
@@ -16,6 +16,12 @@ pub const MECHS: &[MechDef] = &[
     row(CKM_SHA256, "CKM_SHA256"),
     row(CKM_SHA384, "CKM_SHA384"),
     row(CKM_SHA512, "CKM_SHA512"),
+    row(CKM_SHA512_224, "CKM_SHA512_224"),
+    row(CKM_SHA512_256, "CKM_SHA512_256"),
+    row(CKM_SHA3_224, "CKM_SHA3_224"),
+    row(CKM_SHA3_256, "CKM_SHA3_256"),
+    row(CKM_SHA3_384, "CKM_SHA3_384"),
+    row(CKM_SHA3_512, "CKM_SHA3_512"),
 ];
 
 /// The hash of a CKM_SHA* digest mechanism value.
@@ -26,6 +32,12 @@ pub fn hash_of(m: CK_MECHANISM_TYPE) -> Option<HashAlg> {
         CKM_SHA256 => HashAlg::Sha256,
         CKM_SHA384 => HashAlg::Sha384,
         CKM_SHA512 => HashAlg::Sha512,
+        CKM_SHA512_224 => HashAlg::Sha512_224,
+        CKM_SHA512_256 => HashAlg::Sha512_256,
+        CKM_SHA3_224 => HashAlg::Sha3_224,
+        CKM_SHA3_256 => HashAlg::Sha3_256,
+        CKM_SHA3_384 => HashAlg::Sha3_384,
+        CKM_SHA3_512 => HashAlg::Sha3_512,
         _ => return None,
     })
 }

@@ -18,6 +18,10 @@ fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Option<HashAlg>> {
         CKM_ECDSA_SHA256 => Some(HashAlg::Sha256),
         CKM_ECDSA_SHA384 => Some(HashAlg::Sha384),
         CKM_ECDSA_SHA512 => Some(HashAlg::Sha512),
+        CKM_ECDSA_SHA3_224 => Some(HashAlg::Sha3_224),
+        CKM_ECDSA_SHA3_256 => Some(HashAlg::Sha3_256),
+        CKM_ECDSA_SHA3_384 => Some(HashAlg::Sha3_384),
+        CKM_ECDSA_SHA3_512 => Some(HashAlg::Sha3_512),
         _ => return None,
     })
 }
@@ -47,6 +51,10 @@ pub const MECHS: &[MechDef] = &[
     sig(CKM_ECDSA_SHA256, "CKM_ECDSA_SHA256"),
     sig(CKM_ECDSA_SHA384, "CKM_ECDSA_SHA384"),
     sig(CKM_ECDSA_SHA512, "CKM_ECDSA_SHA512"),
+    sig(CKM_ECDSA_SHA3_224, "CKM_ECDSA_SHA3_224"),
+    sig(CKM_ECDSA_SHA3_256, "CKM_ECDSA_SHA3_256"),
+    sig(CKM_ECDSA_SHA3_384, "CKM_ECDSA_SHA3_384"),
+    sig(CKM_ECDSA_SHA3_512, "CKM_ECDSA_SHA3_512"),
 ];
 
 pub struct EcdsaSign {

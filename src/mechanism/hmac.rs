@@ -1,4 +1,5 @@
-//! HMAC with SHA-1 and SHA-2 (full and general length), and secret key generation.
+//! HMAC with SHA-1, SHA-2 (with SHA-512/224 and SHA-512/256) and SHA-3 (full and general
+//! length), and secret key generation.
 
 use super::keys::Key;
 use super::{Keys, Mech, MechDef, Param, ParamKind, SecretType, SignOp};
@@ -33,6 +34,12 @@ const SHA224: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA224_HMAC];
 const SHA256: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA256_HMAC];
 const SHA384: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA384_HMAC];
 const SHA512: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA512_HMAC];
+const SHA512_224: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA512_224_HMAC];
+const SHA512_256: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA512_256_HMAC];
+const SHA3_224: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA3_224_HMAC];
+const SHA3_256: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA3_256_HMAC];
+const SHA3_384: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA3_384_HMAC];
+const SHA3_512: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_SHA3_512_HMAC];
 
 /// The HMAC family's mechanisms: the MACs, and generic and HMAC secret key generation (generic
 /// in bits, as the spec has it; the SHA-n key generations in bytes).
@@ -58,6 +65,48 @@ pub const MECHS: &[MechDef] = &[
     general(CKM_SHA384_HMAC_GENERAL, "CKM_SHA384_HMAC_GENERAL", SHA384),
     mac(CKM_SHA512_HMAC, "CKM_SHA512_HMAC", SHA512),
     general(CKM_SHA512_HMAC_GENERAL, "CKM_SHA512_HMAC_GENERAL", SHA512),
+    gen(CKM_SHA512_224_KEY_GEN, "CKM_SHA512_224_KEY_GEN", 1, 512),
+    gen(CKM_SHA512_256_KEY_GEN, "CKM_SHA512_256_KEY_GEN", 1, 512),
+    mac(CKM_SHA512_224_HMAC, "CKM_SHA512_224_HMAC", SHA512_224),
+    general(
+        CKM_SHA512_224_HMAC_GENERAL,
+        "CKM_SHA512_224_HMAC_GENERAL",
+        SHA512_224,
+    ),
+    mac(CKM_SHA512_256_HMAC, "CKM_SHA512_256_HMAC", SHA512_256),
+    general(
+        CKM_SHA512_256_HMAC_GENERAL,
+        "CKM_SHA512_256_HMAC_GENERAL",
+        SHA512_256,
+    ),
+    gen(CKM_SHA3_224_KEY_GEN, "CKM_SHA3_224_KEY_GEN", 1, 512),
+    gen(CKM_SHA3_256_KEY_GEN, "CKM_SHA3_256_KEY_GEN", 1, 512),
+    gen(CKM_SHA3_384_KEY_GEN, "CKM_SHA3_384_KEY_GEN", 1, 512),
+    gen(CKM_SHA3_512_KEY_GEN, "CKM_SHA3_512_KEY_GEN", 1, 512),
+    mac(CKM_SHA3_224_HMAC, "CKM_SHA3_224_HMAC", SHA3_224),
+    general(
+        CKM_SHA3_224_HMAC_GENERAL,
+        "CKM_SHA3_224_HMAC_GENERAL",
+        SHA3_224,
+    ),
+    mac(CKM_SHA3_256_HMAC, "CKM_SHA3_256_HMAC", SHA3_256),
+    general(
+        CKM_SHA3_256_HMAC_GENERAL,
+        "CKM_SHA3_256_HMAC_GENERAL",
+        SHA3_256,
+    ),
+    mac(CKM_SHA3_384_HMAC, "CKM_SHA3_384_HMAC", SHA3_384),
+    general(
+        CKM_SHA3_384_HMAC_GENERAL,
+        "CKM_SHA3_384_HMAC_GENERAL",
+        SHA3_384,
+    ),
+    mac(CKM_SHA3_512_HMAC, "CKM_SHA3_512_HMAC", SHA3_512),
+    general(
+        CKM_SHA3_512_HMAC_GENERAL,
+        "CKM_SHA3_512_HMAC_GENERAL",
+        SHA3_512,
+    ),
 ];
 
 const fn secret(kt: CK_KEY_TYPE) -> SecretType {
@@ -77,6 +126,12 @@ pub const KEY_TYPES: &[SecretType] = &[
     secret(CKK_SHA256_HMAC),
     secret(CKK_SHA384_HMAC),
     secret(CKK_SHA512_HMAC),
+    secret(CKK_SHA512_224_HMAC),
+    secret(CKK_SHA512_256_HMAC),
+    secret(CKK_SHA3_224_HMAC),
+    secret(CKK_SHA3_256_HMAC),
+    secret(CKK_SHA3_384_HMAC),
+    secret(CKK_SHA3_512_HMAC),
 ];
 
 /// The key check value of keys with no cipher of their own: the first three bytes of the SHA-1
@@ -102,6 +157,18 @@ fn shape(ty: CK_MECHANISM_TYPE) -> Option<(HashAlg, bool)> {
         CKM_SHA384_HMAC_GENERAL => (HashAlg::Sha384, true),
         CKM_SHA512_HMAC => (HashAlg::Sha512, false),
         CKM_SHA512_HMAC_GENERAL => (HashAlg::Sha512, true),
+        CKM_SHA512_224_HMAC => (HashAlg::Sha512_224, false),
+        CKM_SHA512_224_HMAC_GENERAL => (HashAlg::Sha512_224, true),
+        CKM_SHA512_256_HMAC => (HashAlg::Sha512_256, false),
+        CKM_SHA512_256_HMAC_GENERAL => (HashAlg::Sha512_256, true),
+        CKM_SHA3_224_HMAC => (HashAlg::Sha3_224, false),
+        CKM_SHA3_224_HMAC_GENERAL => (HashAlg::Sha3_224, true),
+        CKM_SHA3_256_HMAC => (HashAlg::Sha3_256, false),
+        CKM_SHA3_256_HMAC_GENERAL => (HashAlg::Sha3_256, true),
+        CKM_SHA3_384_HMAC => (HashAlg::Sha3_384, false),
+        CKM_SHA3_384_HMAC_GENERAL => (HashAlg::Sha3_384, true),
+        CKM_SHA3_512_HMAC => (HashAlg::Sha3_512, false),
+        CKM_SHA3_512_HMAC_GENERAL => (HashAlg::Sha3_512, true),
         _ => return None,
     })
 }
@@ -114,6 +181,12 @@ pub fn key_type_of(h: HashAlg) -> CK_KEY_TYPE {
         HashAlg::Sha256 => CKK_SHA256_HMAC,
         HashAlg::Sha384 => CKK_SHA384_HMAC,
         HashAlg::Sha512 => CKK_SHA512_HMAC,
+        HashAlg::Sha512_224 => CKK_SHA512_224_HMAC,
+        HashAlg::Sha512_256 => CKK_SHA512_256_HMAC,
+        HashAlg::Sha3_224 => CKK_SHA3_224_HMAC,
+        HashAlg::Sha3_256 => CKK_SHA3_256_HMAC,
+        HashAlg::Sha3_384 => CKK_SHA3_384_HMAC,
+        HashAlg::Sha3_512 => CKK_SHA3_512_HMAC,
     }
 }
 
@@ -179,6 +252,12 @@ fn keygen_shape(ty: CK_MECHANISM_TYPE) -> Option<(CK_KEY_TYPE, Option<usize>)> {
         CKM_SHA256_KEY_GEN => (CKK_SHA256_HMAC, Some(32)),
         CKM_SHA384_KEY_GEN => (CKK_SHA384_HMAC, Some(48)),
         CKM_SHA512_KEY_GEN => (CKK_SHA512_HMAC, Some(64)),
+        CKM_SHA512_224_KEY_GEN => (CKK_SHA512_224_HMAC, Some(28)),
+        CKM_SHA512_256_KEY_GEN => (CKK_SHA512_256_HMAC, Some(32)),
+        CKM_SHA3_224_KEY_GEN => (CKK_SHA3_224_HMAC, Some(28)),
+        CKM_SHA3_256_KEY_GEN => (CKK_SHA3_256_HMAC, Some(32)),
+        CKM_SHA3_384_KEY_GEN => (CKK_SHA3_384_HMAC, Some(48)),
+        CKM_SHA3_512_KEY_GEN => (CKK_SHA3_512_HMAC, Some(64)),
         _ => return None,
     })
 }

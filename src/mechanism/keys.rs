@@ -42,7 +42,7 @@ pub struct Secret {
     sym: OnceLock<Box<SymKey>>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
     /// and the parsed key lives in the key cache, so each key is keyed once per hash.
-    hmac: Box<[OnceLock<HmacKey>; 5]>,
+    hmac: Box<[OnceLock<HmacKey>; HashAlg::ALL.len()]>,
 }
 
 impl std::fmt::Debug for Secret {
@@ -81,13 +81,7 @@ impl Secret {
 
     /// A new HMAC with `alg` under this key.
     pub fn hmac(&self, alg: HashAlg) -> Result<Hmac> {
-        let i = match alg {
-            HashAlg::Sha1 => 0,
-            HashAlg::Sha224 => 1,
-            HashAlg::Sha256 => 2,
-            HashAlg::Sha384 => 3,
-            HashAlg::Sha512 => 4,
-        };
+        let i = alg as usize;
         if let Some(k) = self.hmac[i].get() {
             return Ok(k.start());
         }

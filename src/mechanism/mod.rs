@@ -17,6 +17,8 @@ pub mod ec;
 pub mod ecdh;
 pub mod eddsa;
 pub mod hmac;
+pub mod kbkdf;
+pub mod kdf;
 pub mod keys;
 pub mod message;
 pub mod ops;
@@ -91,6 +93,21 @@ pub enum Param {
         shared: Zeroizing<Vec<u8>>,
         public: Vec<u8>,
     },
+    /// A CK_ULONG (CK_EXTRACT_PARAMS: the index of the first bit to extract).
+    Ulong(CK_ULONG),
+    /// A second key (CKM_CONCATENATE_BASE_AND_KEY): its handle, and its value once
+    /// `ops::derive_key` has read it (empty until then).
+    OtherKey {
+        handle: CK_OBJECT_HANDLE,
+        value: Zeroizing<Vec<u8>>,
+    },
+    /// CK_HKDF_PARAMS; a salt given as a key (`CKF_HKDF_SALT_KEY`) is in `salt` once
+    /// `ops::derive_key` has read it.
+    Hkdf(Box<kdf::HkdfParams>),
+    /// CK_SP800_108_KDF_PARAMS / CK_SP800_108_FEEDBACK_KDF_PARAMS.
+    Kbkdf(Box<kbkdf::KbkdfParams>),
+    /// CK_PKCS5_PBKD2_PARAMS / CK_PKCS5_PBKD2_PARAMS2.
+    Pbkd2(Box<kdf::Pbkd2Params>),
 }
 
 impl std::fmt::Debug for Param {
@@ -150,6 +167,11 @@ impl std::fmt::Debug for Param {
                 shared.len(),
                 public.len()
             ),
+            Param::Ulong(n) => write!(f, "Ulong({n})"),
+            Param::OtherKey { handle, .. } => write!(f, "OtherKey({handle})"),
+            Param::Hkdf(p) => write!(f, "{p:?}"),
+            Param::Kbkdf(p) => write!(f, "{p:?}"),
+            Param::Pbkd2(p) => write!(f, "{p:?}"),
         }
     }
 }
@@ -192,6 +214,18 @@ pub enum ParamKind {
     Ecdh1,
     /// CK_EDDSA_PARAMS, optional.
     OptionalEddsa,
+    /// A CK_ULONG (CK_EXTRACT_PARAMS).
+    Ulong,
+    /// A CK_OBJECT_HANDLE (CKM_CONCATENATE_BASE_AND_KEY).
+    KeyHandle,
+    /// CK_HKDF_PARAMS.
+    Hkdf,
+    /// CK_SP800_108_KDF_PARAMS.
+    Kbkdf,
+    /// CK_SP800_108_FEEDBACK_KDF_PARAMS.
+    KbkdfFeedback,
+    /// CK_PKCS5_PBKD2_PARAMS (2.40) or CK_PKCS5_PBKD2_PARAMS2 (3.0).
+    Pbkd2,
 }
 
 /// The key objects a mechanism works with.
@@ -402,12 +436,19 @@ const FAMILIES: &[&[MechDef]] = &[
     eddsa::MECHS,
     hmac::MECHS,
     digest::MECHS,
+    kdf::MECHS,
+    kbkdf::MECHS,
     aes::MECHS,
     des3::MECHS,
 ];
 
 /// Every family's secret key types.
-const SECRET_TYPES: &[&[SecretType]] = &[hmac::KEY_TYPES, aes::KEY_TYPES, des3::KEY_TYPES];
+const SECRET_TYPES: &[&[SecretType]] = &[
+    hmac::KEY_TYPES,
+    aes::KEY_TYPES,
+    des3::KEY_TYPES,
+    kdf::KEY_TYPES,
+];
 
 /// Every mechanism the module implements, in registry order.
 pub fn all() -> impl Iterator<Item = &'static MechDef> + Clone {
@@ -468,15 +509,20 @@ pub fn hash_of_mech(m: CK_MECHANISM_TYPE) -> Option<HashAlg> {
     digest::hash_of(m)
 }
 
-/// The MGF1 variant that goes with a hash.
-pub fn mgf_of(h: HashAlg) -> CK_RSA_PKCS_MGF_TYPE {
-    match h {
+/// The MGF1 variant that goes with a hash (PKCS #11 defines none for SHA-512/t).
+pub fn mgf_of(h: HashAlg) -> Option<CK_RSA_PKCS_MGF_TYPE> {
+    Some(match h {
         HashAlg::Sha1 => CKG_MGF1_SHA1,
         HashAlg::Sha224 => CKG_MGF1_SHA224,
         HashAlg::Sha256 => CKG_MGF1_SHA256,
         HashAlg::Sha384 => CKG_MGF1_SHA384,
         HashAlg::Sha512 => CKG_MGF1_SHA512,
-    }
+        HashAlg::Sha3_224 => CKG_MGF1_SHA3_224,
+        HashAlg::Sha3_256 => CKG_MGF1_SHA3_256,
+        HashAlg::Sha3_384 => CKG_MGF1_SHA3_384,
+        HashAlg::Sha3_512 => CKG_MGF1_SHA3_512,
+        HashAlg::Sha512_224 | HashAlg::Sha512_256 => return None,
+    })
 }
 
 /// A signing or verifying operation in progress.
@@ -545,7 +591,9 @@ pub fn crypt_all(op: &mut dyn CryptOp, input: &[u8]) -> Result<Zeroizing<Vec<u8>
     Ok(out)
 }
 
-/// The input of a signature: hashed as it comes, or gathered whole.
+/// The input of a signature: hashed as it comes, or gathered whole. (One per operation: the
+/// size of a SHA-3 state inline costs nothing worth a box.)
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Input {
     Hash(crate::crypto::Hasher),
     Raw(Zeroizing<Vec<u8>>),

@@ -6,7 +6,7 @@
 //! ends the operation (the operation is taken out of the session before the work starts).
 
 use super::keys::{self, Key};
-use super::{info, CryptOp, Mech, MechDef, SignOp};
+use super::{info, CryptOp, Mech, MechDef, Param, SignOp};
 use crate::crypto::Hasher;
 use crate::error::{Error, Result};
 use crate::module::Module;
@@ -159,6 +159,88 @@ pub(crate) fn template_bool(t: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<bo
     template_get(t, ty).map(|v| v.first().is_some_and(|&b| b != 0))
 }
 
+/// A derived secret key: the template's attributes (class and type added), the value, and the
+/// attributes it inherits (see [`Module::derive_keys`]).
+fn derived_object(
+    template: &[Attribute],
+    kt: CK_KEY_TYPE,
+    value: &[u8],
+    mech: CK_MECHANISM_TYPE,
+    strict: bool,
+    from: InheritFrom,
+) -> Result<Object> {
+    let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+    if !st.len_ok(value.len()) {
+        return Err(Error::TemplateInconsistent);
+    }
+    let mut t = with_class(template, CKO_SECRET_KEY, kt)?;
+    let mut sensitive = template_bool(template, CKA_SENSITIVE);
+    let mut extractable = template_bool(template, CKA_EXTRACTABLE);
+    if strict {
+        if from.sensitive {
+            if sensitive == Some(false) {
+                return Err(Error::TemplateInconsistent);
+            }
+            if sensitive.is_none() {
+                t.push(Attribute::bool(CKA_SENSITIVE, true));
+            }
+            sensitive = Some(true);
+        }
+        if !from.extractable {
+            if extractable == Some(true) {
+                return Err(Error::TemplateInconsistent);
+            }
+            if extractable.is_none() {
+                t.push(Attribute::bool(CKA_EXTRACTABLE, false));
+            }
+            extractable = Some(false);
+        }
+    }
+    let sensitive = sensitive.unwrap_or(false);
+    let extractable = extractable.unwrap_or(false);
+    let internal = vec![
+        Attribute::bool(CKA_LOCAL, false),
+        Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech),
+        Attribute::bool(CKA_ALWAYS_SENSITIVE, from.always_sensitive && sensitive),
+        Attribute::bool(
+            CKA_NEVER_EXTRACTABLE,
+            from.never_extractable && !extractable,
+        ),
+        Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, value)?),
+        Attribute::new(CKA_VALUE, value.to_vec()),
+    ];
+    Object::build(&t, Origin::Generate, &internal)
+}
+
+/// The attributes of the keys a derivation starts from that the derived key inherits.
+#[derive(Clone, Copy)]
+struct InheritFrom {
+    sensitive: bool,
+    extractable: bool,
+    always_sensitive: bool,
+    never_extractable: bool,
+}
+
+impl InheritFrom {
+    fn of(o: &Object) -> InheritFrom {
+        InheritFrom {
+            sensitive: o.bool(CKA_SENSITIVE),
+            extractable: o.bool(CKA_EXTRACTABLE),
+            always_sensitive: o.bool(CKA_ALWAYS_SENSITIVE),
+            never_extractable: o.bool(CKA_NEVER_EXTRACTABLE),
+        }
+    }
+    /// Both keys: sensitive if either is, extractable only if both are.
+    fn and(self, o: InheritFrom) -> InheritFrom {
+        InheritFrom {
+            sensitive: self.sensitive || o.sensitive,
+            extractable: self.extractable && o.extractable,
+            always_sensitive: self.always_sensitive && o.always_sensitive,
+            never_extractable: self.never_extractable && o.never_extractable,
+        }
+    }
+}
+
 /// The template with CKA_CLASS and CKA_KEY_TYPE, which must agree with the mechanism.
 pub(crate) fn with_class(
     t: &[Attribute],
@@ -179,7 +261,9 @@ pub(crate) fn with_class(
 /// Attributes every generated key gets.
 fn generated(mech: CK_MECHANISM_TYPE, t: &[Attribute], secret: bool) -> Vec<Attribute> {
     let mut v = vec![
-        Attribute::bool(CKA_LOCAL, true),
+        // A key from a password is a key whose value is known outside: never CKA_LOCAL, which
+        // the key management policy takes as "never left the token" (docs/CRYPTO.md).
+        Attribute::bool(CKA_LOCAL, mech != CKM_PKCS5_PBKD2),
         Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech),
     ];
     if secret {
@@ -682,6 +766,12 @@ impl Module {
             return Err(Error::MechanismInvalid);
         }
         let len = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
+        // PBKDF2 makes a key of the template's type.
+        let mut mech = mech.clone();
+        if let Param::Pbkd2(p) = &mut mech.param {
+            p.kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+        }
+        let mech = &mech;
         let (kt, value) = def.keygen.ok_or(Error::MechanismInvalid)?(mech, len)?;
         // A template with a key family asks for a rotation (crate::family).
         let fam = crate::family::request(&[template])?;
@@ -711,8 +801,11 @@ impl Module {
     /// C_DeriveKey for mechanisms that derive a secret key from a base key: the new key takes
     /// its type from the template (generic secret by default) and its length from CKA_VALUE_LEN
     /// (else the type's own, else all the derived bytes; see [`super::KeyLen`]). It is never
-    /// CKA_LOCAL; it is CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE only if the base key was and
-    /// it is too.
+    /// CKA_LOCAL; it is CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE only if the base key (and a
+    /// second key the parameter names) was and it is too. For the mechanisms of
+    /// [`super::kdf`] a sensitive input key makes a sensitive key and one that is not
+    /// extractable a key that is not extractable ([`super::kdf::strict`]); `CKM_HKDF_DATA`
+    /// makes a data object (CKA_VALUE_LEN of the template says how many bytes).
     pub fn derive_key(
         &self,
         h: CK_SESSION_HANDLE,
@@ -720,10 +813,30 @@ impl Module {
         base: CK_OBJECT_HANDLE,
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
+        Ok(self.derive_keys(h, mech, base, template)?.0)
+    }
+
+    /// C_DeriveKey with the additional keys an SP 800-108 parameter asks for: the primary key's
+    /// handle and theirs, in their order. All are created, or none.
+    pub fn derive_keys(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        base: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
         let s = self.session(h)?;
         super::wrap::check_trusted(&s, template)?;
+        let data = mech.ty == CKM_HKDF_DATA;
         let kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
-        let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+        let st = if data {
+            if template_ulong(template, CKA_CLASS)? != Some(CKO_DATA) {
+                return Err(Error::TemplateInconsistent);
+            }
+            &super::kdf::DATA_OUT
+        } else {
+            super::secret_type(kt).ok_or(Error::TemplateInconsistent)?
+        };
         let asked = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
         // A length the key type never has is a fault of the template; input too short for the
         // key asked for is one of the mechanism's parameter (the mechanism says which).
@@ -731,34 +844,131 @@ impl Module {
             return Err(Error::TemplateInconsistent);
         }
         let want = super::KeyLen { asked, st };
-        let (value, always_sensitive, never_extractable) =
-            self.with_op_key(&s, mech, base, CKA_DERIVE, CKF_DERIVE, |def, entry, k| {
-                let v = def.derive.ok_or(Error::MechanismInvalid)?(mech, k, &want)?;
-                let o = &entry.obj;
-                Ok((
-                    v,
-                    o.bool(CKA_ALWAYS_SENSITIVE),
-                    o.bool(CKA_NEVER_EXTRACTABLE),
-                ))
+        // A key the parameter names (a second key, a salt key): its value and its attributes.
+        let (mech, other) = self.param_key(&s, mech)?;
+        let strict = super::kdf::strict(mech.ty);
+        let (value, base_attrs) =
+            self.with_op_key(&s, &mech, base, CKA_DERIVE, CKF_DERIVE, |def, entry, k| {
+                let v = def.derive.ok_or(Error::MechanismInvalid)?(&mech, k, &want)?;
+                Ok((v, InheritFrom::of(&entry.obj)))
             })?;
-        if !st.len_ok(value.len()) {
-            return Err(Error::TemplateInconsistent);
+        if data {
+            let mut t: Vec<Attribute> = template
+                .iter()
+                .filter(|a| a.ty != CKA_VALUE_LEN)
+                .cloned()
+                .collect();
+            t.push(Attribute::new(CKA_VALUE, value.to_vec()));
+            let obj = Object::build(&t, Origin::Create, &[])?;
+            return Ok((s.token.add(s.caller(), obj)?, vec![]));
         }
-        let t = with_class(template, CKO_SECRET_KEY, kt)?;
-        let sensitive = template_bool(template, CKA_SENSITIVE).unwrap_or(false);
-        let extractable = template_bool(template, CKA_EXTRACTABLE).unwrap_or(false);
-        let internal = vec![
-            Attribute::bool(CKA_LOCAL, false),
-            Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech.ty),
-            Attribute::bool(CKA_ALWAYS_SENSITIVE, always_sensitive && sensitive),
-            Attribute::bool(CKA_NEVER_EXTRACTABLE, never_extractable && !extractable),
-            Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, &value)?),
-            Attribute::new(CKA_VALUE, value.to_vec()),
-        ];
-        let obj = Object::build(&t, Origin::Generate, &internal)?;
-        s.token.add(s.caller(), obj)
+        // SP 800-108's additional keys: their values follow the primary key's.
+        let extra: Vec<(Vec<Attribute>, usize)> = match &mech.param {
+            Param::Kbkdf(p) => p.extra.clone(),
+            _ => vec![],
+        };
+        let more: usize = extra.iter().map(|(_, l)| l).sum();
+        if value.len() < more {
+            return Err(Error::GeneralError);
+        }
+        let (value, rest) = value.split_at(value.len() - more);
+        let from = match other {
+            Some(o) => base_attrs.and(o),
+            None => base_attrs,
+        };
+        let mut objs = vec![derived_object(template, kt, value, mech.ty, strict, from)?];
+        let mut at = 0;
+        for (t, l) in &extra {
+            let kt = template_ulong(t, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+            objs.push(derived_object(
+                t,
+                kt,
+                &rest[at..at + l],
+                mech.ty,
+                strict,
+                from,
+            )?);
+            at += l;
+        }
+        let mut handles = Vec::with_capacity(objs.len());
+        for o in objs {
+            match s.token.add(s.caller(), o) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    for h in handles {
+                        let _ = s.token.destroy(s.caller(), h);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let primary = handles.remove(0);
+        Ok((primary, handles))
     }
 
+    /// Reads the secret key a derivation's parameter names into the parameter: the second key of
+    /// `CKM_CONCATENATE_BASE_AND_KEY` (a secret key with CKA_DERIVE, as the base key) or HKDF's
+    /// salt key (`CKF_HKDF_SALT_KEY`: a generic secret or `CKK_HKDF` key). A handle that names
+    /// no such key is `CKR_KEY_HANDLE_INVALID` / `CKR_KEY_TYPE_INCONSISTENT` /
+    /// `CKR_KEY_FUNCTION_NOT_PERMITTED`.
+    fn param_key(&self, s: &Session, mech: &Mech) -> Result<(Mech, Option<InheritFrom>)> {
+        let read = |h: CK_OBJECT_HANDLE, derive: bool, types: Option<&[CK_KEY_TYPE]>| {
+            s.token
+                .with_object(h, |e| {
+                    let o = &e.obj;
+                    if o.class() != CKO_SECRET_KEY {
+                        return Err(Error::KeyTypeInconsistent);
+                    }
+                    let kt = o.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
+                    if types.is_some_and(|t| !t.contains(&kt)) {
+                        return Err(Error::KeyTypeInconsistent);
+                    }
+                    if derive && !o.bool(CKA_DERIVE) {
+                        return Err(Error::KeyFunctionNotPermitted);
+                    }
+                    if crate::family::is_disabled(o) {
+                        return Err(Error::KeyFunctionNotPermitted);
+                    }
+                    let v =
+                        Zeroizing::new(o.get(CKA_VALUE).ok_or(Error::KeyHandleInvalid)?.to_vec());
+                    Ok((v, InheritFrom::of(o)))
+                })
+                .map_err(|e| match e {
+                    Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
+                    e => e,
+                })
+        };
+        let mut m = mech.clone();
+        let mut other = None;
+        match &mut m.param {
+            Param::OtherKey { handle, value } => {
+                let (v, attrs) = read(*handle, true, None)?;
+                *value = v;
+                other = Some(attrs);
+            }
+            Param::Kbkdf(p) => {
+                for (t, len) in p.extra.iter_mut() {
+                    super::wrap::check_trusted(s, t)?;
+                    let kt = template_ulong(t, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+                    let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+                    let asked = template_ulong(t, CKA_VALUE_LEN)?.map(|n| n as usize);
+                    if asked.is_some_and(|n| !st.len_ok(n)) {
+                        return Err(Error::TemplateInconsistent);
+                    }
+                    *len = super::kbkdf::key_len(&super::KeyLen { asked, st })?;
+                }
+            }
+            Param::Hkdf(p) if p.salt_type == CKF_HKDF_SALT_KEY => {
+                if !p.salt.is_empty() {
+                    return Err(Error::MechanismParamInvalid);
+                }
+                let (v, _) = read(p.salt_key, false, Some(&[CKK_GENERIC_SECRET, CKK_HKDF]))?;
+                p.salt = v;
+            }
+            _ => {}
+        }
+        Ok((m, other))
+    }
     /// C_GenerateKeyPair: returns (public, private).
     pub fn generate_key_pair(
         &self,

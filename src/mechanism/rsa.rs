@@ -56,6 +56,14 @@ pub const MECHS: &[MechDef] = &[
     pss(CKM_SHA256_RSA_PKCS_PSS, "CKM_SHA256_RSA_PKCS_PSS"),
     pss(CKM_SHA384_RSA_PKCS_PSS, "CKM_SHA384_RSA_PKCS_PSS"),
     pss(CKM_SHA512_RSA_PKCS_PSS, "CKM_SHA512_RSA_PKCS_PSS"),
+    sig(CKM_SHA3_224_RSA_PKCS, "CKM_SHA3_224_RSA_PKCS"),
+    sig(CKM_SHA3_256_RSA_PKCS, "CKM_SHA3_256_RSA_PKCS"),
+    sig(CKM_SHA3_384_RSA_PKCS, "CKM_SHA3_384_RSA_PKCS"),
+    sig(CKM_SHA3_512_RSA_PKCS, "CKM_SHA3_512_RSA_PKCS"),
+    pss(CKM_SHA3_224_RSA_PKCS_PSS, "CKM_SHA3_224_RSA_PKCS_PSS"),
+    pss(CKM_SHA3_256_RSA_PKCS_PSS, "CKM_SHA3_256_RSA_PKCS_PSS"),
+    pss(CKM_SHA3_384_RSA_PKCS_PSS, "CKM_SHA3_384_RSA_PKCS_PSS"),
+    pss(CKM_SHA3_512_RSA_PKCS_PSS, "CKM_SHA3_512_RSA_PKCS_PSS"),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +93,14 @@ fn sign_shape(ty: CK_MECHANISM_TYPE) -> Option<(Option<HashAlg>, u8)> {
         CKM_SHA256_RSA_PKCS_PSS => (Some(HashAlg::Sha256), 1),
         CKM_SHA384_RSA_PKCS_PSS => (Some(HashAlg::Sha384), 1),
         CKM_SHA512_RSA_PKCS_PSS => (Some(HashAlg::Sha512), 1),
+        CKM_SHA3_224_RSA_PKCS => (Some(HashAlg::Sha3_224), 0),
+        CKM_SHA3_256_RSA_PKCS => (Some(HashAlg::Sha3_256), 0),
+        CKM_SHA3_384_RSA_PKCS => (Some(HashAlg::Sha3_384), 0),
+        CKM_SHA3_512_RSA_PKCS => (Some(HashAlg::Sha3_512), 0),
+        CKM_SHA3_224_RSA_PKCS_PSS => (Some(HashAlg::Sha3_224), 1),
+        CKM_SHA3_256_RSA_PKCS_PSS => (Some(HashAlg::Sha3_256), 1),
+        CKM_SHA3_384_RSA_PKCS_PSS => (Some(HashAlg::Sha3_384), 1),
+        CKM_SHA3_512_RSA_PKCS_PSS => (Some(HashAlg::Sha3_512), 1),
         CKM_RSA_X_509 => (None, 2),
         _ => return None,
     })
@@ -101,7 +117,7 @@ fn pss_params(mech: &Mech, data_hash: Option<HashAlg>, k_bits: usize) -> Result<
         return Err(Error::MechanismParamInvalid);
     };
     let h = hash_of_mech(hash).ok_or(Error::MechanismParamInvalid)?;
-    if data_hash.is_some_and(|d| d != h) || mgf != mgf_of(h) {
+    if data_hash.is_some_and(|d| d != h) || Some(mgf) != mgf_of(h) {
         return Err(Error::MechanismParamInvalid);
     }
     // EMSA-PSS: emLen = ceil((modBits - 1) / 8) >= hLen + sLen + 2.
@@ -256,7 +272,7 @@ pub fn crypt_op(mech: &Mech, key: &Arc<Key>, decrypt: bool) -> Result<Box<dyn Cr
                 return Err(Error::MechanismParamInvalid);
             };
             let h = hash_of_mech(*hash).ok_or(Error::MechanismParamInvalid)?;
-            if *mgf != mgf_of(h) {
+            if Some(*mgf) != mgf_of(h) {
                 return Err(Error::MechanismParamInvalid);
             }
             if *source != CKZ_DATA_SPECIFIED && !(*source == 0 && label.is_empty()) {
