@@ -25,8 +25,11 @@ pub use rustcrypto::*;
 mod awslc;
 
 pub mod sym;
+// Ed448 and X448: the same RustCrypto crates on both backends (AWS-LC has no curve448).
+pub mod c448;
 #[cfg(feature = "backend-awslc")]
 pub use awslc::*;
+pub use c448::{ed448_generate, x448_generate, Ed448Private, Ed448Public, X448Private, X448Public};
 
 /// The hash functions the module offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
