@@ -89,6 +89,10 @@ impl Ed448Public {
     /// From the 57-byte encoding; one that decodes to no point, or to the identity, is refused.
     pub fn from_bytes(p: &[u8]) -> Result<Ed448Public> {
         let p: &[u8; ED448_LEN] = p.try_into().map_err(|_| Error::AttributeValueInvalid)?;
+        // RFC 8032 5.2.3: bits 448 to 454 of an encoded point are zero (the crate ignores them).
+        if p[ED448_LEN - 1] & 0x7f != 0 {
+            return Err(Error::AttributeValueInvalid);
+        }
         VerifyingKey::from_bytes(p)
             .map(Ed448Public)
             .map_err(|_| Error::AttributeValueInvalid)
@@ -105,6 +109,12 @@ impl Ed448Public {
             return Err(Error::MechanismParamInvalid);
         }
         let sig: &[u8; ED448_SIG_LEN] = sig.try_into().map_err(|_| Error::SignatureLenRange)?;
+        // RFC 8032 5.2.3: in the encoding of R, bits 448 to 454 (the low bits of its last octet)
+        // are zero, or R does not decode and the signature is invalid (5.2.7, step 1). The crate
+        // ignores them (Wycheproof ed448 tc 63-65), so they are checked here.
+        if sig[ED448_LEN - 1] & 0x7f != 0 {
+            return Err(Error::SignatureInvalid);
+        }
         let sig = Signature::from_bytes(sig);
         let k = self.0.clone();
         let r = if ph {
@@ -268,6 +278,9 @@ mod tests {
             Error::SignatureLenRange
         );
         assert!(Ed448Public::from_bytes(&[0; 56]).is_err());
+        let mut unused = p.bytes();
+        unused[56] |= 1;
+        assert!(Ed448Public::from_bytes(&unused).is_err());
         assert_eq!(
             Ed448Private::from_bytes(&k.seed())
                 .unwrap()
