@@ -228,6 +228,9 @@ impl Keys {
 
 /// Builds a signing (`verify` false) or verifying operation.
 pub type SignFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn SignOp>>;
+/// Builds a signature with recovery (`verify` false: C_SignRecoverInit) or a verification with
+/// recovery (C_VerifyRecoverInit).
+pub type RecoverFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn RecoverOp>>;
 /// Builds an encryption (`decrypt` false) or decryption operation.
 pub type CryptFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn CryptOp>>;
 /// Starts a digest.
@@ -292,6 +295,7 @@ pub struct MechDef {
     pub keygen: Option<KeyGenFn>,
     pub pairgen: Option<PairGenFn>,
     pub derive: Option<DeriveFn>,
+    pub recover: Option<RecoverFn>,
 }
 
 impl std::fmt::Debug for MechDef {
@@ -323,6 +327,7 @@ impl MechDef {
             keygen: None,
             pairgen: None,
             derive: None,
+            recover: None,
         }
     }
     pub const fn flags(self, flags: CK_FLAGS) -> MechDef {
@@ -367,6 +372,12 @@ impl MechDef {
     pub const fn derive(self, f: DeriveFn) -> MechDef {
         MechDef {
             derive: Some(f),
+            ..self
+        }
+    }
+    pub const fn recover(self, f: RecoverFn) -> MechDef {
+        MechDef {
+            recover: Some(f),
             ..self
         }
     }
@@ -482,6 +493,15 @@ pub trait SignOp: Send {
     fn sig_len(&self) -> usize;
     fn sign(self: Box<Self>) -> Result<Zeroizing<Vec<u8>>>;
     fn verify(self: Box<Self>, sig: &[u8]) -> Result<()>;
+}
+
+/// A signature or verification with recovery (C_SignRecover / C_VerifyRecover): single-part.
+pub trait RecoverOp: Send {
+    /// The most bytes `run` can return (exact when signing).
+    fn max_len(&self) -> usize;
+    /// Signs `input` into a signature from which it can be recovered, or verifies the signature
+    /// `input` and returns the data it carries.
+    fn run(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
 /// An encryption or decryption operation in progress, streaming: `update` returns output as soon
@@ -606,6 +626,12 @@ mod tests {
                 m.name
             );
             assert_eq!(has(CKF_DERIVE), m.derive.is_some(), "{}", m.name);
+            assert_eq!(
+                has(CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER),
+                m.recover.is_some(),
+                "{}",
+                m.name
+            );
             // Operations on keys name the keys they take.
             let keyed = m.sign.is_some() || m.crypt.is_some() || m.derive.is_some();
             assert_eq!(keyed, !matches!(m.keys, Keys::None), "{}", m.name);
