@@ -33,6 +33,8 @@ pub enum Key {
     Ed448Public(Ed448Public),
     X448Private(X448Private),
     X448Public(X448Public),
+    DsaPrivate(crate::crypto::DsaPrivate),
+    DsaPublic(crate::crypto::DsaPublic),
     Secret(Secret),
 }
 
@@ -189,6 +191,23 @@ pub fn parse(o: &Object) -> Result<Key> {
                     .ok_or(Error::AttributeValueInvalid)?,
             )?),
         },
+        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, CKK_DSA) => {
+            let params = crate::crypto::DsaParams::new(
+                need(o, CKA_PRIME)?,
+                need(o, CKA_SUBPRIME)?,
+                need(o, CKA_BASE)?,
+            )
+            .map_err(|e| match e {
+                Error::DomainParamsInvalid | Error::KeySizeRange => Error::AttributeValueInvalid,
+                e => e,
+            })?;
+            let v = need(o, CKA_VALUE)?;
+            if o.class() == CKO_PRIVATE_KEY {
+                Key::DsaPrivate(crate::crypto::DsaPrivate::new(&params, v)?)
+            } else {
+                Key::DsaPublic(crate::crypto::DsaPublic::new(&params, v)?)
+            }
+        }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
             let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -215,7 +234,7 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
         (
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
-            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY),
+            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA),
         )
         | (CKO_SECRET_KEY, Some(_)) => {}
         _ => return Ok(Vec::new()),
@@ -246,6 +265,8 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::Ed448Public(k) => ed448_spki(&k.bytes()),
         Key::X448Private(k) => x448_spki(&k.public().bytes()),
         Key::X448Public(k) => x448_spki(&k.bytes()),
+        Key::DsaPrivate(k) => k.public().spki()?,
+        Key::DsaPublic(k) => k.spki()?,
         Key::Secret(_) => return Ok(Vec::new()),
     };
     Ok(vec![crate::object::Attribute::new(

@@ -13,6 +13,7 @@ pub mod aes;
 pub mod block;
 pub mod des3;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 pub mod ecdh;
 pub mod eddsa;
@@ -209,6 +210,8 @@ pub enum Keys {
     Ecdh,
     /// Secret keys of these types.
     Secret(&'static [CK_KEY_TYPE]),
+    /// DSA public and private keys.
+    Dsa,
 }
 
 impl Keys {
@@ -222,6 +225,7 @@ impl Keys {
             Keys::EcEdwards => asym && kt == CKK_EC_EDWARDS,
             Keys::Ecdh => asym && matches!(kt, CKK_EC | CKK_EC_MONTGOMERY),
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
+            Keys::Dsa => asym && kt == CKK_DSA,
         }
     }
 }
@@ -415,6 +419,7 @@ const FAMILIES: &[&[MechDef]] = &[
     digest::MECHS,
     aes::MECHS,
     des3::MECHS,
+    dsa::MECHS,
 ];
 
 /// Every family's secret key types.
