@@ -116,7 +116,7 @@ impl Ed448Public {
             return Err(Error::SignatureInvalid);
         }
         let sig = Signature::from_bytes(sig);
-        let k = self.0.clone();
+        let k = self.0;
         let r = if ph {
             k.verify_prehashed(&sig, Some(context), prehash(msg))
         } else {

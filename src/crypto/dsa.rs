@@ -85,7 +85,7 @@ impl DsaParams {
         let q_wide = NonZero::new(qu.clone().resize(aligned(l)))
             .into_option()
             .ok_or(Error::DomainParamsInvalid)?;
-        let p_minus_1 = pu.wrapping_sub(&BoxedUint::one_with_precision(aligned(l)));
+        let p_minus_1 = pu.wrapping_sub(BoxedUint::one_with_precision(aligned(l)));
         if !bool::from(p_minus_1.rem(&q_wide).is_zero()) {
             return Err(Error::DomainParamsInvalid);
         }
