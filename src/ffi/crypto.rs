@@ -159,6 +159,11 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                 mac_len: v.ulMACLen,
             }
         }
+        ParamKind::Bytes => {
+            // SAFETY: pParameter is valid for ulParameterLen bytes, per the contract above.
+            let d = unsafe { param_input(m.pParameter as *const u8, m.ulParameterLen)? };
+            Param::Bytes(zeroize::Zeroizing::new(d.to_vec()))
+        }
         ParamKind::DerivationString => {
             // SAFETY: per the contract above.
             let v: CK_KEY_DERIVATION_STRING_DATA = unsafe { param(m)? };

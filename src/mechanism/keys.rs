@@ -35,6 +35,8 @@ pub enum Key {
     X448Public(X448Public),
     DsaPrivate(crate::crypto::DsaPrivate),
     DsaPublic(crate::crypto::DsaPublic),
+    DhPrivate(crate::crypto::DhPrivate),
+    DhPublic(crate::crypto::DhPublic),
     Secret(Secret),
 }
 
@@ -208,6 +210,21 @@ pub fn parse(o: &Object) -> Result<Key> {
                 Key::DsaPublic(crate::crypto::DsaPublic::new(&params, v)?)
             }
         }
+        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, CKK_DH) => {
+            let params = crate::crypto::DhParams::new(need(o, CKA_PRIME)?, need(o, CKA_BASE)?)
+                .map_err(|e| match e {
+                    Error::DomainParamsInvalid | Error::KeySizeRange => {
+                        Error::AttributeValueInvalid
+                    }
+                    e => e,
+                })?;
+            let v = need(o, CKA_VALUE)?;
+            if o.class() == CKO_PRIVATE_KEY {
+                Key::DhPrivate(crate::crypto::DhPrivate::new(&params, v)?)
+            } else {
+                Key::DhPublic(crate::crypto::DhPublic::new(&params, v)?)
+            }
+        }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
             let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -234,7 +251,7 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
         (
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
-            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA),
+            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH),
         )
         | (CKO_SECRET_KEY, Some(_)) => {}
         _ => return Ok(Vec::new()),
@@ -267,6 +284,8 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::X448Public(k) => x448_spki(&k.bytes()),
         Key::DsaPrivate(k) => k.public().spki()?,
         Key::DsaPublic(k) => k.spki()?,
+        // PKCS #3 keys have no SPKI the module computes (X9.42 would need q).
+        Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(Vec::new()),
         Key::Secret(_) => return Ok(Vec::new()),
     };
     Ok(vec![crate::object::Attribute::new(

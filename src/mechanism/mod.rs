@@ -12,6 +12,7 @@
 pub mod aes;
 pub mod block;
 pub mod des3;
+pub mod dh;
 pub mod digest;
 pub mod dsa;
 pub mod ec;
@@ -193,6 +194,8 @@ pub enum ParamKind {
     Ecdh1,
     /// CK_EDDSA_PARAMS, optional.
     OptionalEddsa,
+    /// A byte string (CKM_DH_PKCS_DERIVE: the other party's public value).
+    Bytes,
 }
 
 /// The key objects a mechanism works with.
@@ -212,6 +215,8 @@ pub enum Keys {
     Secret(&'static [CK_KEY_TYPE]),
     /// DSA public and private keys.
     Dsa,
+    /// Diffie-Hellman (CKK_DH) private keys.
+    Dh,
 }
 
 impl Keys {
@@ -226,6 +231,7 @@ impl Keys {
             Keys::Ecdh => asym && matches!(kt, CKK_EC | CKK_EC_MONTGOMERY),
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
             Keys::Dsa => asym && kt == CKK_DSA,
+            Keys::Dh => asym && kt == CKK_DH,
         }
     }
 }
@@ -420,6 +426,7 @@ const FAMILIES: &[&[MechDef]] = &[
     aes::MECHS,
     des3::MECHS,
     dsa::MECHS,
+    dh::MECHS,
 ];
 
 /// Every family's secret key types.

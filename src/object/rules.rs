@@ -314,6 +314,19 @@ const DSA_PRIVATE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
 ];
 
+/// PKCS #3 Diffie-Hellman keys (PKCS #11 3.0, 2.5.1 and 2.5.2).
+const DH_PUBLIC: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | REQ_GEN, N),
+    r(CKA_BASE, REQ_CREATE | REQ_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN, N),
+];
+
+const DH_PRIVATE: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_BASE, REQ_CREATE | NO_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
+];
+
 const SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
     r(CKA_VALUE_LEN, NO_CREATE, N),
@@ -333,6 +346,8 @@ pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&
         (CKO_SECRET_KEY, k) if is_secret_key_type(k) => SECRET_VALUE,
         (CKO_PUBLIC_KEY, CKK_DSA) => DSA_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_DSA) => DSA_PRIVATE,
+        (CKO_PUBLIC_KEY, CKK_DH) => DH_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_DH) => DH_PRIVATE,
         _ => return None,
     })
 }
@@ -357,7 +372,7 @@ pub fn is_secret_key_type(k: CK_KEY_TYPE) -> bool {
 pub fn is_known_key_type(k: CK_KEY_TYPE) -> bool {
     matches!(
         k,
-        CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA
+        CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH
     ) || is_secret_key_type(k)
 }
 
