@@ -98,10 +98,13 @@ impl DhParams {
     }
 }
 
+/// Big-endian, left-padded to `len` bytes. The intermediate buffer is zeroized (the value may be
+/// a private key), and the output is allocated once, so no copy is left behind.
 fn be(u: &BoxedUint, len: usize) -> Vec<u8> {
-    let v = u.to_be_bytes();
+    let v = Zeroizing::new(u.to_be_bytes());
     let v = super::strip_zeros(&v);
-    let mut out = vec![0u8; len.saturating_sub(v.len())];
+    let mut out = Vec::with_capacity(len.max(v.len()));
+    out.resize(len.saturating_sub(v.len()), 0);
     out.extend_from_slice(v);
     out
 }
