@@ -195,7 +195,7 @@ fn generated_keys() {
         MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
     ] {
         let info = env.p().get_mechanism_info(env.slot, ty).unwrap();
-        assert_eq!((info.min_key_size(), info.max_key_size()), (255, 255));
+        assert_eq!((info.min_key_size(), info.max_key_size()), (255, 448));
     }
     // Persisted: a new process (module restart) signs with the token key.
     let mut env = env;
@@ -221,7 +221,7 @@ fn bad_input() {
     let (sk, pk, _, _) = RFC8032[0];
     let (sk, pk) = (h(sk), h(pk));
     // Import: a seed or a point of the wrong length, a point that decodes to nothing, params
-    // of Ed448 or of P-256, garbage params.
+    // of P-256 or another name, garbage params.
     assert_eq!(
         rv(import_private(&s, OID_ED25519, &sk[..31]).unwrap_err()),
         RvError::AttributeValueInvalid
@@ -248,7 +248,7 @@ fn bad_input() {
     );
     for (params, want) in [
         (
-            vec![0x06, 0x03, 0x2b, 0x65, 0x71],
+            [&[0x13, 10][..], b"edwards449"].concat(),
             RvError::CurveNotSupported,
         ),
         (OID_P256.to_vec(), RvError::CurveNotSupported),
@@ -277,16 +277,25 @@ fn bad_input() {
     );
     let k = import_private(&s, OID_ED25519, &sk).unwrap();
     let p = import_public(&s, OID_ED25519, &pk).unwrap();
-    // Ed25519ctx and Ed25519ph (any CK_EDDSA_PARAMS) are not offered.
-    for scheme in [
-        EddsaSignatureScheme::Ed25519ctx(b"context"),
-        EddsaSignatureScheme::Ed25519ph(&[]),
-    ] {
-        assert_eq!(
-            rv(s.sign(&Mechanism::Eddsa(EddsaParams::new(scheme)), k, b"m")
-                .unwrap_err()),
-            RvError::MechanismParamInvalid
-        );
+    // Ed25519ctx needs a context (RFC 8032 5.1), and a backend that has it (aws-lc).
+    assert_eq!(
+        rv(s.sign(
+            &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ctx(&[]))),
+            k,
+            b"m"
+        )
+        .unwrap_err()),
+        RvError::MechanismParamInvalid
+    );
+    let r = s.sign(
+        &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ctx(b"c"))),
+        k,
+        b"m",
+    );
+    if cfg!(feature = "backend-awslc") {
+        assert_eq!(r.unwrap().len(), 64);
+    } else {
+        assert_eq!(rv(r.unwrap_err()), RvError::MechanismParamInvalid);
     }
     // A CK_EDDSA_PARAMS of the wrong size, and a context longer than 255 bytes.
     let hs = s.handle();

@@ -674,6 +674,9 @@ impl EcPublic {
 
 // ---- Ed25519 ------------------------------------------------------------------------------------
 
+/// Whether this backend signs Ed25519ctx: AWS-LC does (`ED25519ctx_sign`).
+pub const ED25519_CTX: bool = true;
+
 pub use rc::ED25519_LEN;
 
 /// An Ed25519 private key: the RustCrypto key (the seed and public key come from it) and the
@@ -744,6 +747,42 @@ impl EdPrivate {
             None => self.rc.sign(msg),
         }
     }
+
+    /// Ed25519ph (`ph` true; RustCrypto's `ed25519-dalek`) or Ed25519ctx (`ph` false; AWS-LC's
+    /// `ED25519ctx_sign`, which aws-lc-rs does not wrap, so through `aws-lc-sys`). A context
+    /// longer than 255 bytes, or an empty one for Ed25519ctx (RFC 8032 5.1: it is then Ed25519),
+    /// is `MechanismParamInvalid`.
+    pub fn sign_variant(&self, ph: bool, context: &[u8], msg: &[u8]) -> Result<Vec<u8>> {
+        if ph {
+            return self.rc.sign_variant(ph, context, msg);
+        }
+        if context.is_empty() || context.len() > 255 {
+            return Err(Error::MechanismParamInvalid);
+        }
+        // AWS-LC's private key form: the seed, then the public key.
+        let mut sk = Zeroizing::new([0u8; 64]);
+        sk[..32].copy_from_slice(&self.rc.seed());
+        sk[32..].copy_from_slice(&self.rc.public().bytes());
+        let mut sig = [0u8; 64];
+        // SAFETY: every pointer is valid for the length passed with it (`sig` and `sk` are the
+        // 64 bytes the function reads or writes), and nothing is kept after the call.
+        let ok = unsafe {
+            aws_lc_sys::ED25519ctx_sign(
+                sig.as_mut_ptr(),
+                msg.as_ptr(),
+                msg.len(),
+                sk.as_ptr(),
+                context.as_ptr(),
+                context.len(),
+            )
+        };
+        if ok != 1 {
+            // SAFETY: clears this thread's AWS-LC error queue; no arguments.
+            unsafe { aws_lc_sys::ERR_clear_error() };
+            return Err(Error::GeneralError);
+        }
+        Ok(sig.to_vec())
+    }
 }
 
 impl EdPublic {
@@ -767,6 +806,37 @@ impl EdPublic {
             Some(k) => k.verify_sig(msg, sig).map_err(|_| Error::SignatureInvalid),
             None => self.rc.verify(msg, sig),
         }
+    }
+
+    /// Verifies an Ed25519ph (RustCrypto) or Ed25519ctx (AWS-LC) signature, as
+    /// [`EdPrivate::sign_variant`] makes them.
+    pub fn verify_variant(&self, ph: bool, context: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
+        if ph {
+            return self.rc.verify_variant(ph, context, msg, sig);
+        }
+        if context.is_empty() || context.len() > 255 {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let sig: &[u8; 64] = sig.try_into().map_err(|_| Error::SignatureInvalid)?;
+        let pk = self.rc.bytes();
+        // SAFETY: every pointer is valid for the length passed with it (`sig` is 64 bytes, `pk`
+        // the 32 of a public key), and nothing is kept after the call.
+        let ok = unsafe {
+            aws_lc_sys::ED25519ctx_verify(
+                msg.as_ptr(),
+                msg.len(),
+                sig.as_ptr(),
+                pk.as_ptr(),
+                context.as_ptr(),
+                context.len(),
+            )
+        };
+        if ok != 1 {
+            // SAFETY: clears this thread's AWS-LC error queue; no arguments.
+            unsafe { aws_lc_sys::ERR_clear_error() };
+            return Err(Error::SignatureInvalid);
+        }
+        Ok(())
     }
 }
 

@@ -25,8 +25,23 @@ pub use rustcrypto::*;
 mod awslc;
 
 pub mod sym;
+// Ed448 and X448: the same RustCrypto crates on both backends (AWS-LC has no curve448).
+pub mod c448;
 #[cfg(feature = "backend-awslc")]
 pub use awslc::*;
+pub use c448::{ed448_generate, x448_generate, Ed448Private, Ed448Public, X448Private, X448Public};
+// DSA: RustCrypto's `dsa` on both backends (aws-lc-rs has none).
+pub mod dsa;
+pub use self::dsa::{dsa_generate, DsaParams, DsaPrivate, DsaPublic};
+// Diffie-Hellman (PKCS #3): crypto-bigint's exponentiation, composed, on both backends.
+pub mod dh;
+pub use dh::{dh_generate, DhParams, DhPrivate, DhPublic};
+
+/// Strips the leading zero bytes of a big-endian integer.
+pub(crate) fn strip_zeros(v: &[u8]) -> &[u8] {
+    let i = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+    &v[i..]
+}
 
 /// The hash functions the module offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -779,6 +779,8 @@ impl std::fmt::Debug for EdPublic {
 
 /// Length of an Ed25519 seed, public key (bytes) and signature (64).
 pub const ED25519_LEN: usize = 32;
+/// Whether this backend signs Ed25519ctx: `ed25519-dalek` has Ed25519 and Ed25519ph only.
+pub const ED25519_CTX: bool = false;
 
 /// Generates an Ed25519 private key from the OS generator.
 pub fn ed_generate() -> Result<EdPrivate> {
@@ -809,6 +811,20 @@ impl EdPrivate {
         use ed25519_dalek::Signer;
         Ok(self.0.sign(msg).to_bytes().to_vec())
     }
+
+    /// Ed25519ph (`ph` true: SHA-512 of `msg`, then signed with the context, RFC 8032 5.1) or
+    /// Ed25519ctx (`ph` false), which `ed25519-dalek` does not offer: `MechanismParamInvalid`.
+    /// A context longer than 255 bytes is `MechanismParamInvalid`.
+    pub fn sign_variant(&self, ph: bool, context: &[u8], msg: &[u8]) -> Result<Vec<u8>> {
+        if !ph || context.len() > 255 {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let h = Sha512::new_with_prefix(msg);
+        self.0
+            .sign_prehashed(h, Some(context))
+            .map(|s| s.to_bytes().to_vec())
+            .map_err(|_| Error::MechanismParamInvalid)
+    }
 }
 
 impl EdPublic {
@@ -832,6 +848,18 @@ impl EdPublic {
         let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| Error::SignatureInvalid)?;
         self.0
             .verify(msg, &sig)
+            .map_err(|_| Error::SignatureInvalid)
+    }
+
+    /// Verifies an Ed25519ph signature (see [`EdPrivate::sign_variant`]; Ed25519ctx is
+    /// `MechanismParamInvalid` here).
+    pub fn verify_variant(&self, ph: bool, context: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
+        if !ph || context.len() > 255 {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| Error::SignatureInvalid)?;
+        self.0
+            .verify_prehashed(Sha512::new_with_prefix(msg), Some(context), &sig)
             .map_err(|_| Error::SignatureInvalid)
     }
 }

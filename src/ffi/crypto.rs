@@ -314,6 +314,11 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                 mac_len: v.ulMACLen,
             }
         }
+        ParamKind::Bytes => {
+            // SAFETY: pParameter is valid for ulParameterLen bytes, per the contract above.
+            let d = unsafe { param_input(m.pParameter as *const u8, m.ulParameterLen)? };
+            Param::Bytes(zeroize::Zeroizing::new(d.to_vec()))
+        }
         ParamKind::DerivationString => {
             // SAFETY: per the contract above.
             let v: CK_KEY_DERIVATION_STRING_DATA = unsafe { param(m)? };
@@ -521,6 +526,40 @@ ffi_entry! {
     fn C_VerifyFinal(h: CK_SESSION_HANDLE, p_sig: *mut CK_BYTE, sig_len: CK_ULONG) {
         let m = module::get()?;
         m.verify(h, None, input(p_sig, sig_len)?)
+    }
+}
+
+// ---- sign and verify with recovery -------------------------------------------------------------
+
+ffi_entry! {
+    fn C_SignRecoverInit(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) {
+        let m = module::get()?;
+        m.recover_init(h, &mechanism(p_mech)?, key, false)
+    }
+}
+
+ffi_entry! {
+    fn C_SignRecover(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG, p_sig: *mut CK_BYTE, p_sig_len: *mut CK_ULONG) {
+        let m = module::get()?;
+        let data = input(p_data, data_len)?;
+        let cap = capacity(p_sig, p_sig_len)?;
+        emit(m.recover(h, data, cap, false)?, p_sig, p_sig_len)
+    }
+}
+
+ffi_entry! {
+    fn C_VerifyRecoverInit(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) {
+        let m = module::get()?;
+        m.recover_init(h, &mechanism(p_mech)?, key, true)
+    }
+}
+
+ffi_entry! {
+    fn C_VerifyRecover(h: CK_SESSION_HANDLE, p_sig: *mut CK_BYTE, sig_len: CK_ULONG, p_data: *mut CK_BYTE, p_data_len: *mut CK_ULONG) {
+        let m = module::get()?;
+        let sig = input(p_sig, sig_len)?;
+        let cap = capacity(p_data, p_data_len)?;
+        emit(m.recover(h, sig, cap, true)?, p_data, p_data_len)
     }
 }
 

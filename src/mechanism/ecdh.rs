@@ -1,7 +1,7 @@
 //! ECDH key derivation (`CKM_ECDH1_DERIVE`, `CKM_ECDH1_COFACTOR_DERIVE`) with
 //! `CK_ECDH1_DERIVE_PARAMS`: the raw shared secret (`CKD_NULL`) or the ANSI X9.63 KDF over SHA-1
 //! or SHA-2 (`CKD_SHA*_KDF`) with the caller's shared data; on P-256, P-384, P-521 (`CKK_EC`)
-//! and X25519 (`CKK_EC_MONTGOMERY`, RFC 7748, with `CKM_EC_MONTGOMERY_KEY_PAIR_GEN`).
+//! and X25519 / X448 (`CKK_EC_MONTGOMERY`, RFC 7748, with `CKM_EC_MONTGOMERY_KEY_PAIR_GEN`).
 //!
 //! The NIST curves have cofactor 1, and X25519's scalars are multiples of its cofactor (RFC
 //! 7748's clamping), so the cofactor variant computes the same value.
@@ -34,7 +34,7 @@ pub const MECHS: &[MechDef] = &[
         CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
         "CKM_EC_MONTGOMERY_KEY_PAIR_GEN",
         255,
-        255,
+        448,
         CKF_GENERATE_KEY_PAIR | X_FLAGS,
     )
     .pairgen(x25519_pair_gen),
@@ -42,24 +42,34 @@ pub const MECHS: &[MechDef] = &[
     row(CKM_ECDH1_COFACTOR_DERIVE, "CKM_ECDH1_COFACTOR_DERIVE"),
 ];
 
-/// CKM_EC_MONTGOMERY_KEY_PAIR_GEN from the public key template (CKA_EC_PARAMS: X25519's OID or
-/// the PrintableString "curve25519").
+/// CKM_EC_MONTGOMERY_KEY_PAIR_GEN from the public key template (CKA_EC_PARAMS: the OID of X25519
+/// or X448, or the PrintableString "curve25519" or "curve448").
 fn x25519_pair_gen(
     _: &Mech,
     pub_t: &[Attribute],
 ) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)> {
     let params = super::ops::template_get(pub_t, CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
-    keys::montgomery_params(params)?;
-    let k = crypto::x25519_generate()?;
-    let u = k.public().bytes();
-    let spki = keys::x25519_spki(&u);
+    let (u, value, spki) = match keys::montgomery_params(params)? {
+        keys::Twisted::C25519 => {
+            let k = crypto::x25519_generate()?;
+            let u = k.public().bytes();
+            let spki = keys::x25519_spki(&u);
+            (u, k.bytes(), spki)
+        }
+        keys::Twisted::C448 => {
+            let k = crypto::x448_generate()?;
+            let u = k.public().bytes();
+            let spki = keys::x448_spki(&u);
+            (u, k.bytes(), spki)
+        }
+    };
     let pubs = vec![
         Attribute::new(CKA_EC_POINT, keys::der_octet_string(&u)),
         Attribute::new(CKA_PUBLIC_KEY_INFO, spki.clone()),
     ];
     let privs = vec![
         Attribute::new(CKA_EC_PARAMS, params.to_vec()),
-        Attribute::new(CKA_VALUE, k.bytes().to_vec()),
+        Attribute::new(CKA_VALUE, value.to_vec()),
         Attribute::new(CKA_PUBLIC_KEY_INFO, spki),
     ];
     Ok((CKK_EC_MONTGOMERY, pubs, privs))
@@ -134,6 +144,13 @@ fn derive(mech: &Mech, key: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8
         Key::XPrivate(k) => {
             let u = keys::x_bytes(public).ok_or(Error::MechanismParamInvalid)?;
             let peer = crypto::XPublic::from_bytes(u).map_err(|_| Error::MechanismParamInvalid)?;
+            k.agree(&peer)?
+        }
+        Key::X448Private(k) => {
+            let u = keys::fixed_point(public, crypto::c448::X448_LEN)
+                .ok_or(Error::MechanismParamInvalid)?;
+            let peer =
+                crypto::X448Public::from_bytes(u).map_err(|_| Error::MechanismParamInvalid)?;
             k.agree(&peer)?
         }
         _ => return Err(Error::KeyTypeInconsistent),

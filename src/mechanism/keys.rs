@@ -8,8 +8,8 @@
 
 use crate::crypto::sym::{Cipher, SymKey};
 use crate::crypto::{
-    Curve, EcPrivate, EcPublic, EdPrivate, EdPublic, HashAlg, Hmac, HmacKey, RsaPrivate, RsaPublic,
-    XPrivate, XPublic,
+    Curve, EcPrivate, EcPublic, Ed448Private, Ed448Public, EdPrivate, EdPublic, HashAlg, Hmac,
+    HmacKey, RsaPrivate, RsaPublic, X448Private, X448Public, XPrivate, XPublic,
 };
 use crate::error::{Error, Result};
 use crate::object::Object;
@@ -29,6 +29,14 @@ pub enum Key {
     EdPublic(EdPublic),
     XPrivate(XPrivate),
     XPublic(XPublic),
+    Ed448Private(Ed448Private),
+    Ed448Public(Ed448Public),
+    X448Private(X448Private),
+    X448Public(X448Public),
+    DsaPrivate(crate::crypto::DsaPrivate),
+    DsaPublic(crate::crypto::DsaPublic),
+    DhPrivate(crate::crypto::DhPrivate),
+    DhPublic(crate::crypto::DhPublic),
     Secret(Secret),
 }
 
@@ -157,21 +165,59 @@ pub fn parse(o: &Object) -> Result<Key> {
             let p = point_of(curve, need(o, CKA_EC_POINT)?)?;
             Key::EcPublic(p)
         }
-        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
-            edwards_params(need(o, CKA_EC_PARAMS)?)?;
-            Key::EdPrivate(EdPrivate::from_bytes(need(o, CKA_VALUE)?)?)
+        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => match edwards_params(need(o, CKA_EC_PARAMS)?)? {
+            Twisted::C25519 => Key::EdPrivate(EdPrivate::from_bytes(need(o, CKA_VALUE)?)?),
+            Twisted::C448 => Key::Ed448Private(Ed448Private::from_bytes(need(o, CKA_VALUE)?)?),
+        },
+        (CKO_PUBLIC_KEY, CKK_EC_EDWARDS) => match edwards_params(need(o, CKA_EC_PARAMS)?)? {
+            Twisted::C25519 => Key::EdPublic(ed_point_of(need(o, CKA_EC_POINT)?)?),
+            Twisted::C448 => Key::Ed448Public(Ed448Public::from_bytes(
+                fixed_point(need(o, CKA_EC_POINT)?, crate::crypto::c448::ED448_LEN)
+                    .ok_or(Error::AttributeValueInvalid)?,
+            )?),
+        },
+        (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => match montgomery_params(need(o, CKA_EC_PARAMS)?)? {
+            Twisted::C25519 => Key::XPrivate(XPrivate::from_bytes(need(o, CKA_VALUE)?)?),
+            Twisted::C448 => Key::X448Private(X448Private::from_bytes(need(o, CKA_VALUE)?)?),
+        },
+        (CKO_PUBLIC_KEY, CKK_EC_MONTGOMERY) => match montgomery_params(need(o, CKA_EC_PARAMS)?)? {
+            Twisted::C25519 => Key::XPublic(x_point_of(need(o, CKA_EC_POINT)?)?),
+            Twisted::C448 => Key::X448Public(X448Public::from_bytes(
+                fixed_point(need(o, CKA_EC_POINT)?, crate::crypto::c448::X448_LEN)
+                    .ok_or(Error::AttributeValueInvalid)?,
+            )?),
+        },
+        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, CKK_DSA) => {
+            let params = crate::crypto::DsaParams::new(
+                need(o, CKA_PRIME)?,
+                need(o, CKA_SUBPRIME)?,
+                need(o, CKA_BASE)?,
+            )
+            .map_err(|e| match e {
+                Error::DomainParamsInvalid | Error::KeySizeRange => Error::AttributeValueInvalid,
+                e => e,
+            })?;
+            let v = need(o, CKA_VALUE)?;
+            if o.class() == CKO_PRIVATE_KEY {
+                Key::DsaPrivate(crate::crypto::DsaPrivate::new(&params, v)?)
+            } else {
+                Key::DsaPublic(crate::crypto::DsaPublic::new(&params, v)?)
+            }
         }
-        (CKO_PUBLIC_KEY, CKK_EC_EDWARDS) => {
-            edwards_params(need(o, CKA_EC_PARAMS)?)?;
-            Key::EdPublic(ed_point_of(need(o, CKA_EC_POINT)?)?)
-        }
-        (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => {
-            montgomery_params(need(o, CKA_EC_PARAMS)?)?;
-            Key::XPrivate(XPrivate::from_bytes(need(o, CKA_VALUE)?)?)
-        }
-        (CKO_PUBLIC_KEY, CKK_EC_MONTGOMERY) => {
-            montgomery_params(need(o, CKA_EC_PARAMS)?)?;
-            Key::XPublic(x_point_of(need(o, CKA_EC_POINT)?)?)
+        (CKO_PRIVATE_KEY | CKO_PUBLIC_KEY, CKK_DH) => {
+            let params = crate::crypto::DhParams::new(need(o, CKA_PRIME)?, need(o, CKA_BASE)?)
+                .map_err(|e| match e {
+                    Error::DomainParamsInvalid | Error::KeySizeRange => {
+                        Error::AttributeValueInvalid
+                    }
+                    e => e,
+                })?;
+            let v = need(o, CKA_VALUE)?;
+            if o.class() == CKO_PRIVATE_KEY {
+                Key::DhPrivate(crate::crypto::DhPrivate::new(&params, v)?)
+            } else {
+                Key::DhPublic(crate::crypto::DhPublic::new(&params, v)?)
+            }
         }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
@@ -199,7 +245,7 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
         (
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
-            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY),
+            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH),
         )
         | (CKO_SECRET_KEY, Some(_)) => {}
         _ => return Ok(Vec::new()),
@@ -226,6 +272,14 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::EdPublic(k) => ed25519_spki(&k.bytes()),
         Key::XPrivate(k) => x25519_spki(&k.public().bytes()),
         Key::XPublic(k) => x25519_spki(&k.bytes()),
+        Key::Ed448Private(k) => ed448_spki(&k.public().bytes()),
+        Key::Ed448Public(k) => ed448_spki(&k.bytes()),
+        Key::X448Private(k) => x448_spki(&k.public().bytes()),
+        Key::X448Public(k) => x448_spki(&k.bytes()),
+        Key::DsaPrivate(k) => k.public().spki()?,
+        Key::DsaPublic(k) => k.spki()?,
+        // PKCS #3 keys have no SPKI the module computes (X9.42 would need q).
+        Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(Vec::new()),
         Key::Secret(_) => return Ok(Vec::new()),
     };
     Ok(vec![crate::object::Attribute::new(
@@ -266,21 +320,31 @@ pub fn curve_of_params(p: &[u8]) -> Result<Curve> {
 
 /// id-Ed25519 (RFC 8410), 1.3.101.112, and id-Ed448, 1.3.101.113, as DER OIDs.
 pub const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
-const OID_ED448: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x71];
+pub const OID_ED448: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x71];
 
-/// Checks that CKA_EC_PARAMS of a CKK_EC_EDWARDS key names Ed25519: the OID 1.3.101.112 or the
-/// PrintableString "edwards25519" (PKCS #11 3.0 allows both). Ed448 and the NIST curves are
-/// `CurveNotSupported`; anything else `DomainParamsInvalid`.
-pub fn edwards_params(p: &[u8]) -> Result<()> {
+/// Which of the RFC 7748 / RFC 8032 curves a CKK_EC_EDWARDS or CKK_EC_MONTGOMERY key is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Twisted {
+    /// Ed25519 / X25519.
+    C25519,
+    /// Ed448 / X448.
+    C448,
+}
+
+/// The curve CKA_EC_PARAMS of a CKK_EC_EDWARDS key names: Ed25519 (the OID 1.3.101.112 or the
+/// PrintableString "edwards25519"; PKCS #11 3.0 allows both) or Ed448 (1.3.101.113,
+/// "edwards448"). The NIST curves are `CurveNotSupported`; anything else `DomainParamsInvalid`.
+pub fn edwards_params(p: &[u8]) -> Result<Twisted> {
     if p == OID_ED25519 {
-        return Ok(());
+        return Ok(Twisted::C25519);
     }
     if p == OID_ED448 {
-        return Err(Error::CurveNotSupported);
+        return Ok(Twisted::C448);
     }
     if p.len() >= 2 && p[0] == 0x13 && p[1] as usize == p.len() - 2 {
         return match &p[2..] {
-            b"edwards25519" => Ok(()),
+            b"edwards25519" => Ok(Twisted::C25519),
+            b"edwards448" => Ok(Twisted::C448),
             _ => Err(Error::CurveNotSupported),
         };
     }
@@ -313,21 +377,22 @@ pub fn ed25519_spki(pk: &[u8]) -> Vec<u8> {
 
 /// id-X25519 (RFC 8410), 1.3.101.110, and id-X448, 1.3.101.111, as DER OIDs.
 pub const OID_X25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6e];
-const OID_X448: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6f];
+pub const OID_X448: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6f];
 
-/// Checks that CKA_EC_PARAMS of a CKK_EC_MONTGOMERY key names X25519: the OID 1.3.101.110 or the
-/// PrintableString "curve25519". X448 and other curves are `CurveNotSupported`; anything else
-/// `DomainParamsInvalid`.
-pub fn montgomery_params(p: &[u8]) -> Result<()> {
+/// The curve CKA_EC_PARAMS of a CKK_EC_MONTGOMERY key names: X25519 (the OID 1.3.101.110 or the
+/// PrintableString "curve25519") or X448 (1.3.101.111, "curve448"). Other curves are
+/// `CurveNotSupported`; anything else `DomainParamsInvalid`.
+pub fn montgomery_params(p: &[u8]) -> Result<Twisted> {
     if p == OID_X25519 {
-        return Ok(());
+        return Ok(Twisted::C25519);
     }
     if p == OID_X448 {
-        return Err(Error::CurveNotSupported);
+        return Ok(Twisted::C448);
     }
     if p.len() >= 2 && p[0] == 0x13 && p[1] as usize == p.len() - 2 {
         return match &p[2..] {
-            b"curve25519" => Ok(()),
+            b"curve25519" => Ok(Twisted::C25519),
+            b"curve448" => Ok(Twisted::C448),
             _ => Err(Error::CurveNotSupported),
         };
     }
@@ -356,6 +421,31 @@ pub fn x_point_of(v: &[u8]) -> Result<XPublic> {
 pub fn x25519_spki(u: &[u8]) -> Vec<u8> {
     const PREFIX: &[u8] = &[
         0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00,
+    ];
+    [PREFIX, u].concat()
+}
+
+/// The `n` bytes of an Ed448 or X448 public value: `v` raw, or as a DER OCTET STRING (as
+/// CKA_EC_POINT holds it); any other length is refused.
+pub fn fixed_point(v: &[u8], n: usize) -> Option<&[u8]> {
+    if v.len() == n {
+        return Some(v);
+    }
+    unwrap_octet_string(v).filter(|inner| inner.len() == n)
+}
+
+/// The SubjectPublicKeyInfo of an Ed448 public key (RFC 8410).
+pub fn ed448_spki(pk: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = &[
+        0x30, 0x43, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x03, 0x3a, 0x00,
+    ];
+    [PREFIX, pk].concat()
+}
+
+/// The SubjectPublicKeyInfo of an X448 public key (RFC 8410).
+pub fn x448_spki(u: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = &[
+        0x30, 0x42, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6f, 0x03, 0x39, 0x00,
     ];
     [PREFIX, u].concat()
 }

@@ -12,7 +12,9 @@
 pub mod aes;
 pub mod block;
 pub mod des3;
+pub mod dh;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 pub mod ecdh;
 pub mod eddsa;
@@ -226,6 +228,8 @@ pub enum ParamKind {
     KbkdfFeedback,
     /// CK_PKCS5_PBKD2_PARAMS (2.40) or CK_PKCS5_PBKD2_PARAMS2 (3.0).
     Pbkd2,
+    /// A byte string (CKM_DH_PKCS_DERIVE: the other party's public value).
+    Bytes,
 }
 
 /// The key objects a mechanism works with.
@@ -243,6 +247,10 @@ pub enum Keys {
     Ecdh,
     /// Secret keys of these types.
     Secret(&'static [CK_KEY_TYPE]),
+    /// DSA public and private keys.
+    Dsa,
+    /// Diffie-Hellman (CKK_DH) private keys.
+    Dh,
 }
 
 impl Keys {
@@ -256,12 +264,17 @@ impl Keys {
             Keys::EcEdwards => asym && kt == CKK_EC_EDWARDS,
             Keys::Ecdh => asym && matches!(kt, CKK_EC | CKK_EC_MONTGOMERY),
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
+            Keys::Dsa => asym && kt == CKK_DSA,
+            Keys::Dh => asym && kt == CKK_DH,
         }
     }
 }
 
 /// Builds a signing (`verify` false) or verifying operation.
 pub type SignFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn SignOp>>;
+/// Builds a signature with recovery (`verify` false: C_SignRecoverInit) or a verification with
+/// recovery (C_VerifyRecoverInit).
+pub type RecoverFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn RecoverOp>>;
 /// Builds an encryption (`decrypt` false) or decryption operation.
 pub type CryptFn = fn(&Mech, &Arc<Key>, bool) -> Result<Box<dyn CryptOp>>;
 /// Starts a digest.
@@ -326,6 +339,7 @@ pub struct MechDef {
     pub keygen: Option<KeyGenFn>,
     pub pairgen: Option<PairGenFn>,
     pub derive: Option<DeriveFn>,
+    pub recover: Option<RecoverFn>,
 }
 
 impl std::fmt::Debug for MechDef {
@@ -357,6 +371,7 @@ impl MechDef {
             keygen: None,
             pairgen: None,
             derive: None,
+            recover: None,
         }
     }
     pub const fn flags(self, flags: CK_FLAGS) -> MechDef {
@@ -404,6 +419,12 @@ impl MechDef {
             ..self
         }
     }
+    pub const fn recover(self, f: RecoverFn) -> MechDef {
+        MechDef {
+            recover: Some(f),
+            ..self
+        }
+    }
 }
 
 /// A secret key type: its valid lengths and its key check value (CKA_CHECK_VALUE).
@@ -440,6 +461,8 @@ const FAMILIES: &[&[MechDef]] = &[
     kbkdf::MECHS,
     aes::MECHS,
     des3::MECHS,
+    dsa::MECHS,
+    dh::MECHS,
 ];
 
 /// Every family's secret key types.
@@ -533,6 +556,15 @@ pub trait SignOp: Send {
     fn sig_len(&self) -> usize;
     fn sign(self: Box<Self>) -> Result<Zeroizing<Vec<u8>>>;
     fn verify(self: Box<Self>, sig: &[u8]) -> Result<()>;
+}
+
+/// A signature or verification with recovery (C_SignRecover / C_VerifyRecover): single-part.
+pub trait RecoverOp: Send {
+    /// The most bytes `run` can return (exact when signing).
+    fn max_len(&self) -> usize;
+    /// Signs `input` into a signature from which it can be recovered, or verifies the signature
+    /// `input` and returns the data it carries.
+    fn run(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
 /// An encryption or decryption operation in progress, streaming: `update` returns output as soon
@@ -659,6 +691,12 @@ mod tests {
                 m.name
             );
             assert_eq!(has(CKF_DERIVE), m.derive.is_some(), "{}", m.name);
+            assert_eq!(
+                has(CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER),
+                m.recover.is_some(),
+                "{}",
+                m.name
+            );
             // Operations on keys name the keys they take.
             let keyed = m.sign.is_some() || m.crypt.is_some() || m.derive.is_some();
             assert_eq!(keyed, !matches!(m.keys, Keys::None), "{}", m.name);

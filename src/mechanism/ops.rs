@@ -6,7 +6,7 @@
 //! ends the operation (the operation is taken out of the session before the work starts).
 
 use super::keys::{self, Key};
-use super::{info, CryptOp, Mech, MechDef, Param, SignOp};
+use super::{info, CryptOp, Mech, MechDef, Param, RecoverOp, SignOp};
 use crate::crypto::Hasher;
 use crate::error::{Error, Result};
 use crate::module::Module;
@@ -74,6 +74,8 @@ pub struct CryptoOps {
     encrypt: Option<Active<Box<dyn CryptOp>>>,
     decrypt: Option<Active<Box<dyn CryptOp>>>,
     digest: Option<Hasher>,
+    sign_recover: Option<Active<Box<dyn RecoverOp>>>,
+    verify_recover: Option<Active<Box<dyn RecoverOp>>>,
 }
 
 impl std::fmt::Debug for CryptoOps {
@@ -84,6 +86,8 @@ impl std::fmt::Debug for CryptoOps {
             .field("encrypt", &self.encrypt.is_some())
             .field("decrypt", &self.decrypt.is_some())
             .field("digest", &self.digest.is_some())
+            .field("sign_recover", &self.sign_recover.is_some())
+            .field("verify_recover", &self.verify_recover.is_some())
             .finish()
     }
 }
@@ -106,6 +110,12 @@ impl CryptoOps {
         }
         if flags & CKF_DIGEST != 0 {
             self.digest = None;
+        }
+        if flags & CKF_SIGN_RECOVER != 0 {
+            self.sign_recover = None;
+        }
+        if flags & CKF_VERIFY_RECOVER != 0 {
+            self.verify_recover = None;
         }
     }
 }
@@ -130,6 +140,14 @@ fn slot(ops: &mut CryptoOps, which: Crypt) -> &mut Option<Active<Box<dyn CryptOp
     match which {
         Crypt::Encrypt => &mut ops.encrypt,
         Crypt::Decrypt => &mut ops.decrypt,
+    }
+}
+
+fn recover_slot(ops: &mut CryptoOps, verify: bool) -> &mut Option<Active<Box<dyn RecoverOp>>> {
+    if verify {
+        &mut ops.verify_recover
+    } else {
+        &mut ops.sign_recover
     }
 }
 
@@ -294,6 +312,7 @@ pub fn context_login(s: &Session, pin: &[u8]) -> Result<()> {
         let c = &ops.crypto;
         c.sign.as_ref().is_some_and(|a| a.always_auth)
             || c.decrypt.as_ref().is_some_and(|a| a.always_auth)
+            || c.sign_recover.as_ref().is_some_and(|a| a.always_auth)
     };
     if !pending {
         return Err(Error::OperationNotInitialized);
@@ -305,6 +324,9 @@ pub fn context_login(s: &Session, pin: &[u8]) -> Result<()> {
         a.authed = true;
     }
     for a in c.decrypt.iter_mut().filter(|a| a.always_auth) {
+        a.authed = true;
+    }
+    for a in c.sign_recover.iter_mut().filter(|a| a.always_auth) {
         a.authed = true;
     }
     Ok(())
@@ -358,7 +380,9 @@ impl Module {
             return Err(Error::KeyTypeInconsistent);
         }
         let wanted_class = match usage {
-            CKA_SIGN | CKA_DECRYPT | CKA_UNWRAP | CKA_DERIVE => [CKO_PRIVATE_KEY, CKO_SECRET_KEY],
+            CKA_SIGN | CKA_SIGN_RECOVER | CKA_DECRYPT | CKA_UNWRAP | CKA_DERIVE => {
+                [CKO_PRIVATE_KEY, CKO_SECRET_KEY]
+            }
             _ => [CKO_PUBLIC_KEY, CKO_SECRET_KEY],
         };
         if !wanted_class.contains(&o.class()) {
@@ -467,6 +491,74 @@ impl Module {
             a.op.update(d)?;
         }
         a.op.verify(sig)
+    }
+
+    // ---- sign and verify with recovery -------------------------------------------------------
+
+    /// C_SignRecoverInit (`verify` false) or C_VerifyRecoverInit: the key's CKA_SIGN_RECOVER or
+    /// CKA_VERIFY_RECOVER must be true.
+    pub fn recover_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        verify: bool,
+    ) -> Result<()> {
+        let s = self.session(h)?;
+        if recover_slot(&mut s.ops.lock().crypto, verify).is_some() {
+            return Err(Error::OperationActive);
+        }
+        let (usage, flag) = if verify {
+            (CKA_VERIFY_RECOVER, CKF_VERIFY_RECOVER)
+        } else {
+            (CKA_SIGN_RECOVER, CKF_SIGN_RECOVER)
+        };
+        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |def, entry, k| {
+            let op = def.recover.ok_or(Error::MechanismInvalid)?(mech, k, verify)?;
+            Ok((op, !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
+        })?;
+        let mut ops = s.ops.lock();
+        let slot = recover_slot(&mut ops.crypto, verify);
+        if slot.is_some() {
+            return Err(Error::OperationActive);
+        }
+        *slot = Some(Active::new(op, always));
+        Ok(())
+    }
+
+    /// C_SignRecover (`verify` false) or C_VerifyRecover, single-part; `cap` is the caller's
+    /// buffer size, `None` for NULL. Without a buffer the answer is the most the operation can
+    /// write (exact for signing); a buffer too short for the result keeps the operation.
+    pub fn recover(
+        &self,
+        h: CK_SESSION_HANDLE,
+        input: &[u8],
+        cap: Option<usize>,
+        verify: bool,
+    ) -> Result<Out> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let slot = recover_slot(&mut ops.crypto, verify);
+        let a = slot.as_ref().ok_or(Error::OperationNotInitialized)?;
+        let n = a.op.max_len();
+        let Some(cap) = cap else {
+            return Ok(Out::Need(n));
+        };
+        if !verify && cap < n {
+            return Ok(Out::Need(n));
+        }
+        let r = a.check_auth().and_then(|()| a.op.run(input));
+        match r {
+            Ok(out) if out.len() > cap => Ok(Out::Need(out.len())),
+            Ok(out) => {
+                *slot = None;
+                Ok(Out::Done(out))
+            }
+            Err(e) => {
+                *slot = None;
+                Err(e)
+            }
+        }
     }
 
     // ---- encrypt and decrypt -----------------------------------------------------------------

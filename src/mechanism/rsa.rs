@@ -1,7 +1,9 @@
 //! RSA: PKCS#1 v1.5, PSS and raw signatures; PKCS#1 v1.5, OAEP and raw encryption; key pairs.
 
 use super::keys::Key;
-use super::{hash_of_mech, mgf_of, CryptOp, Input, Keys, Mech, MechDef, Param, ParamKind, SignOp};
+use super::{
+    hash_of_mech, mgf_of, CryptOp, Input, Keys, Mech, MechDef, Param, ParamKind, RecoverOp, SignOp,
+};
 use crate::crypto::{self, HashAlg, RsaPrivate, RsaPublic};
 use crate::error::{Error, Result};
 use crate::object::Attribute;
@@ -14,6 +16,7 @@ const MAX: CK_ULONG = crypto::RSA_MAX_BITS as CK_ULONG;
 const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 const ED: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 const WU: CK_FLAGS = CKF_WRAP | CKF_UNWRAP;
+const SVR: CK_FLAGS = CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER;
 
 const fn sig(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
     MechDef::new(ty, name, MIN, MAX, SV)
@@ -37,10 +40,12 @@ pub const MECHS: &[MechDef] = &[
     .pairgen(pair_gen),
     sig(CKM_RSA_PKCS, "CKM_RSA_PKCS")
         .crypt(crypt_op)
-        .flags(SV | ED | WU),
+        .recover(recover_op)
+        .flags(SV | SVR | ED | WU),
     sig(CKM_RSA_X_509, "CKM_RSA_X_509")
         .crypt(crypt_op)
-        .flags(SV | ED),
+        .recover(recover_op)
+        .flags(SV | SVR | ED),
     MechDef::new(CKM_RSA_PKCS_OAEP, "CKM_RSA_PKCS_OAEP", MIN, MAX, ED | WU)
         .keys(Keys::Rsa)
         .param(ParamKind::Oaep)
@@ -229,6 +234,80 @@ impl SignOp for RsaSign {
                     Err(Error::SignatureInvalid)
                 }
             }
+        }
+    }
+}
+
+// ---- signatures with recovery ------------------------------------------------------------------
+
+/// C_SignRecover / C_VerifyRecover with CKM_RSA_PKCS (PKCS#1 v1.5 block type 1 around the data,
+/// at most k - 11 bytes) or CKM_RSA_X_509 (the raw operation on at most k bytes; recovered, the
+/// k bytes of the result).
+pub struct RsaRecover {
+    key: Arc<Key>,
+    pkcs1: bool,
+    k: usize,
+}
+
+/// Starts a signature with recovery (`verify` false: a private key) or its verification.
+pub fn recover_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn RecoverOp>> {
+    let pkcs1 = match mech.ty {
+        CKM_RSA_PKCS => true,
+        CKM_RSA_X_509 => false,
+        _ => return Err(Error::MechanismInvalid),
+    };
+    let k = match (&**key, verify) {
+        (Key::RsaPrivate(p), false) => p.size(),
+        (Key::RsaPublic(p), true) => p.size(),
+        _ => return Err(Error::KeyTypeInconsistent),
+    };
+    Ok(Box::new(RsaRecover {
+        key: key.clone(),
+        pkcs1,
+        k,
+    }))
+}
+
+impl RecoverOp for RsaRecover {
+    fn max_len(&self) -> usize {
+        match (&*self.key, self.pkcs1) {
+            (Key::RsaPublic(_), true) => self.k - 11,
+            _ => self.k,
+        }
+    }
+
+    fn run(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        match &*self.key {
+            Key::RsaPrivate(p) if self.pkcs1 => {
+                // The crate pads (00 01 FF.. 00 data) and signs.
+                if input.len() > self.k - 11 {
+                    return Err(Error::DataLenRange);
+                }
+                Ok(Zeroizing::new(p.sign_pkcs1(None, input)?))
+            }
+            Key::RsaPrivate(p) => p.raw(input),
+            Key::RsaPublic(p) => {
+                if input.len() != self.k {
+                    return Err(Error::SignatureLenRange);
+                }
+                // The public operation; a signature not below the modulus is invalid.
+                let em = p.raw(input).map_err(|_| Error::SignatureInvalid)?;
+                if !self.pkcs1 {
+                    return Ok(Zeroizing::new(em));
+                }
+                // Where the data starts, if `em` is 00 01 FF.. 00 data (RFC 8017 9.2); the
+                // crate's own verification then judges the signature over that data.
+                let body = em
+                    .strip_prefix(&[0x00, 0x01])
+                    .ok_or(Error::SignatureInvalid)?;
+                let ff = body.iter().take_while(|&&b| b == 0xff).count();
+                let data = body[ff..]
+                    .strip_prefix(&[0x00])
+                    .ok_or(Error::SignatureInvalid)?;
+                p.verify_pkcs1(None, data, input)?;
+                Ok(Zeroizing::new(data.to_vec()))
+            }
+            _ => Err(Error::KeyTypeInconsistent),
         }
     }
 }

@@ -120,6 +120,9 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
         | CKA_HASH_OF_ISSUER_PUBLIC_KEY
         | CKA_PUBLIC_KEY_INFO
         | CKA_MODULUS
+        | CKA_PRIME
+        | CKA_SUBPRIME
+        | CKA_BASE
         | CKA_PUBLIC_EXPONENT
         | CKA_PRIVATE_EXPONENT
         | CKA_PRIME_1
@@ -295,6 +298,35 @@ const EC_PRIVATE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
 ];
 
+/// DSA keys (PKCS #11 3.0, 2.2.2 and 2.2.3): the domain parameters are given with a public key
+/// (on create and in the key pair generation template) and computed into the private key.
+const DSA_PUBLIC: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | REQ_GEN, N),
+    r(CKA_SUBPRIME, REQ_CREATE | REQ_GEN, N),
+    r(CKA_BASE, REQ_CREATE | REQ_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN, N),
+];
+
+const DSA_PRIVATE: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_SUBPRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_BASE, REQ_CREATE | NO_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
+];
+
+/// PKCS #3 Diffie-Hellman keys (PKCS #11 3.0, 2.5.1 and 2.5.2).
+const DH_PUBLIC: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | REQ_GEN, N),
+    r(CKA_BASE, REQ_CREATE | REQ_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN, N),
+];
+
+const DH_PRIVATE: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_BASE, REQ_CREATE | NO_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
+];
+
 const SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
     r(CKA_VALUE_LEN, NO_CREATE, N),
@@ -312,6 +344,10 @@ pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&
         (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => EC_PRIVATE,
         (CKO_SECRET_KEY, k) if is_secret_key_type(k) => SECRET_VALUE,
+        (CKO_PUBLIC_KEY, CKK_DSA) => DSA_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_DSA) => DSA_PRIVATE,
+        (CKO_PUBLIC_KEY, CKK_DH) => DH_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_DH) => DH_PRIVATE,
         _ => return None,
     })
 }
@@ -341,7 +377,10 @@ pub fn is_secret_key_type(k: CK_KEY_TYPE) -> bool {
 
 /// Whether a key type exists for any class (to tell an invalid value from an inconsistent one).
 pub fn is_known_key_type(k: CK_KEY_TYPE) -> bool {
-    matches!(k, CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) || is_secret_key_type(k)
+    matches!(
+        k,
+        CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH
+    ) || is_secret_key_type(k)
 }
 
 /// The groups of rules that apply to an object: common, storage, class, then type.
