@@ -24,6 +24,7 @@ use x509_cert::{Certificate, TbsCertificate, Version};
 
 const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const ECDSA_SHA224: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.1");
 const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
@@ -72,10 +73,12 @@ pub fn self_signed(key: &Arc<Key>, private: &Object, kid: &str, now: u64) -> Res
     let spki = SubjectPublicKeyInfoOwned::from_der(spki_der).map_err(der_err)?;
     let (alg_oid, params, mech) = match &**key {
         Key::RsaPrivate(_) => (SHA256_RSA, Some(Any::null()), CKM_SHA256_RSA_PKCS),
-        Key::EcPrivate(k) => match k.curve() {
-            crate::crypto::Curve::P256 => (ECDSA_SHA256, None, CKM_ECDSA_SHA256),
-            crate::crypto::Curve::P384 => (ECDSA_SHA384, None, CKM_ECDSA_SHA384),
-            crate::crypto::Curve::P521 => (ECDSA_SHA512, None, CKM_ECDSA_SHA512),
+        // The hash of the curve's size (P-224: SHA-224; 256-bit curves: SHA-256; ...).
+        Key::EcPrivate(k) => match k.curve().bits() {
+            224 => (ECDSA_SHA224, None, CKM_ECDSA_SHA224),
+            256 => (ECDSA_SHA256, None, CKM_ECDSA_SHA256),
+            384 => (ECDSA_SHA384, None, CKM_ECDSA_SHA384),
+            _ => (ECDSA_SHA512, None, CKM_ECDSA_SHA512),
         },
         _ => return Err(Error::KeyTypeInconsistent),
     };

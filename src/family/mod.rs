@@ -177,10 +177,13 @@ fn algs_for(o: &Object) -> Result<&'static [&'static str]> {
         ],
         Some(CKK_EC) => {
             let params = o.get(CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
+            // JOSE names ECDSA on these curves only (RFC 7518, RFC 8812 for secp256k1).
             match keys::curve_of_params(params)? {
                 crate::crypto::Curve::P256 => &["ES256"],
                 crate::crypto::Curve::P384 => &["ES384"],
                 crate::crypto::Curve::P521 => &["ES512"],
+                crate::crypto::Curve::Secp256k1 => &["ES256K"],
+                _ => return Err(Error::CurveNotSupported),
             }
         }
         Some(_) if o.class() == CKO_SECRET_KEY => &["HS256", "HS384", "HS512"],
@@ -516,6 +519,8 @@ pub fn jwk(v: &Version) -> Result<Option<serde_json::Value>> {
                 crate::crypto::Curve::P256 => "P-256",
                 crate::crypto::Curve::P384 => "P-384",
                 crate::crypto::Curve::P521 => "P-521",
+                crate::crypto::Curve::Secp256k1 => "secp256k1",
+                _ => return Err(Error::CurveNotSupported),
             };
             m.insert("kty".into(), "EC".into());
             m.insert("crv".into(), crv.into());

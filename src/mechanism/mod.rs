@@ -15,6 +15,7 @@ pub mod des3;
 pub mod digest;
 pub mod ec;
 pub mod ecdh;
+pub mod ecparams;
 pub mod eddsa;
 pub mod hmac;
 pub mod keys;
