@@ -186,6 +186,8 @@ fn algs_for(o: &Object) -> Result<&'static [&'static str]> {
                 _ => return Err(Error::CurveNotSupported),
             }
         }
+        // RFC 8037: Ed25519 signatures are JOSE's "EdDSA".
+        Some(CKK_EC_EDWARDS) => &["EdDSA"],
         Some(_) if o.class() == CKO_SECRET_KEY => &["HS256", "HS384", "HS512"],
         _ => return Err(Error::KeyTypeInconsistent),
     })
@@ -377,8 +379,10 @@ fn algorithm_of(o: &Object) -> String {
             Some(Ok(crate::crypto::Curve::P256)) => "ec:P-256".into(),
             Some(Ok(crate::crypto::Curve::P384)) => "ec:P-384".into(),
             Some(Ok(crate::crypto::Curve::P521)) => "ec:P-521".into(),
+            Some(Ok(crate::crypto::Curve::Secp256k1)) => "ec:secp256k1".into(),
             _ => "ec:?".into(),
         },
+        (_, Some(CKK_EC_EDWARDS)) => "ed25519".into(),
         (CKO_SECRET_KEY, _) => format!("hmac:{}", o.ulong(CKA_VALUE_LEN).unwrap_or(0)),
         _ => "?".into(),
     }
@@ -526,6 +530,14 @@ pub fn jwk(v: &Version) -> Result<Option<serde_json::Value>> {
             m.insert("crv".into(), crv.into());
             m.insert("x".into(), b64(&point[1..1 + n]).into());
             m.insert("y".into(), b64(&point[1 + n..]).into());
+        }
+        // RFC 8037, 2: an Octet Key Pair, "x" the 32-byte public key.
+        Some(CKK_EC_EDWARDS) => {
+            keys::edwards_params(o.get(CKA_EC_PARAMS).unwrap_or_default())?;
+            let k = keys::ed_point_of(o.get(CKA_EC_POINT).ok_or(Error::TemplateIncomplete)?)?;
+            m.insert("kty".into(), "OKP".into());
+            m.insert("crv".into(), "Ed25519".into());
+            m.insert("x".into(), b64(&k.bytes()).into());
         }
         _ => return Ok(None),
     }
