@@ -589,6 +589,16 @@ fn explicit_parameters() {
             .unwrap_err();
         assert_eq!(rv(e), want, "{params:02x?}");
     }
+    // The mechanism info says explicit parameters are taken.
+    for m in [
+        cryptoki::mechanism::MechanismType::ECC_KEY_PAIR_GEN,
+        cryptoki::mechanism::MechanismType::ECDSA,
+        cryptoki::mechanism::MechanismType::ECDH1_DERIVE,
+    ] {
+        let i = env.p().get_mechanism_info(env.slot, m).unwrap();
+        assert!(i.ec_from_parameters() && i.ec_from_named_curve(), "{m:?}");
+        assert_eq!(i.min_key_size(), 224, "{m:?}");
+    }
     // The printable-string names of the new curves.
     for name in [
         "secp224r1",

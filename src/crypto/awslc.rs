@@ -596,6 +596,31 @@ impl EcPrivate {
         })
     }
 
+    /// ECDH with the other party's SEC 1 point. On the curves AWS-LC agrees on, an uncompressed
+    /// point goes to AWS-LC as it is: its parse checks that the point is on the curve (the
+    /// identity has no uncompressed form), so RustCrypto's parse and the re-encoding are skipped
+    /// (`MechanismParamInvalid` for a bad point either way). Compressed points, the other curves
+    /// and a key AWS-LC refused go through [`rc::EcPrivate::ecdh_sec1`].
+    pub fn ecdh_sec1(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let curve = self.curve();
+        let uncompressed = peer.len() == 2 * curve.field_len() + 1 && peer[0] == 4;
+        let key = match ecdh_alg(curve) {
+            Some(alg) if uncompressed => self
+                .ecdh
+                .get_or_init(|| agreement::PrivateKey::from_private_key(alg, &self.scalar()).ok())
+                .as_ref()
+                .map(|k| (alg, k)),
+            _ => None,
+        };
+        let Some((alg, key)) = key else {
+            return self.rc.ecdh_sec1(peer);
+        };
+        let q = agreement::UnparsedPublicKey::new(alg, peer);
+        agreement::agree(key, q, Error::MechanismParamInvalid, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
+    }
+
     /// ECDSA over a digest of any length, truncated or padded as SEC 1 says; r||s, each of field
     /// length. aws-lc (random nonces) signs a digest as long as the curve's hash (32, 48, 64 bytes
     /// for P-256, P-384, P-521); other lengths go to RustCrypto (RFC 6979 nonces).
@@ -1248,6 +1273,32 @@ mod tests {
                 a.ecdh(&other.public()).unwrap_err(),
                 Error::MechanismParamInvalid
             );
+        }
+    }
+
+    /// ECDH from SEC 1 bytes: the AWS-LC path (uncompressed) and the RustCrypto one (compressed)
+    /// give the same Z; points off the curve, the identity and wrong lengths are refused.
+    #[test]
+    fn ecdh_from_sec1_bytes() {
+        for curve in Curve::ALL {
+            let a = ec_generate(curve);
+            let b = ec_generate(curve);
+            let p = b.public().point();
+            let z = a.ecdh(&b.public()).unwrap();
+            assert_eq!(a.ecdh_sec1(&p).unwrap(), z, "{curve:?}");
+            let fl = curve.field_len();
+            let parity = 2 | (p[2 * fl] & 1);
+            let compressed = [&[parity][..], &p[1..=fl]].concat();
+            assert_eq!(a.ecdh_sec1(&compressed).unwrap(), z, "{curve:?}");
+            let mut off = p.clone();
+            off[2 * fl] ^= 1;
+            for bad in [&off[..], &[0u8][..], &p[..2 * fl], &[]] {
+                assert_eq!(
+                    a.ecdh_sec1(bad).unwrap_err(),
+                    Error::MechanismParamInvalid,
+                    "{curve:?}"
+                );
+            }
         }
     }
 

@@ -643,6 +643,16 @@ ec_keys! {
     BrainpoolP384r1: bp384::r1::BrainpoolP384r1,
 }
 
+impl EcPrivate {
+    /// ECDH with the other party's SEC 1 point (uncompressed or compressed): checked to be on the
+    /// curve and not the identity (`MechanismParamInvalid` otherwise), then [`EcPrivate::ecdh`].
+    pub fn ecdh_sec1(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let q =
+            EcPublic::from_sec1(self.curve(), peer).map_err(|_| Error::MechanismParamInvalid)?;
+        self.ecdh(&q)
+    }
+}
+
 impl std::fmt::Debug for EcPrivate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EcPrivate({:?})", self.curve())

@@ -23,7 +23,8 @@ fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Option<HashAlg>> {
     })
 }
 
-const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+// Named curves and explicit parameters equal to one of them (`ecparams`).
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_ECPARAMETERS | CKF_EC_UNCOMPRESS;
 const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY | EC_FLAGS;
 
 const fn sig(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {

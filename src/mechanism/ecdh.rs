@@ -18,7 +18,8 @@ use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+// Named curves and explicit parameters equal to one of them (`ecparams`).
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_ECPARAMETERS | CKF_EC_UNCOMPRESS;
 const X_FLAGS: CK_FLAGS = CKF_EC_OID | CKF_EC_CURVENAME;
 
 /// Field sizes in bits: P-224's 224 to P-521's 521.
@@ -127,11 +128,15 @@ fn derive(mech: &Mech, key: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8
     // The point raw (pkcs11-tool, Java's SunPKCS11) or as a DER OCTET STRING (python-pkcs11,
     // `pkcs11-tool --derive-pass-der`, clients that copy CKA_EC_POINT as it is).
     let z = match &**key {
-        Key::EcPrivate(k) => {
-            let peer =
-                keys::point_of(k.curve(), public).map_err(|_| Error::MechanismParamInvalid)?;
-            k.ecdh(&peer)?
-        }
+        // Told apart as keys::point_of does: the DER form when its contents are a point of the
+        // curve, else the bytes as they are.
+        Key::EcPrivate(k) => match keys::octet_string_contents(public) {
+            Some(inner) => match k.ecdh_sec1(inner) {
+                Ok(z) => z,
+                Err(_) => k.ecdh_sec1(public)?,
+            },
+            None => k.ecdh_sec1(public)?,
+        },
         Key::XPrivate(k) => {
             let u = keys::x_bytes(public).ok_or(Error::MechanismParamInvalid)?;
             let peer = crypto::XPublic::from_bytes(u).map_err(|_| Error::MechanismParamInvalid)?;

@@ -447,6 +447,11 @@ pub fn der_octet_string(v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The contents of `v` if it is exactly one DER OCTET STRING (lengths below 65536).
+pub fn octet_string_contents(v: &[u8]) -> Option<&[u8]> {
+    unwrap_octet_string(v)
+}
+
 /// Unwraps a DER OCTET STRING, if `v` is exactly one.
 fn unwrap_octet_string(v: &[u8]) -> Option<&[u8]> {
     if v.len() < 2 || v[0] != 0x04 {
