@@ -1245,7 +1245,7 @@ mod tests {
             let z = a.ecdh(&b.public()).unwrap();
             assert_eq!(z.len(), curve.field_len());
             assert_eq!(z, b.ecdh(&a.public()).unwrap());
-            assert!(matches!(a.ecdh.get(), None));
+            assert!(a.ecdh.get().is_none());
             let d = Hasher::digest(HashAlg::Sha256, b"x");
             let s = a.sign_prehash(&d).unwrap();
             a.public().verify_prehash(&d, &s).unwrap();

@@ -188,6 +188,95 @@ mod tests {
     use super::*;
     use crate::crypto::EcPrivate;
 
+    /// OpenSSL's explicit encodings (`openssl ecparam -param_enc explicit`, base point
+    /// uncompressed and compressed) name their curves; each of p, a, b, the base point's x and y
+    /// and n changed in one bit is refused, as are other curves and other field types.
+    #[test]
+    fn openssl_encodings() {
+        let fixtures: &[(&[u8], Option<Curve>)] = &[
+            (
+                include_bytes!("../../tests/data/ec/secp224r1.der"),
+                Some(Curve::P224),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/secp224r1-c.der"),
+                Some(Curve::P224),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/prime256v1.der"),
+                Some(Curve::P256),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/secp384r1.der"),
+                Some(Curve::P384),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/secp521r1.der"),
+                Some(Curve::P521),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/secp256k1.der"),
+                Some(Curve::Secp256k1),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/secp256k1-c.der"),
+                Some(Curve::Secp256k1),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/brainpoolP256r1.der"),
+                Some(Curve::BrainpoolP256r1),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/brainpoolP256r1-c.der"),
+                Some(Curve::BrainpoolP256r1),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/brainpoolP384r1.der"),
+                Some(Curve::BrainpoolP384r1),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/brainpoolP384r1-c.der"),
+                Some(Curve::BrainpoolP384r1),
+            ),
+            (
+                include_bytes!("../../tests/data/ec/brainpoolP512r1.der"),
+                None,
+            ),
+            (include_bytes!("../../tests/data/ec/sect283k1.der"), None),
+        ];
+        let mut flipped = 0;
+        for &(der, want) in fixtures {
+            let Some(c) = want else {
+                assert_eq!(
+                    curve_of_explicit(der).unwrap_err(),
+                    Error::DomainParamsInvalid
+                );
+                continue;
+            };
+            assert_eq!(curve_of_explicit(der).unwrap(), c);
+            let d = DOMAINS.iter().find(|d| d.curve == c).unwrap();
+            for v in [d.p, d.a, d.b, d.gx, d.gy, d.n] {
+                let v = hex::decode(v).unwrap();
+                // secp256k1's a is 0: nothing to find (and y is absent from compressed points).
+                let Some(at) = der
+                    .windows(v.len().max(1))
+                    .position(|w| !v.is_empty() && w == v)
+                else {
+                    continue;
+                };
+                let mut bad = der.to_vec();
+                bad[at + v.len() - 1] ^= 1;
+                assert_eq!(
+                    curve_of_explicit(&bad).unwrap_err(),
+                    Error::DomainParamsInvalid,
+                    "{c:?}"
+                );
+                flipped += 1;
+            }
+        }
+        assert!(flipped >= 50, "{flipped}");
+    }
+
     /// The table agrees with the curve crates: the generator is the public key of the scalar 1,
     /// n - 1 is a valid scalar and n is not, and every field element fits the field length.
     #[test]

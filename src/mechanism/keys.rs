@@ -262,7 +262,8 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
 
 /// Each curve's named-curve OID (DER) and the names a PKCS #11 3.0 PrintableString may give
 /// it (OpenSSL's, SEC 2's and FIPS 186's spellings).
-const CURVES: &[(Curve, &[u8], &[&[u8]])] = &[
+type CurveRow = (Curve, &'static [u8], &'static [&'static [u8]]);
+const CURVES: &[CurveRow] = &[
     (
         Curve::P224,
         &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21],
