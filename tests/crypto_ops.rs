@@ -82,7 +82,7 @@ fn mechanism_list_and_info() {
     let i = p
         .get_mechanism_info(env.slot, MechanismType::ECDSA)
         .unwrap();
-    assert_eq!((i.min_key_size(), i.max_key_size()), (256, 521));
+    assert_eq!((i.min_key_size(), i.max_key_size()), (224, 521));
     assert!(i.ec_f_p() && i.ec_from_oid() && i.ec_uncompressed());
     let i = p
         .get_mechanism_info(env.slot, MechanismType::ECC_KEY_PAIR_GEN)
@@ -245,11 +245,14 @@ fn ecdsa_every_curve_and_hash() {
             RvError::KeyTypeInconsistent
         );
     }
-    // Unsupported and malformed curves.
-    let k1 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+    // Unsupported and malformed curves (brainpoolP512r1: a known OID the module does not offer;
+    // the other curves are tests/crypto_curves.rs's).
+    let bp512 = [
+        0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d,
+    ];
     let r = s.generate_key_pair(
         &Mechanism::EccKeyPairGen,
-        &[Attribute::EcParams(k1.to_vec())],
+        &[Attribute::EcParams(bp512.to_vec())],
         &[Attribute::Sign(true)],
     );
     assert_eq!(rv(r.unwrap_err()), RvError::CurveNotSupported);

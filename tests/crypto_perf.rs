@@ -224,8 +224,9 @@ fn ec_point(s: &Session, public: ObjectHandle) -> Vec<u8> {
     bytes_attr(s, public, cryptoki::object::AttributeType::EcPoint)
 }
 
-/// [Ed25519 sign, Ed25519 verify, ECDH P-256 derive] rates through a PKCS#11 session.
-fn measure_kex(s: &Session) -> [f64; 3] {
+/// [Ed25519 sign, Ed25519 verify, ECDH P-256 derive, ECDH P-384 derive, ECDSA secp256k1 sign,
+/// ECDSA secp256k1 verify] rates through a PKCS#11 session.
+fn measure_kex(s: &Session) -> [f64; 6] {
     use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
     let eddsa = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
     // pkcs11-tool's form of the Ed25519 parameters, which SoftHSM 2.6.1 takes too.
@@ -239,20 +240,36 @@ fn measure_kex(s: &Session) -> [f64; 3] {
         .unwrap();
     let msg = [0x5au8; 64];
     let sig = s.sign(&eddsa, ed, &msg).unwrap();
-    let pair = || {
+    let pair = |oid: &[u8]| {
         s.generate_key_pair(
             &Mechanism::EccKeyPairGen,
-            &[Attribute::EcParams(OID_P256.to_vec())],
-            &[Attribute::Derive(true), Attribute::Sensitive(true)],
+            &[Attribute::EcParams(oid.to_vec()), Attribute::Verify(true)],
+            &[
+                Attribute::Derive(true),
+                Attribute::Sign(true),
+                Attribute::Sensitive(true),
+            ],
         )
         .unwrap()
     };
-    let ((_, a), (pb, _)) = (pair(), pair());
+    let ((_, a), (pb, _)) = (pair(OID_P256), pair(OID_P256));
     let qb = ec_point(s, pb);
+    let ((_, a384), (pb384, _)) = (pair(OID_P384), pair(OID_P384));
+    let qb384 = ec_point(s, pb384);
+    // secp256k1, CKM_ECDSA on a 32-byte digest
+    let (k1_pub, k1) = pair(&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]);
+    let digest = [0x3cu8; 32];
+    let k1_sig = s.sign(&Mechanism::Ecdsa, k1, &digest).unwrap();
     [
         rate(|| drop(s.sign(&eddsa, ed, &msg).unwrap())),
         rate(|| s.verify(&eddsa, ed_pub, &msg, &sig).unwrap()),
         rate(|| derive_destroy(s, a, &qb)),
+        rate(|| derive_destroy(s, a384, &qb384)),
+        rate(|| drop(s.sign(&Mechanism::Ecdsa, k1, &digest).unwrap())),
+        rate(|| {
+            s.verify(&Mechanism::Ecdsa, k1_pub, &digest, &k1_sig)
+                .unwrap()
+        }),
     ]
 }
 
@@ -281,12 +298,15 @@ fn perf_ed25519_ecdh_vs_softhsm() {
         "Ed25519 sign (64 B, CKM_EDDSA)",
         "Ed25519 verify (64 B)",
         "ECDH P-256 derive (+ destroy)",
+        "ECDH P-384 derive (+ destroy)",
+        "ECDSA secp256k1 sign (CKM_ECDSA)",
+        "ECDSA secp256k1 verify",
     ];
     println!(
         "\n{:<34} {:>12} {:>12} {:>8}",
         "operation", "ferrohsm/s", "softhsm/s", "ratio"
     );
-    for i in 0..3 {
+    for i in 0..names.len() {
         println!(
             "{:<34} {:>12.0} {:>12.0} {:>7.2}x",
             names[i],
@@ -425,4 +445,43 @@ fn perf_kdf() {
         println!("{name:<48} {r:>12.0}");
     }
     assert!(hkdf_rate > 0.0 && sha > 0.0 && rates.iter().all(|&r| r > 0.0));
+}
+
+/// ECDH P-256 derivations (+ destroy) on ferrohsm alone, for a profiler:
+/// `perf record -g <test binary> --ignored --exact ecdh_p256_profile_loop`
+/// (`FERROHSM_PERF_SECONDS`, default 5; or `FERROHSM_PERF_ITERS` derivations).
+#[test]
+#[ignore]
+fn ecdh_p256_profile_loop() {
+    let env = Env::new();
+    let s = env.user();
+    let secs: u64 = std::env::var("FERROHSM_PERF_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let pair = || {
+        s.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(OID_P256.to_vec())],
+            &[Attribute::Derive(true), Attribute::Sensitive(true)],
+        )
+        .unwrap()
+    };
+    let ((_, a), (pb, _)) = (pair(), pair());
+    let qb = ec_point(&s, pb);
+    // With FERROHSM_PERF_ITERS, exactly that many (for `perf stat -e instructions`: the count
+    // of a run with N minus one with 0, over N, is the instructions of one derivation).
+    let iters: Option<u64> = std::env::var("FERROHSM_PERF_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let start = Instant::now();
+    let mut n = 0u64;
+    while iters.map_or(start.elapsed() < Duration::from_secs(secs), |i| n < i) {
+        derive_destroy(&s, a, &qb);
+        n += 1;
+    }
+    println!(
+        "ECDH P-256 derive (+ destroy): {:.0}/s",
+        n as f64 / start.elapsed().as_secs_f64()
+    );
 }

@@ -9,6 +9,7 @@ mod support;
 
 use common::*;
 use cryptoki::error::RvError;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -587,7 +588,11 @@ fn rotate_with_cert_makes_a_certificate_per_version() {
     let slot = support::slot_by_label(&f, TOKEN).unwrap();
     let s = f.user_session(slot);
     let dir = tempfile::tempdir().unwrap();
-    for (fam, ty) in [("crt-rsa", "rsa:2048"), ("crt-ec", "ec:P-384")] {
+    for (fam, ty) in [
+        ("crt-rsa", "rsa:2048"),
+        ("crt-ec", "ec:P-384"),
+        ("crt-ed", "ed25519"),
+    ] {
         for v in 1..=2u64 {
             key_ok(&env, &["rotate", fam, "--type", ty, "--cert"]);
             let certs = by_label(&s, ObjectClass::CERTIFICATE, fam);
@@ -737,7 +742,8 @@ keys = jwk.JWKSet.from_json(open(sys.argv[1]).read())
 for line in open(sys.argv[2]):
     name, tok = line.split()
     try:
-        t = jwt.JWT(jwt=tok, key=keys, algs=["RS256", "PS256", "ES256", "ES384", "ES512"])
+        t = jwt.JWT(jwt=tok, key=keys,
+                    algs=["RS256", "PS256", "ES256", "ES384", "ES512", "ES256K", "EdDSA"])
         print(name, "ok", json.loads(t.claims)["v"])
     except Exception as e:
         print(name, "fail", type(e).__name__)
@@ -777,6 +783,14 @@ fn jwks_verifies_jwts_signed_by_each_enabled_version() {
         ("es256", "ec:P-256", "ES256", Mechanism::EcdsaSha256),
         ("es384", "ec:P-384", "ES384", Mechanism::EcdsaSha384),
         ("es512", "ec:P-521", "ES512", Mechanism::EcdsaSha512),
+        // RFC 8812 (ES256K on secp256k1) and RFC 8037 (EdDSA, OKP keys).
+        ("es256k", "ec:secp256k1", "ES256K", Mechanism::EcdsaSha256),
+        (
+            "ed",
+            "ed25519",
+            "EdDSA",
+            Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+        ),
     ];
     // (name, expected to verify, JWT)
     let mut pairs: Vec<(String, bool, String)> = Vec::new();
@@ -917,6 +931,24 @@ fn jwks_verifies_jwts_signed_by_each_enabled_version() {
     let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(j["kid"], kid("es384", 3));
     assert_eq!(j["crv"], "P-384");
+    let o = key_ok(&env, &["public", "ed", "--format", "jwk"]);
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(j["kty"], "OKP", "{o}");
+    assert_eq!(j["crv"], "Ed25519", "{o}");
+    assert_eq!(
+        j["x"].as_str().map(str::len),
+        Some(43),
+        "32 bytes, base64url: {o}"
+    );
+    assert!(j.get("y").is_none() && j.get("d").is_none(), "{o}");
+    let o = key_ok(&env, &["public", "es256k", "--format", "jwk"]);
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(j["crv"], "secp256k1", "{o}");
+    let o = key_ok(&env, &["versions", "ed"]);
+    assert!(
+        o.stdout.contains("ed25519") && o.stdout.contains("EdDSA"),
+        "{o}"
+    );
     key_fails(&env, &["public", "es256", "--version", "1"], "disabled");
     key_ok(&env, &["rotate", "mac", "--type", "hmac:32"]);
     key_fails(

@@ -484,6 +484,128 @@ fn imported_private_keys_are_sensitive_and_not_extractable() {
     }
 }
 
+/// Ed25519 keys (RFC 8410 PKCS#8, PEM and DER, as OpenSSL writes them) import as CKK_EC_EDWARDS
+/// pairs; the imported private key signs (CKM_EDDSA) what OpenSSL verifies with the original
+/// key, and the public key object holds the same public key.
+#[test]
+fn ed25519_keys_import_and_sign() {
+    use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+    use cryptoki::mechanism::Mechanism;
+    let keys = tempfile::tempdir().unwrap();
+    let pem = genpkey(keys.path(), "ed.pem", &["-algorithm", "ed25519"]);
+    let der = keys.path().join("ed.der");
+    let o = run({
+        let mut c = Command::new("openssl");
+        c.args(["pkey", "-in"])
+            .arg(&pem)
+            .args(["-outform", "DER", "-out"])
+            .arg(&der);
+        c
+    });
+    assert!(o.ok(), "{o}");
+    let spki = keys.path().join("ed.pub.der");
+    let o = run({
+        let mut c = Command::new("openssl");
+        c.args(["pkey", "-in"])
+            .arg(&pem)
+            .args(["-pubout", "-outform", "DER", "-out"])
+            .arg(&spki);
+        c
+    });
+    assert!(o.ok(), "{o}");
+    let spki = std::fs::read(&spki).unwrap();
+    let t = Tool::ferro();
+    assert!(init_free(&t, "ed").ok());
+    for (file, label, id) in [(&pem, "ed-pem", "e1"), (&der, "ed-der", "e2")] {
+        let o = t.run(&[
+            "--import",
+            file.to_str().unwrap(),
+            "--token",
+            "ed",
+            "--label",
+            label,
+            "--id",
+            id,
+            "--pin",
+            PIN,
+        ]);
+        assert!(o.ok(), "{o}");
+        assert!(o.stdout.contains("The key pair has been imported."), "{o}");
+    }
+    let f = Fixture::with_conf(&t.conf);
+    let tok = slot_by_label(&f, "ed").unwrap();
+    let s = f.rw(tok);
+    s.login(UserType::User, Some(&pin(PIN))).unwrap();
+    let msg = b"signed by an imported Ed25519 key";
+    for (label, id) in [("ed-pem", 0xe1u8), ("ed-der", 0xe2)] {
+        let sk = s
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(label.into()),
+            ])
+            .unwrap()[0];
+        assert!(get_bool(&s, sk, AttributeType::Sensitive), "{label}");
+        assert!(!get_bool(&s, sk, AttributeType::Extractable), "{label}");
+        let pk = s
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Id(vec![id]),
+            ])
+            .unwrap()[0];
+        // CKA_EC_POINT: DER OCTET STRING of the 32 bytes that end OpenSSL's SPKI.
+        let point = get_bytes(&s, pk, AttributeType::EcPoint);
+        assert_eq!(point[..2], [0x04, 0x20], "{label}");
+        assert_eq!(point[2..], spki[spki.len() - 32..], "{label}");
+        assert_eq!(get_bytes(&s, pk, AttributeType::PublicKeyInfo), spki);
+        let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+        let sig = s.sign(&mech, sk, msg).unwrap();
+        s.verify(&mech, pk, msg, &sig).unwrap();
+        let m = keys.path().join("msg");
+        let sf = keys.path().join("sig");
+        std::fs::write(&m, msg).unwrap();
+        std::fs::write(&sf, &sig).unwrap();
+        let o = run({
+            let mut c = Command::new("openssl");
+            c.args(["pkeyutl", "-verify", "-rawin", "-inkey"])
+                .arg(&pem)
+                .arg("-in")
+                .arg(&m)
+                .arg("-sigfile")
+                .arg(&sf);
+            c
+        });
+        assert!(
+            o.ok() && o.stdout.contains("Signature Verified Successfully"),
+            "{label}: OpenSSL verifies\n{o}"
+        );
+    }
+    // A PKCS#8 Ed25519 key with algorithm parameters is refused.
+    let bad = keys.path().join("bad.der");
+    let mut d = std::fs::read(&der).unwrap();
+    // 30 2e 02 01 00 30 05 06 03 2b 65 70 ...: make the AlgorithmIdentifier carry a NULL.
+    assert_eq!(
+        d[..12],
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]
+    );
+    d[1] += 2;
+    d[6] += 2;
+    d.splice(12..12, [0x05, 0x00]);
+    std::fs::write(&bad, &d).unwrap();
+    let o = t.run(&[
+        "--import",
+        bad.to_str().unwrap(),
+        "--token",
+        "ed",
+        "--label",
+        "bad",
+        "--id",
+        "e3",
+        "--pin",
+        PIN,
+    ]);
+    assert_error(&t, &o, "import of an Ed25519 key with parameters");
+}
+
 #[test]
 fn delete_token_prints_the_softhsm_lines() {
     for t in Tool::both() {

@@ -479,28 +479,34 @@ impl RsaPublic {
 // ---- EC ----------------------------------------------------------------------------------------
 
 /// The aws-lc signing algorithm of a curve: the digest length it takes is the curve's own.
-fn ec_sign_alg(curve: Curve) -> &'static sig::EcdsaSigningAlgorithm {
-    match curve {
+/// aws-lc-rs offers ECDSA on P-256, P-384, P-521 and secp256k1; the other curves are RustCrypto's.
+fn ec_sign_alg(curve: Curve) -> Option<&'static sig::EcdsaSigningAlgorithm> {
+    Some(match curve {
         Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
         Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
         Curve::P521 => &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
-    }
+        Curve::Secp256k1 => &sig::ECDSA_P256K1_SHA256_FIXED_SIGNING,
+        Curve::P224 | Curve::BrainpoolP256r1 | Curve::BrainpoolP384r1 => return None,
+    })
 }
 
-fn ec_verify_alg(curve: Curve) -> &'static sig::EcdsaVerificationAlgorithm {
-    match curve {
+fn ec_verify_alg(curve: Curve) -> Option<&'static sig::EcdsaVerificationAlgorithm> {
+    Some(match curve {
         Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
         Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
         Curve::P521 => &sig::ECDSA_P521_SHA512_FIXED,
-    }
+        Curve::Secp256k1 => &sig::ECDSA_P256K1_SHA256_FIXED,
+        Curve::P224 | Curve::BrainpoolP256r1 | Curve::BrainpoolP384r1 => return None,
+    })
 }
 
 /// The hash whose digest aws-lc takes for a curve (see [`ec_sign_alg`]).
 fn ec_hash(curve: Curve) -> HashAlg {
     match curve {
-        Curve::P256 => HashAlg::Sha256,
-        Curve::P384 => HashAlg::Sha384,
+        Curve::P384 | Curve::BrainpoolP384r1 => HashAlg::Sha384,
         Curve::P521 => HashAlg::Sha512,
+        Curve::P224 => HashAlg::Sha224,
+        Curve::P256 | Curve::Secp256k1 | Curve::BrainpoolP256r1 => HashAlg::Sha256,
     }
 }
 
@@ -512,12 +518,14 @@ pub struct EcPrivate {
     ecdh: OnceLock<Option<agreement::PrivateKey>>,
 }
 
-fn ecdh_alg(curve: Curve) -> &'static agreement::Algorithm {
-    match curve {
+/// aws-lc-rs agrees on the NIST curves P-256, P-384, P-521 only.
+fn ecdh_alg(curve: Curve) -> Option<&'static agreement::Algorithm> {
+    Some(match curve {
         Curve::P256 => &agreement::ECDH_P256,
         Curve::P384 => &agreement::ECDH_P384,
         Curve::P521 => &agreement::ECDH_P521,
-    }
+        _ => return None,
+    })
 }
 
 /// An EC public key: the RustCrypto key and the parsed aws-lc verification key, made on the
@@ -541,8 +549,8 @@ impl std::fmt::Debug for EcPublic {
 
 /// Generates an EC private key (AWS-LC; RustCrypto if AWS-LC fails).
 pub fn ec_generate(curve: Curve) -> EcPrivate {
-    let lc = EcdsaKeyPair::generate(ec_sign_alg(curve))
-        .ok()
+    let lc = ec_sign_alg(curve)
+        .and_then(|alg| EcdsaKeyPair::generate(alg).ok())
         .and_then(|kp| {
             let d =
                 AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(&kp.private_key())
@@ -559,12 +567,10 @@ pub fn ec_generate(curve: Curve) -> EcPrivate {
 
 impl EcPrivate {
     fn wrap(rc: rc::EcPrivate) -> EcPrivate {
-        let lc = EcdsaKeyPair::from_private_key_and_public_key(
-            ec_sign_alg(rc.curve()),
-            &rc.scalar(),
-            &rc.public().point(),
-        )
-        .ok();
+        let lc = ec_sign_alg(rc.curve()).and_then(|alg| {
+            EcdsaKeyPair::from_private_key_and_public_key(alg, &rc.scalar(), &rc.public().point())
+                .ok()
+        });
         EcPrivate {
             rc,
             lc,
@@ -596,17 +602,43 @@ impl EcPrivate {
         if peer.curve() != self.curve() {
             return Err(Error::MechanismParamInvalid);
         }
+        let Some(alg) = ecdh_alg(self.curve()) else {
+            return self.rc.ecdh(&peer.rc);
+        };
         let key = self
             .ecdh
-            .get_or_init(|| {
-                agreement::PrivateKey::from_private_key(ecdh_alg(self.curve()), &self.scalar()).ok()
-            })
+            .get_or_init(|| agreement::PrivateKey::from_private_key(alg, &self.scalar()).ok())
             .as_ref();
         let Some(key) = key else {
             return self.rc.ecdh(&peer.rc);
         };
         let point = peer.point();
-        let q = agreement::UnparsedPublicKey::new(ecdh_alg(self.curve()), &point);
+        let q = agreement::UnparsedPublicKey::new(alg, &point);
+        agreement::agree(key, q, Error::MechanismParamInvalid, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
+    }
+
+    /// ECDH with the other party's SEC 1 point. On the curves AWS-LC agrees on, an uncompressed
+    /// point goes to AWS-LC as it is: its parse checks that the point is on the curve (the
+    /// identity has no uncompressed form), so RustCrypto's parse and the re-encoding are skipped
+    /// (`MechanismParamInvalid` for a bad point either way). Compressed points, the other curves
+    /// and a key AWS-LC refused go through [`rc::EcPrivate::ecdh_sec1`].
+    pub fn ecdh_sec1(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let curve = self.curve();
+        let uncompressed = peer.len() == 2 * curve.field_len() + 1 && peer[0] == 4;
+        let key = match ecdh_alg(curve) {
+            Some(alg) if uncompressed => self
+                .ecdh
+                .get_or_init(|| agreement::PrivateKey::from_private_key(alg, &self.scalar()).ok())
+                .as_ref()
+                .map(|k| (alg, k)),
+            _ => None,
+        };
+        let Some((alg, key)) = key else {
+            return self.rc.ecdh_sec1(peer);
+        };
+        let q = agreement::UnparsedPublicKey::new(alg, peer);
         agreement::agree(key, q, Error::MechanismParamInvalid, |z| {
             Ok(Zeroizing::new(z.to_vec()))
         })
@@ -651,7 +683,9 @@ impl EcPublic {
     /// The aws-lc verification key, parsed on first use.
     fn lc(&self) -> Option<&ParsedPublicKey> {
         self.lc
-            .get_or_init(|| ParsedPublicKey::new(ec_verify_alg(self.curve()), self.rc.point()).ok())
+            .get_or_init(|| {
+                ParsedPublicKey::new(ec_verify_alg(self.curve())?, self.rc.point()).ok()
+            })
             .as_ref()
     }
 
@@ -1254,7 +1288,8 @@ mod tests {
 
     #[test]
     fn cross_backend_ecdsa() {
-        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+        // secp256k1: AWS-LC signs without low-S normalization; RustCrypto's k256 verifies those.
+        for curve in [Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1] {
             for k in [ec_generate(curve), EcPrivate::wrap(rc::ec_generate(curve))] {
                 assert!(k.lc.is_some());
                 let rck = rc::EcPrivate::from_bytes(curve, &k.scalar()).unwrap();
@@ -1288,6 +1323,28 @@ mod tests {
         }
     }
 
+    /// The curves aws-lc-rs lacks are RustCrypto's alone, for ECDSA and ECDH.
+    #[test]
+    fn curves_without_awslc() {
+        for curve in [
+            Curve::P224,
+            Curve::BrainpoolP256r1,
+            Curve::BrainpoolP384r1,
+            Curve::Secp256k1,
+        ] {
+            let a = ec_generate(curve);
+            assert_eq!(a.lc.is_some(), curve == Curve::Secp256k1);
+            let b = ec_generate(curve);
+            let z = a.ecdh(&b.public()).unwrap();
+            assert_eq!(z.len(), curve.field_len());
+            assert_eq!(z, b.ecdh(&a.public()).unwrap());
+            assert!(a.ecdh.get().is_none());
+            let d = Hasher::digest(HashAlg::Sha256, b"x");
+            let s = a.sign_prehash(&d).unwrap();
+            a.public().verify_prehash(&d, &s).unwrap();
+        }
+    }
+
     /// ECDH through AWS-LC agrees with RustCrypto's, and AWS-LC took the key (so the aws-lc path
     /// is the one tested).
     #[test]
@@ -1309,6 +1366,32 @@ mod tests {
                 a.ecdh(&other.public()).unwrap_err(),
                 Error::MechanismParamInvalid
             );
+        }
+    }
+
+    /// ECDH from SEC 1 bytes: the AWS-LC path (uncompressed) and the RustCrypto one (compressed)
+    /// give the same Z; points off the curve, the identity and wrong lengths are refused.
+    #[test]
+    fn ecdh_from_sec1_bytes() {
+        for curve in Curve::ALL {
+            let a = ec_generate(curve);
+            let b = ec_generate(curve);
+            let p = b.public().point();
+            let z = a.ecdh(&b.public()).unwrap();
+            assert_eq!(a.ecdh_sec1(&p).unwrap(), z, "{curve:?}");
+            let fl = curve.field_len();
+            let parity = 2 | (p[2 * fl] & 1);
+            let compressed = [&[parity][..], &p[1..=fl]].concat();
+            assert_eq!(a.ecdh_sec1(&compressed).unwrap(), z, "{curve:?}");
+            let mut off = p.clone();
+            off[2 * fl] ^= 1;
+            for bad in [&off[..], &[0u8][..], &p[..2 * fl], &[]] {
+                assert_eq!(
+                    a.ecdh_sec1(bad).unwrap_err(),
+                    Error::MechanismParamInvalid,
+                    "{curve:?}"
+                );
+            }
         }
     }
 

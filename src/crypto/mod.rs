@@ -90,28 +90,44 @@ impl HashAlg {
     }
 }
 
-/// The NIST prime curves the module offers.
+/// The short Weierstrass curves the module offers (`CKK_EC`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
+    P224,
     P256,
     P384,
     P521,
+    Secp256k1,
+    BrainpoolP256r1,
+    BrainpoolP384r1,
 }
 
 impl Curve {
+    /// Every curve, smallest first.
+    pub const ALL: [Curve; 7] = [
+        Curve::P224,
+        Curve::P256,
+        Curve::Secp256k1,
+        Curve::BrainpoolP256r1,
+        Curve::P384,
+        Curve::BrainpoolP384r1,
+        Curve::P521,
+    ];
     /// Length of a field element (and of a private scalar) in bytes.
     pub fn field_len(self) -> usize {
         match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
+            Curve::P224 => 28,
+            Curve::P256 | Curve::Secp256k1 | Curve::BrainpoolP256r1 => 32,
+            Curve::P384 | Curve::BrainpoolP384r1 => 48,
             Curve::P521 => 66,
         }
     }
     /// Size of the curve order in bits, as C_GetMechanismInfo and CKA_MODULUS_BITS-like uses see it.
     pub fn bits(self) -> usize {
         match self {
-            Curve::P256 => 256,
-            Curve::P384 => 384,
+            Curve::P224 => 224,
+            Curve::P256 | Curve::Secp256k1 | Curve::BrainpoolP256r1 => 256,
+            Curve::P384 | Curve::BrainpoolP384r1 => 384,
             Curve::P521 => 521,
         }
     }

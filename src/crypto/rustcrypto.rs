@@ -567,18 +567,157 @@ impl RsaPublic {
 
 // ---- EC ----------------------------------------------------------------------------------------
 
-/// An EC private key (the crates zeroize the scalar on drop).
-pub enum EcPrivate {
-    P256(p256::ecdsa::SigningKey),
-    P384(p384::ecdsa::SigningKey),
-    P521(p521::ecdsa::SigningKey),
+// One variant per curve, each the generic `ecdsa` key of its RustCrypto curve crate; every
+// method is the same code for every curve, written once here.
+macro_rules! ec_keys {
+    ($($v:ident: $c:ty),* $(,)?) => {
+        /// An EC private key (the crates zeroize the scalar on drop).
+        pub enum EcPrivate {
+            $($v(ecdsa::SigningKey<$c>),)*
+        }
+
+        /// An EC public key (a point on the curve, not the identity).
+        pub enum EcPublic {
+            $($v(ecdsa::VerifyingKey<$c>),)*
+        }
+
+        /// Generates an EC private key.
+        pub fn ec_generate(curve: Curve) -> EcPrivate {
+            match curve {
+                $(Curve::$v => EcPrivate::$v(ecdsa::SigningKey::<$c>::generate_from_rng(&mut rng())),)*
+            }
+        }
+
+        impl EcPrivate {
+            /// From the big-endian private scalar (shorter values are left-padded); 0 and values
+            /// not below the order are refused.
+            pub fn from_bytes(curve: Curve, d: &[u8]) -> Result<EcPrivate> {
+                let fl = curve.field_len();
+                if d.len() > fl {
+                    return Err(Error::AttributeValueInvalid);
+                }
+                let d = fixed(d, fl);
+                let bad = |_| Error::AttributeValueInvalid;
+                Ok(match curve {
+                    $(Curve::$v => EcPrivate::$v(ecdsa::SigningKey::<$c>::from_slice(&d).map_err(bad)?),)*
+                })
+            }
+
+            pub fn curve(&self) -> Curve {
+                match self {
+                    $(EcPrivate::$v(_) => Curve::$v,)*
+                }
+            }
+
+            /// The private scalar, big-endian, field length.
+            pub fn scalar(&self) -> Zeroizing<Vec<u8>> {
+                Zeroizing::new(match self {
+                    $(EcPrivate::$v(k) => k.to_bytes().to_vec(),)*
+                })
+            }
+
+            pub fn public(&self) -> EcPublic {
+                match self {
+                    $(EcPrivate::$v(k) => EcPublic::$v(*k.verifying_key()),)*
+                }
+            }
+
+            /// ECDH (SEC 1, 3.3.1; every curve here has cofactor 1, so the cofactor variant is
+            /// the same): the x-coordinate of d·Q, field length. `peer` was checked on import: on
+            /// the curve, not the identity.
+            pub fn ecdh(&self, peer: &EcPublic) -> Result<Zeroizing<Vec<u8>>> {
+                use ecdsa::elliptic_curve::ecdh::diffie_hellman;
+                let z = match (self, peer) {
+                    $((EcPrivate::$v(k), EcPublic::$v(q)) => {
+                        diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
+                            .raw_secret_bytes()
+                            .to_vec()
+                    })*
+                    _ => return Err(Error::MechanismParamInvalid),
+                };
+                Ok(Zeroizing::new(z))
+            }
+
+            /// ECDSA (RFC 6979 nonces) over a digest of any length, truncated or padded as SEC 1
+            /// says. Returns r||s, each of field length. (secp256k1's crate gives low-S values.)
+            pub fn sign_prehash(&self, z: &[u8]) -> Result<Vec<u8>> {
+                use ecdsa::signature::hazmat::PrehashSigner;
+                let fail = |_| Error::FunctionFailed;
+                Ok(match self {
+                    $(EcPrivate::$v(k) => {
+                        let s: ecdsa::Signature<$c> = k.sign_prehash(z).map_err(fail)?;
+                        s.to_bytes().to_vec()
+                    })*
+                })
+            }
+        }
+
+        impl EcPublic {
+            /// From a SEC 1 encoded point (uncompressed or compressed), checked to be on the
+            /// curve; the identity is refused.
+            pub fn from_sec1(curve: Curve, p: &[u8]) -> Result<EcPublic> {
+                let bad = |_| Error::AttributeValueInvalid;
+                Ok(match curve {
+                    $(Curve::$v => EcPublic::$v(ecdsa::VerifyingKey::<$c>::from_sec1_bytes(p).map_err(bad)?),)*
+                })
+            }
+
+            pub fn curve(&self) -> Curve {
+                match self {
+                    $(EcPublic::$v(_) => Curve::$v,)*
+                }
+            }
+
+            /// The uncompressed SEC 1 point (04 || x || y).
+            pub fn point(&self) -> Vec<u8> {
+                match self {
+                    $(EcPublic::$v(k) => k.to_sec1_point(false).as_bytes().to_vec(),)*
+                }
+            }
+
+            /// DER SubjectPublicKeyInfo (the curve as its named-curve OID).
+            pub fn spki(&self) -> Result<Vec<u8>> {
+                let r = match self {
+                    $(EcPublic::$v(k) => k.to_public_key_der(),)*
+                };
+                Ok(r.map_err(|_| Error::FunctionFailed)?.into_vec())
+            }
+
+            /// Verifies an r||s signature over a digest of any length. A high s is taken as its
+            /// low twin n - s (the same signature's other form): secp256k1's crate accepts low-S
+            /// signatures only, PKCS #11 and X9.62 both.
+            pub fn verify_prehash(&self, z: &[u8], sig: &[u8]) -> Result<()> {
+                use ecdsa::signature::hazmat::PrehashVerifier;
+                let bad = |_| Error::SignatureInvalid;
+                match self {
+                    $(EcPublic::$v(k) => {
+                        let s = ecdsa::Signature::<$c>::from_slice(sig).map_err(bad)?;
+                        k.verify_prehash(z, &s.normalize_s()).map_err(bad)
+                    })*
+                }
+            }
+        }
+    };
 }
 
-/// An EC public key.
-pub enum EcPublic {
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    P521(p521::ecdsa::VerifyingKey),
+ec_keys! {
+    P224: p224::NistP224,
+    P256: p256::NistP256,
+    P384: p384::NistP384,
+    P521: p521::NistP521,
+    Secp256k1: k256::Secp256k1,
+    BrainpoolP256r1: bp256::r1::BrainpoolP256r1,
+    BrainpoolP384r1: bp384::r1::BrainpoolP384r1,
+}
+
+impl EcPrivate {
+    /// ECDH with the other party's SEC 1 point (uncompressed or compressed): checked to be on the
+    /// curve and not the identity (`MechanismParamInvalid` otherwise), then [`EcPrivate::ecdh`].
+    pub fn ecdh_sec1(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let q =
+            EcPublic::from_sec1(self.curve(), peer).map_err(|_| Error::MechanismParamInvalid)?;
+        self.ecdh(&q)
+    }
 }
 
 impl std::fmt::Debug for EcPrivate {
@@ -590,169 +729,6 @@ impl std::fmt::Debug for EcPrivate {
 impl std::fmt::Debug for EcPublic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EcPublic({:?})", self.curve())
-    }
-}
-
-/// Generates an EC private key.
-pub fn ec_generate(curve: Curve) -> EcPrivate {
-    match curve {
-        Curve::P256 => EcPrivate::P256(p256::ecdsa::SigningKey::generate_from_rng(&mut rng())),
-        Curve::P384 => EcPrivate::P384(p384::ecdsa::SigningKey::generate_from_rng(&mut rng())),
-        Curve::P521 => EcPrivate::P521(p521::ecdsa::SigningKey::generate_from_rng(&mut rng())),
-    }
-}
-
-impl EcPrivate {
-    /// From the big-endian private scalar (shorter values are left-padded).
-    pub fn from_bytes(curve: Curve, d: &[u8]) -> Result<EcPrivate> {
-        let fl = curve.field_len();
-        if d.len() > fl {
-            return Err(Error::AttributeValueInvalid);
-        }
-        let d = fixed(d, fl);
-        let bad = |_| Error::AttributeValueInvalid;
-        Ok(match curve {
-            Curve::P256 => EcPrivate::P256(p256::ecdsa::SigningKey::from_slice(&d).map_err(bad)?),
-            Curve::P384 => EcPrivate::P384(p384::ecdsa::SigningKey::from_slice(&d).map_err(bad)?),
-            Curve::P521 => EcPrivate::P521(p521::ecdsa::SigningKey::from_slice(&d).map_err(bad)?),
-        })
-    }
-
-    pub fn curve(&self) -> Curve {
-        match self {
-            EcPrivate::P256(_) => Curve::P256,
-            EcPrivate::P384(_) => Curve::P384,
-            EcPrivate::P521(_) => Curve::P521,
-        }
-    }
-
-    /// The private scalar, big-endian, field length.
-    pub fn scalar(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(match self {
-            EcPrivate::P256(k) => k.to_bytes().to_vec(),
-            EcPrivate::P384(k) => k.to_bytes().to_vec(),
-            EcPrivate::P521(k) => k.to_bytes().to_vec(),
-        })
-    }
-
-    pub fn public(&self) -> EcPublic {
-        match self {
-            EcPrivate::P256(k) => EcPublic::P256(*k.verifying_key()),
-            EcPrivate::P384(k) => EcPublic::P384(*k.verifying_key()),
-            EcPrivate::P521(k) => EcPublic::P521(*k.verifying_key()),
-        }
-    }
-
-    /// ECDH (SEC 1, 3.3.1; the curves have cofactor 1, so the cofactor variant is the same): the
-    /// x-coordinate of d·Q, field length. `peer` was checked on import: on the curve, not the
-    /// identity.
-    pub fn ecdh(&self, peer: &EcPublic) -> Result<Zeroizing<Vec<u8>>> {
-        use ecdsa::elliptic_curve::ecdh::diffie_hellman;
-        let z = match (self, peer) {
-            (EcPrivate::P256(k), EcPublic::P256(q)) => {
-                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
-                    .raw_secret_bytes()
-                    .to_vec()
-            }
-            (EcPrivate::P384(k), EcPublic::P384(q)) => {
-                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
-                    .raw_secret_bytes()
-                    .to_vec()
-            }
-            (EcPrivate::P521(k), EcPublic::P521(q)) => {
-                diffie_hellman(k.as_nonzero_scalar(), q.as_affine())
-                    .raw_secret_bytes()
-                    .to_vec()
-            }
-            _ => return Err(Error::MechanismParamInvalid),
-        };
-        Ok(Zeroizing::new(z))
-    }
-
-    /// ECDSA (RFC 6979 nonces) over a digest of any length, truncated or padded as SEC 1 says.
-    /// Returns r||s, each of field length.
-    pub fn sign_prehash(&self, z: &[u8]) -> Result<Vec<u8>> {
-        use ecdsa::signature::hazmat::PrehashSigner;
-        let fail = |_| Error::FunctionFailed;
-        Ok(match self {
-            EcPrivate::P256(k) => {
-                let s: p256::ecdsa::Signature = k.sign_prehash(z).map_err(fail)?;
-                s.to_bytes().to_vec()
-            }
-            EcPrivate::P384(k) => {
-                let s: p384::ecdsa::Signature = k.sign_prehash(z).map_err(fail)?;
-                s.to_bytes().to_vec()
-            }
-            EcPrivate::P521(k) => {
-                let s: p521::ecdsa::Signature = k.sign_prehash(z).map_err(fail)?;
-                s.to_bytes().to_vec()
-            }
-        })
-    }
-}
-
-impl EcPublic {
-    /// From a SEC 1 encoded point (uncompressed or compressed), checked to be on the curve.
-    pub fn from_sec1(curve: Curve, p: &[u8]) -> Result<EcPublic> {
-        let bad = |_| Error::AttributeValueInvalid;
-        Ok(match curve {
-            Curve::P256 => {
-                EcPublic::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(p).map_err(bad)?)
-            }
-            Curve::P384 => {
-                EcPublic::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(p).map_err(bad)?)
-            }
-            Curve::P521 => {
-                EcPublic::P521(p521::ecdsa::VerifyingKey::from_sec1_bytes(p).map_err(bad)?)
-            }
-        })
-    }
-
-    pub fn curve(&self) -> Curve {
-        match self {
-            EcPublic::P256(_) => Curve::P256,
-            EcPublic::P384(_) => Curve::P384,
-            EcPublic::P521(_) => Curve::P521,
-        }
-    }
-
-    /// The uncompressed SEC 1 point (04 || x || y).
-    pub fn point(&self) -> Vec<u8> {
-        match self {
-            EcPublic::P256(k) => k.to_sec1_point(false).as_bytes().to_vec(),
-            EcPublic::P384(k) => k.to_sec1_point(false).as_bytes().to_vec(),
-            EcPublic::P521(k) => k.to_sec1_point(false).as_bytes().to_vec(),
-        }
-    }
-
-    /// DER SubjectPublicKeyInfo.
-    pub fn spki(&self) -> Result<Vec<u8>> {
-        let r = match self {
-            EcPublic::P256(k) => k.to_public_key_der(),
-            EcPublic::P384(k) => k.to_public_key_der(),
-            EcPublic::P521(k) => k.to_public_key_der(),
-        };
-        Ok(r.map_err(|_| Error::FunctionFailed)?.into_vec())
-    }
-
-    /// Verifies an r||s signature over a digest of any length.
-    pub fn verify_prehash(&self, z: &[u8], sig: &[u8]) -> Result<()> {
-        use ecdsa::signature::hazmat::PrehashVerifier;
-        let bad = |_| Error::SignatureInvalid;
-        match self {
-            EcPublic::P256(k) => {
-                let s = p256::ecdsa::Signature::from_slice(sig).map_err(bad)?;
-                k.verify_prehash(z, &s).map_err(bad)
-            }
-            EcPublic::P384(k) => {
-                let s = p384::ecdsa::Signature::from_slice(sig).map_err(bad)?;
-                k.verify_prehash(z, &s).map_err(bad)
-            }
-            EcPublic::P521(k) => {
-                let s = p521::ecdsa::Signature::from_slice(sig).map_err(bad)?;
-                k.verify_prehash(z, &s).map_err(bad)
-            }
-        }
     }
 }
 
@@ -992,6 +968,10 @@ mod tests {
         zeroized_on_drop::<p256::ecdsa::SigningKey>();
         zeroized_on_drop::<p384::ecdsa::SigningKey>();
         zeroized_on_drop::<p521::ecdsa::SigningKey>();
+        zeroized_on_drop::<p224::ecdsa::SigningKey>();
+        zeroized_on_drop::<k256::ecdsa::SigningKey>();
+        zeroized_on_drop::<ecdsa::SigningKey<bp256::r1::BrainpoolP256r1>>();
+        zeroized_on_drop::<ecdsa::SigningKey<bp384::r1::BrainpoolP384r1>>();
         zeroized_on_drop::<ed25519_dalek::SigningKey>();
         zeroized_on_drop::<x25519_dalek::StaticSecret>();
     }

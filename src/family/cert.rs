@@ -3,7 +3,8 @@
 //! SunPKCS11 KeyStore) see the version, under the family name while it is the newest.
 //!
 //! Subject and issuer CN=<kid>, a random serial, valid from now for 10 years, the version's public
-//! key; signed with the new private key (sha256WithRSAEncryption, or ECDSA with the curve's hash).
+//! key; signed with the new private key (sha256WithRSAEncryption, ECDSA with the curve's hash, or
+//! Ed25519).
 
 use crate::error::{Error, Result};
 use crate::mechanism::keys::Key;
@@ -24,6 +25,8 @@ use x509_cert::{Certificate, TbsCertificate, Version};
 
 const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const ECDSA_SHA224: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.1");
 const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
@@ -72,11 +75,15 @@ pub fn self_signed(key: &Arc<Key>, private: &Object, kid: &str, now: u64) -> Res
     let spki = SubjectPublicKeyInfoOwned::from_der(spki_der).map_err(der_err)?;
     let (alg_oid, params, mech) = match &**key {
         Key::RsaPrivate(_) => (SHA256_RSA, Some(Any::null()), CKM_SHA256_RSA_PKCS),
-        Key::EcPrivate(k) => match k.curve() {
-            crate::crypto::Curve::P256 => (ECDSA_SHA256, None, CKM_ECDSA_SHA256),
-            crate::crypto::Curve::P384 => (ECDSA_SHA384, None, CKM_ECDSA_SHA384),
-            crate::crypto::Curve::P521 => (ECDSA_SHA512, None, CKM_ECDSA_SHA512),
+        // The hash of the curve's size (P-224: SHA-224; 256-bit curves: SHA-256; ...).
+        Key::EcPrivate(k) => match k.curve().bits() {
+            224 => (ECDSA_SHA224, None, CKM_ECDSA_SHA224),
+            256 => (ECDSA_SHA256, None, CKM_ECDSA_SHA256),
+            384 => (ECDSA_SHA384, None, CKM_ECDSA_SHA384),
+            _ => (ECDSA_SHA512, None, CKM_ECDSA_SHA512),
         },
+        // RFC 8410, 6: id-Ed25519, no parameters; pure Ed25519 over the TBSCertificate.
+        Key::EdPrivate(_) => (ED25519, None, CKM_EDDSA),
         _ => return Err(Error::KeyTypeInconsistent),
     };
     let alg = AlgorithmIdentifierOwned {
@@ -106,15 +113,18 @@ pub fn self_signed(key: &Arc<Key>, private: &Object, kid: &str, now: u64) -> Res
     };
     let tbs_der = tbs.to_der().map_err(der_err)?;
     let m = Mech::new(mech);
-    let mut op = match &**key {
-        Key::RsaPrivate(_) => rsa::sign_op(&m, key, false)?,
-        _ => ec::sign_op(&m, key, false)?,
-    };
-    op.update(&tbs_der)?;
-    let raw = op.sign()?;
     let sig = match &**key {
-        Key::RsaPrivate(_) => raw.to_vec(),
-        _ => ecdsa_der(&raw)?,
+        Key::EdPrivate(k) => k.sign(&tbs_der)?,
+        Key::RsaPrivate(_) => {
+            let mut op = rsa::sign_op(&m, key, false)?;
+            op.update(&tbs_der)?;
+            op.sign()?.to_vec()
+        }
+        _ => {
+            let mut op = ec::sign_op(&m, key, false)?;
+            op.update(&tbs_der)?;
+            ecdsa_der(&op.sign()?)?
+        }
     };
     let cert = Certificate {
         tbs_certificate: tbs,

@@ -177,12 +177,17 @@ fn algs_for(o: &Object) -> Result<&'static [&'static str]> {
         ],
         Some(CKK_EC) => {
             let params = o.get(CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete)?;
+            // JOSE names ECDSA on these curves only (RFC 7518, RFC 8812 for secp256k1).
             match keys::curve_of_params(params)? {
                 crate::crypto::Curve::P256 => &["ES256"],
                 crate::crypto::Curve::P384 => &["ES384"],
                 crate::crypto::Curve::P521 => &["ES512"],
+                crate::crypto::Curve::Secp256k1 => &["ES256K"],
+                _ => return Err(Error::CurveNotSupported),
             }
         }
+        // RFC 8037: Ed25519 signatures are JOSE's "EdDSA".
+        Some(CKK_EC_EDWARDS) => &["EdDSA"],
         Some(_) if o.class() == CKO_SECRET_KEY => &["HS256", "HS384", "HS512"],
         _ => return Err(Error::KeyTypeInconsistent),
     })
@@ -374,8 +379,10 @@ fn algorithm_of(o: &Object) -> String {
             Some(Ok(crate::crypto::Curve::P256)) => "ec:P-256".into(),
             Some(Ok(crate::crypto::Curve::P384)) => "ec:P-384".into(),
             Some(Ok(crate::crypto::Curve::P521)) => "ec:P-521".into(),
+            Some(Ok(crate::crypto::Curve::Secp256k1)) => "ec:secp256k1".into(),
             _ => "ec:?".into(),
         },
+        (_, Some(CKK_EC_EDWARDS)) => "ed25519".into(),
         (CKO_SECRET_KEY, _) => format!("hmac:{}", o.ulong(CKA_VALUE_LEN).unwrap_or(0)),
         _ => "?".into(),
     }
@@ -516,11 +523,21 @@ pub fn jwk(v: &Version) -> Result<Option<serde_json::Value>> {
                 crate::crypto::Curve::P256 => "P-256",
                 crate::crypto::Curve::P384 => "P-384",
                 crate::crypto::Curve::P521 => "P-521",
+                crate::crypto::Curve::Secp256k1 => "secp256k1",
+                _ => return Err(Error::CurveNotSupported),
             };
             m.insert("kty".into(), "EC".into());
             m.insert("crv".into(), crv.into());
             m.insert("x".into(), b64(&point[1..1 + n]).into());
             m.insert("y".into(), b64(&point[1 + n..]).into());
+        }
+        // RFC 8037, 2: an Octet Key Pair, "x" the 32-byte public key.
+        Some(CKK_EC_EDWARDS) => {
+            keys::edwards_params(o.get(CKA_EC_PARAMS).unwrap_or_default())?;
+            let k = keys::ed_point_of(o.get(CKA_EC_POINT).ok_or(Error::TemplateIncomplete)?)?;
+            m.insert("kty".into(), "OKP".into());
+            m.insert("crv".into(), "Ed25519".into());
+            m.insert("x".into(), b64(&k.bytes()).into());
         }
         _ => return Ok(None),
     }

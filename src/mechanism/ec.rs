@@ -1,4 +1,5 @@
-//! ECDSA on P-256, P-384 and P-521: signatures (r||s, fixed length) and key pairs.
+//! ECDSA on P-224, P-256, P-384, P-521, secp256k1, brainpoolP256r1 and brainpoolP384r1:
+//! signatures (r||s, fixed length) and key pairs.
 
 use super::keys::{self, Key};
 use super::{Input, Keys, Mech, MechDef, SignOp};
@@ -26,11 +27,12 @@ fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Option<HashAlg>> {
     })
 }
 
-const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+// Named curves and explicit parameters equal to one of them (`ecparams`).
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_ECPARAMETERS | CKF_EC_UNCOMPRESS;
 const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY | EC_FLAGS;
 
 const fn sig(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
-    MechDef::new(ty, name, 256, 521, SV)
+    MechDef::new(ty, name, 224, 521, SV)
         .keys(Keys::Ec)
         .sign(sign_op)
 }
@@ -40,7 +42,7 @@ pub const MECHS: &[MechDef] = &[
     MechDef::new(
         CKM_EC_KEY_PAIR_GEN,
         "CKM_EC_KEY_PAIR_GEN",
-        256,
+        224,
         521,
         CKF_GENERATE_KEY_PAIR | EC_FLAGS,
     )
@@ -156,7 +158,7 @@ mod tests {
 
     #[test]
     fn sign_verify_each_curve_and_hash() {
-        for c in [Curve::P256, Curve::P384, Curve::P521] {
+        for c in Curve::ALL {
             let k = crypto::ec_generate(c);
             let pk = Arc::new(Key::EcPublic(k.public()));
             let sk = Arc::new(Key::EcPrivate(

@@ -1,9 +1,10 @@
 //! ECDH key derivation (`CKM_ECDH1_DERIVE`, `CKM_ECDH1_COFACTOR_DERIVE`) with
 //! `CK_ECDH1_DERIVE_PARAMS`: the raw shared secret (`CKD_NULL`) or the ANSI X9.63 KDF over SHA-1
-//! or SHA-2 (`CKD_SHA*_KDF`) with the caller's shared data; on P-256, P-384, P-521 (`CKK_EC`)
+//! or SHA-2 (`CKD_SHA*_KDF`) with the caller's shared data; on the `CKK_EC` curves (P-224, P-256,
+//! P-384, P-521, secp256k1, brainpoolP256r1, brainpoolP384r1)
 //! and X25519 / X448 (`CKK_EC_MONTGOMERY`, RFC 7748, with `CKM_EC_MONTGOMERY_KEY_PAIR_GEN`).
 //!
-//! The NIST curves have cofactor 1, and X25519's scalars are multiples of its cofactor (RFC
+//! Those curves have cofactor 1, and X25519's scalars are multiples of its cofactor (RFC
 //! 7748's clamping), so the cofactor variant computes the same value.
 //! The KDF is the X9.63 construction (SEC 1, 3.6.1) over the backend's hash: the key is the first
 //! bytes of `H(Z || 00000001 || SharedInfo) || H(Z || 00000002 || SharedInfo) || ...`.
@@ -17,12 +18,13 @@ use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+// Named curves and explicit parameters equal to one of them (`ecparams`).
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_ECPARAMETERS | CKF_EC_UNCOMPRESS;
 const X_FLAGS: CK_FLAGS = CKF_EC_OID | CKF_EC_CURVENAME;
 
-/// Field sizes in bits: X25519's 255 to P-521's 521.
+/// Field sizes in bits: P-224's 224 to P-521's 521.
 const fn row(ty: CK_MECHANISM_TYPE, name: &'static str) -> MechDef {
-    MechDef::new(ty, name, 255, 521, CKF_DERIVE | EC_FLAGS | X_FLAGS)
+    MechDef::new(ty, name, 224, 521, CKF_DERIVE | EC_FLAGS | X_FLAGS)
         .param(ParamKind::Ecdh1)
         .keys(Keys::Ecdh)
         .derive(derive)
@@ -136,11 +138,15 @@ fn derive(mech: &Mech, key: &Arc<Key>, want: &KeyLen) -> Result<Zeroizing<Vec<u8
     // The point raw (pkcs11-tool, Java's SunPKCS11) or as a DER OCTET STRING (python-pkcs11,
     // `pkcs11-tool --derive-pass-der`, clients that copy CKA_EC_POINT as it is).
     let z = match &**key {
-        Key::EcPrivate(k) => {
-            let peer =
-                keys::point_of(k.curve(), public).map_err(|_| Error::MechanismParamInvalid)?;
-            k.ecdh(&peer)?
-        }
+        // Told apart as keys::point_of does: the DER form when its contents are a point of the
+        // curve, else the bytes as they are.
+        Key::EcPrivate(k) => match keys::octet_string_contents(public) {
+            Some(inner) => match k.ecdh_sec1(inner) {
+                Ok(z) => z,
+                Err(_) => k.ecdh_sec1(public)?,
+            },
+            None => k.ecdh_sec1(public)?,
+        },
         Key::XPrivate(k) => {
             let u = keys::x_bytes(public).ok_or(Error::MechanismParamInvalid)?;
             let peer = crypto::XPublic::from_bytes(u).map_err(|_| Error::MechanismParamInvalid)?;
@@ -297,7 +303,7 @@ mod tests {
     /// too), the same as the KDF over the raw Z; generated keys agree both ways.
     #[test]
     fn kdfs_and_agreement() {
-        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+        for curve in Curve::ALL {
             let a = ec_generate(curve);
             let b = ec_generate(curve);
             let (pa, pb) = (a.public().point(), b.public().point());

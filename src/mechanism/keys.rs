@@ -260,8 +260,28 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
             _ => Ok(vec![crate::object::Attribute::new(CKA_CHECK_VALUE, kcv)]),
         };
     }
+    // A public point given raw is kept as the DER OCTET STRING clients read (PKCS #11 3.0,
+    // 2.3.3: CKA_EC_POINT is "DER-encoding of ANSI X9.62 ECPoint value Q").
+    let mut out = Vec::new();
+    if let (CKO_PUBLIC_KEY, Some(v)) = (o.class(), o.get(CKA_EC_POINT)) {
+        let der = match &key {
+            Key::EcPublic(k) => unwrap_octet_string(v)
+                .is_some_and(|inner| EcPublic::from_sec1(k.curve(), inner).is_ok()),
+            Key::EdPublic(_) => {
+                unwrap_octet_string(v).is_some() && v.len() != crate::crypto::ED25519_LEN
+            }
+            Key::XPublic(_) => x_bytes(v).is_some_and(|u| u.len() != v.len()),
+            _ => true,
+        };
+        if !der {
+            out.push(crate::object::Attribute::new(
+                CKA_EC_POINT,
+                der_octet_string(v),
+            ));
+        }
+    }
     if o.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     let spki = match &key {
         Key::RsaPrivate(k) => k.public().spki()?,
@@ -279,41 +299,91 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::DsaPrivate(k) => k.public().spki()?,
         Key::DsaPublic(k) => k.spki()?,
         // PKCS #3 keys have no SPKI the module computes (X9.42 would need q).
-        Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(Vec::new()),
-        Key::Secret(_) => return Ok(Vec::new()),
+        Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(out),
+        Key::Secret(_) => return Ok(out),
     };
-    Ok(vec![crate::object::Attribute::new(
-        CKA_PUBLIC_KEY_INFO,
-        spki,
-    )])
+    out.push(crate::object::Attribute::new(CKA_PUBLIC_KEY_INFO, spki));
+    Ok(out)
 }
 
 // ---- EC encodings ------------------------------------------------------------------------------
 
-const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
-const OID_P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+/// Each curve's named-curve OID (DER) and the names a PKCS #11 3.0 PrintableString may give
+/// it (OpenSSL's, SEC 2's and FIPS 186's spellings).
+type CurveRow = (Curve, &'static [u8], &'static [&'static [u8]]);
+const CURVES: &[CurveRow] = &[
+    (
+        Curve::P224,
+        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21],
+        &[b"secp224r1", b"P-224", b"nistp224"],
+    ),
+    (
+        Curve::P256,
+        &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        &[b"prime256v1", b"secp256r1", b"P-256", b"nistp256"],
+    ),
+    (
+        Curve::P384,
+        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+        &[b"secp384r1", b"P-384", b"nistp384"],
+    ),
+    (
+        Curve::P521,
+        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+        &[b"secp521r1", b"P-521", b"nistp521"],
+    ),
+    (
+        Curve::Secp256k1,
+        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
+        &[b"secp256k1"],
+    ),
+    (
+        Curve::BrainpoolP256r1,
+        &[
+            0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07,
+        ],
+        &[b"brainpoolP256r1"],
+    ),
+    (
+        Curve::BrainpoolP384r1,
+        &[
+            0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0b,
+        ],
+        &[b"brainpoolP384r1"],
+    ),
+];
 
-/// The curve named by CKA_EC_PARAMS: a DER OID, or a DER PrintableString with the curve's name.
+#[cfg(test)]
+const OID_P256: &[u8] = CURVES[1].1;
+
+/// The named-curve OID of a curve, DER.
+pub fn curve_oid(curve: Curve) -> &'static [u8] {
+    CURVES
+        .iter()
+        .find(|c| c.0 == curve)
+        .map(|c| c.1)
+        .expect("every curve has a row")
+}
+
+/// The curve named by CKA_EC_PARAMS: a DER OID, a DER PrintableString with the curve's name, or
+/// explicit domain parameters (a DER SEQUENCE) equal to one of the curves (`ecparams`). An
+/// unknown OID or name is `CurveNotSupported`, anything else `DomainParamsInvalid`.
 pub fn curve_of_params(p: &[u8]) -> Result<Curve> {
-    match p {
-        OID_P256 => return Ok(Curve::P256),
-        OID_P384 => return Ok(Curve::P384),
-        OID_P521 => return Ok(Curve::P521),
-        _ => {}
+    if let Some(c) = CURVES.iter().find(|c| c.1 == p) {
+        return Ok(c.0);
     }
     if p.len() >= 2 && p[0] == 0x13 && p[1] as usize == p.len() - 2 {
-        return match &p[2..] {
-            b"prime256v1" | b"secp256r1" | b"P-256" => Ok(Curve::P256),
-            b"secp384r1" | b"P-384" => Ok(Curve::P384),
-            b"secp521r1" | b"P-521" => Ok(Curve::P521),
-            _ => Err(Error::CurveNotSupported),
-        };
+        return CURVES
+            .iter()
+            .find(|c| c.2.contains(&&p[2..]))
+            .map(|c| c.0)
+            .ok_or(Error::CurveNotSupported);
     }
-    if p.first() == Some(&0x06) {
-        return Err(Error::CurveNotSupported);
+    match p.first() {
+        Some(0x06) => Err(Error::CurveNotSupported),
+        Some(0x30) => super::ecparams::curve_of_explicit(p),
+        _ => Err(Error::DomainParamsInvalid),
     }
-    Err(Error::DomainParamsInvalid)
 }
 
 // ---- Edwards curves (PKCS #11 3.0, CKK_EC_EDWARDS) ----------------------------------------------
@@ -462,6 +532,11 @@ pub fn der_octet_string(v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The contents of `v` if it is exactly one DER OCTET STRING (lengths below 65536).
+pub fn octet_string_contents(v: &[u8]) -> Option<&[u8]> {
+    unwrap_octet_string(v)
+}
+
 /// Unwraps a DER OCTET STRING, if `v` is exactly one.
 fn unwrap_octet_string(v: &[u8]) -> Option<&[u8]> {
     if v.len() < 2 || v[0] != 0x04 {
@@ -492,20 +567,33 @@ mod tests {
 
     #[test]
     fn ec_params() {
+        for c in Curve::ALL {
+            assert_eq!(curve_of_params(curve_oid(c)).unwrap(), c);
+        }
         assert_eq!(curve_of_params(OID_P256).unwrap(), Curve::P256);
-        assert_eq!(curve_of_params(OID_P384).unwrap(), Curve::P384);
-        assert_eq!(curve_of_params(OID_P521).unwrap(), Curve::P521);
         let mut s = vec![0x13, 10];
         s.extend_from_slice(b"prime256v1");
         assert_eq!(curve_of_params(&s).unwrap(), Curve::P256);
         let mut s = vec![0x13, 9];
         s.extend_from_slice(b"secp384r1");
         assert_eq!(curve_of_params(&s).unwrap(), Curve::P384);
-        // secp256k1: a valid OID, not supported.
+        let mut s = vec![0x13, 15];
+        s.extend_from_slice(b"brainpoolP256r1");
+        assert_eq!(curve_of_params(&s).unwrap(), Curve::BrainpoolP256r1);
+        // brainpoolP512r1 and prime192v1: valid OIDs, not supported.
         assert_eq!(
-            curve_of_params(&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]).unwrap_err(),
+            curve_of_params(&[0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d])
+                .unwrap_err(),
             Error::CurveNotSupported
         );
+        assert_eq!(
+            curve_of_params(&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01])
+                .unwrap_err(),
+            Error::CurveNotSupported
+        );
+        let mut s = vec![0x13, 15];
+        s.extend_from_slice(b"brainpoolP512r1");
+        assert_eq!(curve_of_params(&s).unwrap_err(), Error::CurveNotSupported);
         assert_eq!(
             curve_of_params(&[1, 2, 3]).unwrap_err(),
             Error::DomainParamsInvalid
@@ -518,7 +606,7 @@ mod tests {
 
     #[test]
     fn ec_points_both_forms() {
-        for c in [Curve::P256, Curve::P384, Curve::P521] {
+        for c in Curve::ALL {
             let k = crate::crypto::ec_generate(c);
             let raw = k.public().point();
             assert_eq!(raw.len(), 2 * c.field_len() + 1);

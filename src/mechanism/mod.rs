@@ -17,6 +17,7 @@ pub mod digest;
 pub mod dsa;
 pub mod ec;
 pub mod ecdh;
+pub mod ecparams;
 pub mod eddsa;
 pub mod hmac;
 pub mod kbkdf;

@@ -26,7 +26,7 @@ use super::keys::{self, Key};
 use super::ops::{template_bool, template_get, template_ulong, with_class, Out};
 use super::{crypt_all, secret_type, Mech};
 use crate::config::{Config, WrapPolicy};
-use crate::crypto::{Curve, EcPrivate, RsaPrivate};
+use crate::crypto::{EcPrivate, RsaPrivate};
 use crate::error::{Error, Result};
 use crate::module::Module;
 use crate::object::rules::{self, Kind};
@@ -47,9 +47,6 @@ const SECRET_ONLY: &[CK_MECHANISM_TYPE] = &[CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP];
 
 const RSA_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const P256_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const P384_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const P521_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 
 /// Only the SO gives a new object `CKA_TRUSTED` (C_CreateObject, key generation and derivation,
 /// C_UnwrapKey); C_SetAttributeValue checks it in the attribute rules.
@@ -216,11 +213,7 @@ fn pkcs8_rsa(k: &RsaPrivate) -> Result<Zeroizing<Vec<u8>>> {
 
 /// An EC private key as PKCS#8 DER, with its public point, as OpenSSL writes it.
 fn pkcs8_ec(k: &EcPrivate) -> Result<Zeroizing<Vec<u8>>> {
-    let curve = match k.curve() {
-        Curve::P256 => &P256_OID,
-        Curve::P384 => &P384_OID,
-        Curve::P521 => &P521_OID,
-    };
+    let curve = ObjectIdentifier::from_der(keys::curve_oid(k.curve())).map_err(der_err)?;
     let d = k.scalar();
     let point = k.public().point();
     let inner = sec1::EcPrivateKey {
@@ -229,7 +222,7 @@ fn pkcs8_ec(k: &EcPrivate) -> Result<Zeroizing<Vec<u8>>> {
         public_key: Some(&point),
     };
     let inner = Zeroizing::new(inner.to_der().map_err(der_err)?);
-    private_key_info(EC_OID, AnyRef::from(curve), &inner)
+    private_key_info(EC_OID, AnyRef::from(&curve), &inner)
 }
 
 /// The attributes of a private key read from PKCS#8 DER: its key type and values. Anything
@@ -481,6 +474,7 @@ impl Module {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::Curve;
     use crate::mechanism::keys::Secret;
     use crate::mechanism::{info, Param};
 
@@ -578,7 +572,7 @@ mod tests {
         let get = |ty| attrs.iter().find(|a| a.ty == ty).unwrap().value.to_vec();
         assert_eq!(get(CKA_MODULUS), keys::strip(&p.n));
         assert_eq!(get(CKA_PRIME_1), keys::strip(&p.p));
-        for c in [Curve::P256, Curve::P384, Curve::P521] {
+        for c in Curve::ALL {
             let k = crate::crypto::ec_generate(c);
             let der = pkcs8_ec(&k).unwrap();
             let (kt, attrs) = from_pkcs8(&der).unwrap();

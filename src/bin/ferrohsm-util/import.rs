@@ -1,5 +1,6 @@
-//! `import`: PKCS#8 (and PKCS#1 / SEC1) private keys, RSA and EC, with their public key, and X.509
-//! certificates, from PEM or DER. Imported private keys are sensitive and not extractable.
+//! `import`: PKCS#8 (and PKCS#1 / SEC1) private keys, RSA, EC and Ed25519 (RFC 8410), with their
+//! public key, and X.509 certificates, from PEM or DER. Imported private keys are sensitive and
+//! not extractable.
 
 use super::{find_slot, pin, Fail, Pins, Select, R};
 use cryptoki_sys::*;
@@ -11,11 +12,16 @@ const RSA_OID: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_OID: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// id-Ed25519 (RFC 8410), and the same OID as CKA_EC_PARAMS (DER).
+const ED25519_OID: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
+const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
 /// What a file holds.
 enum Item {
     Rsa(Vec<Attribute>, Vec<Attribute>),
     Ec(Vec<Attribute>, Vec<Attribute>),
+    Ed25519(Vec<Attribute>, Vec<Attribute>),
     Certificate(Vec<Attribute>),
 }
 
@@ -61,6 +67,8 @@ fn pkcs8_key(d: &[u8]) -> R<Item> {
             .to_der()
             .map_err(|e| Fail(e.to_string()))?;
         ec(pk.private_key, Some(curve))
+    } else if pk.algorithm.oid == ED25519_OID {
+        ed25519(&pk)
     } else {
         Err(Fail(format!(
             "Unsupported key algorithm {}",
@@ -123,6 +131,39 @@ fn ec(d: &[u8], curve: Option<Vec<u8>>) -> R<Item> {
     ];
     private.shrink_to_fit();
     Ok(Item::Ec(private, public))
+}
+
+/// RFC 8410, 7: the algorithm has no parameters, the private key is `CurvePrivateKey ::= OCTET
+/// STRING` (the 32-byte seed) inside PKCS#8's OCTET STRING; a v2 key (OneAsymmetricKey) may carry
+/// the public key, which must then be the seed's.
+fn ed25519(pk: &pkcs8::PrivateKeyInfo<'_>) -> R<Item> {
+    if pk.algorithm.parameters.is_some() {
+        return Err(Fail("An Ed25519 key has no algorithm parameters.".into()));
+    }
+    let seed = der::asn1::OctetStringRef::from_der(pk.private_key)
+        .map_err(|e| Fail(format!("Not an Ed25519 private key: {e}")))?;
+    let key = ferrohsm::crypto::EdPrivate::from_bytes(seed.as_bytes())
+        .map_err(|_| Fail("Not an Ed25519 private key: the seed is not 32 bytes.".into()))?;
+    let public = key.public().bytes();
+    if pk.public_key.is_some_and(|p| p != &public[..]) {
+        return Err(Fail(
+            "The Ed25519 key's public key does not belong to its private key.".into(),
+        ));
+    }
+    let point = der::asn1::OctetStringRef::new(&public)
+        .and_then(|o| o.to_der())
+        .map_err(|e| Fail(e.to_string()))?;
+    let private = vec![
+        Attribute::ulong(CKA_KEY_TYPE, CKK_EC_EDWARDS),
+        bytes(CKA_EC_PARAMS, ED25519_PARAMS),
+        bytes(CKA_VALUE, seed.as_bytes()),
+    ];
+    let public = vec![
+        Attribute::ulong(CKA_KEY_TYPE, CKK_EC_EDWARDS),
+        bytes(CKA_EC_PARAMS, ED25519_PARAMS),
+        bytes(CKA_EC_POINT, &point),
+    ];
+    Ok(Item::Ed25519(private, public))
 }
 
 fn certificate(d: &[u8]) -> R<Item> {
@@ -188,7 +229,7 @@ pub fn run(
                 m.create_object(s, &t)?;
                 return Ok("The certificate has been imported.");
             }
-            Item::Rsa(p, q) | Item::Ec(p, q) => (p, q),
+            Item::Rsa(p, q) | Item::Ec(p, q) | Item::Ed25519(p, q) => (p, q),
         };
         private.extend(common(CKO_PRIVATE_KEY, true));
         private.push(Attribute::bool(CKA_SENSITIVE, true));

@@ -32,11 +32,13 @@ pub enum KeyCmd {
     Rotate {
         /// Family name (becomes the CKA_LABEL of the newest version)
         name: String,
-        /// rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, hmac:32 (bytes), ...
+        /// rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:secp256k1, ed25519,
+        /// hmac:32 (bytes), ...
         #[arg(long = "type", value_name = "TYPE")]
         key_type: String,
-        /// JOSE alg to publish the version with (RS256, PS256, ..., ES256, HS256); default: the
-        /// previous version's, else RS256 / ES256|ES384|ES512 by curve / HS256
+        /// JOSE alg to publish the version with (RS256, PS256, ..., ES256, ES256K, EdDSA, HS256);
+        /// default: the previous version's, else RS256 / ES256|ES384|ES512|ES256K by curve /
+        /// EdDSA / HS256
         #[arg(long)]
         alg: Option<String>,
         /// Also make a self-signed certificate (CN=<kid>) for the version, with its ID and label,
@@ -123,9 +125,12 @@ const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const OID_P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 
+const OID_SECP256K1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
 fn bad_type(t: &str) -> Fail {
     Fail(format!(
-        "Unknown key type '{t}': use rsa:<bits> (2048, 3072, 4096), ec:P-256, ec:P-384, ec:P-521 or hmac:<bytes> (e.g. hmac:32)."
+        "Unknown key type '{t}': use rsa:<bits> (2048, 3072, 4096), ec:P-256, ec:P-384, ec:P-521, ec:secp256k1, ed25519 or hmac:<bytes> (e.g. hmac:32)."
     ))
 }
 
@@ -250,7 +255,11 @@ fn rotate(
     pins: &Pins,
 ) -> R<()> {
     name_ok(name)?;
-    let (kind, size) = key_type.split_once(':').ok_or_else(|| bad_type(key_type))?;
+    let (kind, size) = if key_type.eq_ignore_ascii_case("ed25519") {
+        ("ed25519", "")
+    } else {
+        key_type.split_once(':').ok_or_else(|| bad_type(key_type))?
+    };
     let fam = Attribute::new(CKA_FERROHSM_KEY_FAMILY, name.as_bytes().to_vec());
     let mut common = vec![fam];
     if let Some(a) = alg {
@@ -258,8 +267,13 @@ fn rotate(
     }
     let s = login(m, sel, pins)?;
     let r = match kind.to_ascii_lowercase().as_str() {
-        "rsa" | "ec" => {
-            let (mech, mut pub_t) = if kind.eq_ignore_ascii_case("rsa") {
+        "rsa" | "ec" | "ed25519" => {
+            let (mech, mut pub_t) = if kind == "ed25519" {
+                (
+                    CKM_EC_EDWARDS_KEY_PAIR_GEN,
+                    vec![Attribute::new(CKA_EC_PARAMS, OID_ED25519.to_vec())],
+                )
+            } else if kind.eq_ignore_ascii_case("rsa") {
                 let bits: CK_ULONG = size.parse().map_err(|_| bad_type(key_type))?;
                 (
                     CKM_RSA_PKCS_KEY_PAIR_GEN,
@@ -273,6 +287,7 @@ fn rotate(
                     "P-256" | "P256" | "PRIME256V1" | "SECP256R1" => OID_P256,
                     "P-384" | "P384" | "SECP384R1" => OID_P384,
                     "P-521" | "P521" | "SECP521R1" => OID_P521,
+                    "SECP256K1" => OID_SECP256K1,
                     _ => return Err(bad_type(key_type)),
                 };
                 (
@@ -292,7 +307,8 @@ fn rotate(
         }
         "hmac" if cert => {
             return Err(Fail(
-                "--cert needs an RSA or EC key type: secret keys have no certificate.".into(),
+                "--cert needs an RSA, EC or Ed25519 key type: secret keys have no certificate."
+                    .into(),
             ))
         }
         "hmac" => {

@@ -113,7 +113,7 @@ enum Cmd {
         #[command(flatten)]
         sel: Select,
     },
-    /// Import a PKCS#8 private key (RSA, EC) or an X.509 certificate, PEM or DER
+    /// Import a PKCS#8 private key (RSA, EC, Ed25519) or an X.509 certificate, PEM or DER
     Import {
         file: String,
         #[command(flatten)]
