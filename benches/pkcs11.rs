@@ -289,9 +289,24 @@ enum Sym {
     KeyWrap,
 }
 
+/// The key-derivation rows: each derives a 32-byte generic secret (a session object) and destroys
+/// it, so a round measures C_DeriveKey plus C_DestroyObject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Derive {
+    /// CKM_ECDH1_DERIVE with CKD_NULL on this NIST curve (256 or 384) and the peer's raw point.
+    Ecdh(usize),
+    /// CKM_ECDH1_DERIVE with CKD_NULL on X25519 keys (CKK_EC_MONTGOMERY).
+    X25519,
+    /// CKM_HKDF_DERIVE with SHA-256: extract with a 16-byte salt, expand with a 16-byte info.
+    HkdfSha256,
+    /// CKM_SP800_108_COUNTER_KDF with CKM_SHA256_HMAC: a 32-bit big-endian counter, then a label.
+    Sp800Counter,
+}
+
 #[derive(Debug, Clone)]
 enum RowKind {
     Sym(Sym),
+    Derive(Derive),
     Sign(KeySpec, Mech),
     Verify(KeySpec, Mech),
     Decrypt(Mech),
@@ -336,6 +351,7 @@ impl Row {
             | RowKind::Decrypt(_)
             | RowKind::Hmac(_)
             | RowKind::Sym(_)
+            | RowKind::Derive(_)
             | RowKind::GenKeyPair(_) => Group::Crypto,
             RowKind::OpenClose
             | RowKind::GetLabel
@@ -415,6 +431,26 @@ fn all_rows(n_objects: usize) -> Vec<Row> {
     );
     add("aes256-cmac-64B".into(), RowKind::Sym(Sym::Cmac(64)));
     add("aes256-key-wrap".into(), RowKind::Sym(Sym::KeyWrap));
+    add(
+        "ecdh-p256-derive (32 B secret)".into(),
+        RowKind::Derive(Derive::Ecdh(256)),
+    );
+    add(
+        "ecdh-p384-derive (32 B secret)".into(),
+        RowKind::Derive(Derive::Ecdh(384)),
+    );
+    add(
+        "x25519-derive (32 B secret)".into(),
+        RowKind::Derive(Derive::X25519),
+    );
+    add(
+        "hkdf-sha256-derive (32 B)".into(),
+        RowKind::Derive(Derive::HkdfSha256),
+    );
+    add(
+        "sp800-108-counter-hmac-sha256-derive (32 B)".into(),
+        RowKind::Derive(Derive::Sp800Counter),
+    );
     add(
         "keygen-rsa2048".into(),
         RowKind::GenKeyPair(KeySpec::Rsa(2048)),
@@ -799,7 +835,8 @@ fn get_bytes(s: &Session, h: ObjectHandle, t: AttributeType) -> Res<Vec<u8>> {
             | Attribute::Modulus(v)
             | Attribute::PublicExponent(v)
             | Attribute::EcParams(v)
-            | Attribute::EcPoint(v) => return Ok(v),
+            | Attribute::EcPoint(v)
+            | Attribute::Value(v) => return Ok(v),
             _ => {}
         }
     }
@@ -1141,6 +1178,7 @@ fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) ->
             ))
         }
         RowKind::Sym(sym) => prepare_sym(m, sym),
+        RowKind::Derive(d) => prepare_derive(m, d),
         RowKind::GenKeyPair(spec) => {
             m.need(spec.gen_mech())?;
             let (public, private) = gen_key_pair(s, spec, "bench-gen")?;
@@ -1318,6 +1356,210 @@ fn prepare<'a>(row: &Row, m: &'a Module, other: Option<&'a Module>, o: &Opts) ->
         }
         RowKind::Fresh(_) | RowKind::KdfAlone | RowKind::BeyondKdf => {
             unreachable!("fresh-process rows are run apart")
+        }
+    }
+}
+
+/// The template of every derived key: a 32-byte generic secret session object whose value can be
+/// read back for the check.
+fn derived_template() -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::ValueLen(32u64.into()),
+        Attribute::Token(false),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ]
+}
+
+/// A session key pair for key agreement (CKA_DERIVE on the private key) on a NIST curve
+/// (`Some(bits)`) or X25519 (`None`); returns the public key's raw value (an uncompressed point, or
+/// the 32-byte u-coordinate) and the private key.
+fn agreement_pair(m: &Module, curve: Option<usize>) -> Res<(Vec<u8>, ObjectHandle)> {
+    let (mech, params, raw_len) = match curve {
+        Some(c) => (
+            Mechanism::EccKeyPairGen,
+            ec_oid(c).to_vec(),
+            1 + 2 * c.div_ceil(8),
+        ),
+        // id-X25519, 1.3.101.110
+        None => (
+            Mechanism::EccMontgomeryKeyPairGen,
+            vec![0x06, 0x03, 0x2b, 0x65, 0x6e],
+            32,
+        ),
+    };
+    m.need(mech.mechanism_type())?;
+    m.need(MechanismType::ECDH1_DERIVE)?;
+    let (public, private) = m.session.generate_key_pair(
+        &mech,
+        &[
+            Attribute::EcParams(params),
+            Attribute::Token(false),
+            Attribute::Derive(true),
+        ],
+        &[
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Derive(true),
+        ],
+    )?;
+    let point = get_bytes(&m.session, public, AttributeType::EcPoint)?;
+    // CKA_EC_POINT is a DER OCTET STRING (04 len value) or, with some modules, the raw value.
+    let raw = if point.len() == raw_len + 2 && point[0] == 0x04 && point[1] as usize == raw_len {
+        point[2..].to_vec()
+    } else {
+        point
+    };
+    check(
+        raw.len() == raw_len,
+        format!("public value is {} bytes, not {raw_len}", raw.len()),
+    )?;
+    Ok((raw, private))
+}
+
+/// A generic secret session key with a random 32-byte value, usable as a KDF's base key. Not
+/// sensitive and extractable: a key derived from a sensitive (or unextractable) key is so too
+/// (PKCS #11 3.0, HKDF and SP 800-108), and the check reads the derived value back.
+fn kdf_base_key(s: &Session) -> Res<(Vec<u8>, ObjectHandle)> {
+    let mut value = vec![0u8; 32];
+    getrandom::getrandom(&mut value).expect("getrandom");
+    let h = s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+        Attribute::Derive(true),
+        Attribute::Value(value.clone()),
+    ])?;
+    Ok((value, h))
+}
+
+/// CKM_ECDH1_DERIVE with CKD_NULL and the peer's raw public value.
+fn ecdh_null(peer: &[u8]) -> Mechanism<'_> {
+    Mechanism::Ecdh1Derive(cryptoki::mechanism::elliptic_curve::Ecdh1DeriveParams::new(
+        cryptoki::mechanism::elliptic_curve::EcKdf::null(),
+        peer,
+    ))
+}
+
+/// CKM_HKDF_DERIVE with SHA-256, extract (salt as data) and expand.
+fn hkdf_sha256<'a>(salt: &'a [u8], info: &'a [u8]) -> Mechanism<'a> {
+    Mechanism::HkdfDerive(cryptoki::mechanism::hkdf::HkdfParams::new(
+        MechanismType::SHA256,
+        Some(cryptoki::mechanism::hkdf::HkdfSalt::Data(salt)),
+        Some(info),
+    ))
+}
+
+fn prepare_derive<'a>(m: &'a Module, d: Derive) -> Res<Prepared<'a>> {
+    let s = &m.session;
+    // Derives once with `mech` and reads the value back (then destroys the derived key).
+    let derive_value = |mech: &Mechanism, base: ObjectHandle| -> Res<Vec<u8>> {
+        let k = match s.derive_key(mech, base, &derived_template()) {
+            Err(Error::Pkcs11(RvError::MechanismInvalid | RvError::MechanismParamInvalid, f))
+                if m.kind != Kind::Ferrohsm =>
+            {
+                return Err(Fail::Na(format!(
+                    "{} refused by {f}",
+                    mech.mechanism_type()
+                )));
+            }
+            r => r?,
+        };
+        let v = get_bytes(s, k, AttributeType::Value)?;
+        s.destroy_object(k)?;
+        check(v.len() == 32, format!("derived {} bytes, not 32", v.len()))?;
+        Ok(v)
+    };
+    match d {
+        Derive::Ecdh(_) | Derive::X25519 => {
+            let curve = match d {
+                Derive::Ecdh(c) => Some(c),
+                _ => None,
+            };
+            // Two key pairs on the token: each side's secret from its private key and the other's
+            // public value must be the same (and not zero).
+            let (pub_a, priv_a) = agreement_pair(m, curve)?;
+            let (pub_b, priv_b) = agreement_pair(m, curve)?;
+            let null = ecdh_null;
+            let ab = derive_value(&null(&pub_b), priv_a)?;
+            let ba = derive_value(&null(&pub_a), priv_b)?;
+            check(
+                ab == ba,
+                "the two sides of the agreement derived different secrets",
+            )?;
+            check(ab.iter().any(|&b| b != 0), "the shared secret is zero")?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| {
+                    let k = s.derive_key(&null(&pub_b), priv_a, &derived_template())?;
+                    s.destroy_object(k)?;
+                    Ok(true)
+                }),
+                "both sides of the agreement derive the same secret",
+            ))
+        }
+        Derive::HkdfSha256 => {
+            m.need(MechanismType::HKDF_DERIVE)?;
+            let (ikm, base) = kdf_base_key(s)?;
+            let salt = message(16);
+            let info = b"ferrohsm bench 1".to_vec();
+            let mech = hkdf_sha256;
+            let got = derive_value(&mech(&salt, &info), base)?;
+            // RFC 5869: PRK = HMAC(salt, IKM), T(1) = HMAC(PRK, info || 0x01)
+            let prk = hmac_sha256(&salt, &ikm);
+            let want = hmac_sha256(&prk, &[info.as_slice(), &[1]].concat());
+            check(
+                got == want,
+                "HKDF output differs from the value computed independently",
+            )?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| {
+                    let k = s.derive_key(&mech(&salt, &info), base, &derived_template())?;
+                    s.destroy_object(k)?;
+                    Ok(true)
+                }),
+                "matches HKDF-SHA-256 computed independently",
+            ))
+        }
+        Derive::Sp800Counter => {
+            use cryptoki::mechanism::kbkdf::{
+                Endianness, KbkdfCounterFormat, KbkdfParams, PrfDataParam, PrfDataParamType,
+            };
+            m.need(MechanismType::SP800_108_COUNTER_KDF)?;
+            let (key, base) = kdf_base_key(s)?;
+            let label = b"ferrohsm bench label and context".to_vec();
+            let width = std::num::NonZeroUsize::new(32).unwrap();
+            let derive = move |s: &Session, label: &[u8]| -> Result<ObjectHandle, Error> {
+                let counter = KbkdfCounterFormat::new(Endianness::Big, width);
+                let data = [
+                    PrfDataParam::new(PrfDataParamType::IterationVariable(Some(&counter))),
+                    PrfDataParam::new(PrfDataParamType::ByteArray(label)),
+                ];
+                let params = KbkdfParams::new(MechanismType::SHA256_HMAC, &data, None);
+                s.derive_key(&Mechanism::KbkdfCounter(params), base, &derived_template())
+            };
+            let k = derive(s, &label)?;
+            let got = get_bytes(s, k, AttributeType::Value)?;
+            s.destroy_object(k)?;
+            // SP 800-108 counter mode, one block: K(1) = HMAC(key, [1]_32 || label)
+            let want = hmac_sha256(&key, &[&[0u8, 0, 0, 1][..], &label].concat());
+            check(
+                got == want,
+                "SP 800-108 output differs from the value computed independently",
+            )?;
+            Ok(Prepared::new(
+                Box::new(move |s: &Session| {
+                    let k = derive(s, &label)?;
+                    s.destroy_object(k)?;
+                    Ok(true)
+                }),
+                "matches SP 800-108 counter HMAC-SHA-256 computed independently",
+            ))
         }
     }
 }

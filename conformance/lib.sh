@@ -48,6 +48,14 @@ fail() {
     exit 1
 }
 
+# skip REASON: the check cannot be judged on this machine (a client too old for the feature): ends
+# it with SKIP, which counts neither as passed nor as failed; the reason is printed after the run.
+# Only for a missing client capability the check has verified (never for a module's failure).
+skip() {
+    printf 'SKIP: %s\n' "$*"
+    exit 77
+}
+
 # is_ferrohsm / is_softhsm: a module-specific expectation. Only a check registered with
 # `--divergence Dn` may branch on the module (every difference goes through DIVERGENCES.md): in
 # any other check these end it with a harness failure. The identity strings below, and
@@ -216,10 +224,11 @@ fixtures_init() {
 
 # ---------------------------------------------------------------- runner, table, counting
 
-# Results per check index: RES_FERRO[i], RES_SOFT[i] in PASS | FAIL | - (not run)
+# Results per check index: RES_FERRO[i], RES_SOFT[i] in PASS | FAIL | SKIP | - (not run)
 RES_FERRO=()
 RES_SOFT=()
 FAIL_REPORTS=()
+SKIP_REPORTS=()     # "[module] check: reason"
 
 # run_checks: uses RUN_FERRO (0/1), RUN_SOFT (0/1), FERRO_MODULE, SOFT_MODULE,
 # FERRO_UNAVAILABLE (reason, empty when loadable), FILTER (ERE or empty), KEEP (0/1), RUN_ROOT, DIVFILE
@@ -253,13 +262,19 @@ run_checks() {
             elif [ "$mod" = ferrohsm ] && [ -n "$FERRO_UNAVAILABLE" ]; then
                 printf 'FAIL: ferrohsm module not usable: %s\n' "$FERRO_UNAVAILABLE" >"$dir/check.log"
                 res=FAIL
-            elif run_one "$mod" "$module" "$func" "$dir" "$div"; then
-                res=PASS
             else
-                res=FAIL
+                run_one "$mod" "$module" "$func" "$dir" "$div"
+                case $? in
+                    0) res=PASS ;;
+                    77) res=SKIP ;;
+                    *) res=FAIL ;;
+                esac
             fi
             if [ "$mod" = ferrohsm ]; then RES_FERRO[i]=$res; else RES_SOFT[i]=$res; fi
             line+=" $mod=$res"
+            if [ "$res" = SKIP ]; then
+                SKIP_REPORTS+=("[$mod] $name: $(sed -n 's/^SKIP: //p' "$dir/check.log" | tail -n 1)")
+            fi
             if [ "$res" = FAIL ]; then
                 FAIL_REPORTS+=("$i $mod $dir")
             elif [ "$KEEP" != 1 ]; then
@@ -268,6 +283,14 @@ run_checks() {
         done
         echo "$line"
     done
+}
+
+print_skips() {
+    local r
+    [ ${#SKIP_REPORTS[@]} -eq 0 ] && return 0
+    echo
+    echo "=== Skipped (the check could not be judged on this machine) ==="
+    for r in "${SKIP_REPORTS[@]}"; do echo "SKIP $r"; done
 }
 
 print_failures() {
@@ -289,14 +312,14 @@ print_failures() {
     done
 }
 
-# print_table -> sets PASSED FAILED (primary module) and REF_FAILED (SoftHSM reference failures)
+# print_table -> sets PASSED FAILED SKIPPED (primary module) and REF_FAILED (SoftHSM reference failures)
 print_table() {
     local i n=${#CHECK_NAMES[@]} w=5 name f s primary shown_div=0
     for ((i = 0; i < n; i++)); do
         name=${CHECK_NAMES[i]}${CHECK_DIVS[i]:+ [${CHECK_DIVS[i]}]}
         [ "${#name}" -gt "$w" ] && w=${#name}
     done
-    PASSED=0 FAILED=0 REF_FAILED=0
+    PASSED=0 FAILED=0 SKIPPED=0 REF_FAILED=0
     echo
     printf '%-*s  %-8s  %-8s\n' "$w" "CHECK" "ferrohsm" "softhsm"
     printf '%s\n' "$(printf '%*s' $((w + 20)) '' | tr ' ' -)"
@@ -310,6 +333,7 @@ print_table() {
         case $primary in
             PASS) PASSED=$((PASSED + 1)) ;;
             FAIL) FAILED=$((FAILED + 1)) ;;
+            SKIP) SKIPPED=$((SKIPPED + 1)) ;;
         esac
         if [ "$RUN_FERRO" = 1 ] && [ "$s" = FAIL ]; then REF_FAILED=$((REF_FAILED + 1)); fi
     done

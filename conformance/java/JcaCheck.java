@@ -1,10 +1,11 @@
 // JCA through the SunPKCS11 provider, for conformance/checks/java-sunpkcs11.sh.
 //
-// Usage: java JcaCheck CONFIG PIN [p521-short]
+// Usage: java JcaCheck CONFIG PIN [p521-short | ecdh CURVE...]
 //   CONFIG: a SunPKCS11 configuration (name, library, slot). The token must hold the key entries
 //   the shell check made with keytool: "rsa" (RSA 2048), "ec256" (P-256), "ec384" (P-384).
 //   p521-short: only verify two fixed P-521 signatures (OpenSSL-made, key and signatures below) through
 //   SunPKCS11 with the public key imported into the token; see p521Short.
+//   ecdh CURVE...: only KeyAgreement ECDH on each named curve (see ecdh); no keytool entries needed.
 // Prints one line per sub-check, "ok - ..." or "FAIL - ...", and exits 1 when any failed.
 // Every token result is checked by the JDK's own providers (SunRsaSign, SunEC, SunJCE).
 import java.nio.charset.StandardCharsets;
@@ -132,6 +133,39 @@ public class JcaCheck {
         }
     }
 
+    // ECDH: a token key agrees with a SunEC key. SunPKCS11 derives with CKM_ECDH1_DERIVE,
+    // CKD_NULL and the peer's raw point (04 || x || y), then reads the generic secret's
+    // CKA_VALUE; SunEC computes the same secret from the other side. A curve SunEC lacks (JDK 16+
+    // dropped secp224r1 and the other legacy curves) cannot be compared: it is reported as
+    // "# skip - CURVE: reason", and the shell check decides whether that is acceptable.
+    static void ecdh(String curve) throws Exception {
+        try {
+            KeyPairGenerator.getInstance("EC", "SunEC").initialize(new ECGenParameterSpec(curve));
+        } catch (InvalidAlgorithmParameterException e) {
+            System.out.println("# skip - " + curve + ": SunEC of this JDK has no such curve (" + e.getMessage() + ")");
+            return;
+        }
+        sub("KeyAgreement ECDH on " + curve + " (token key) equals SunEC's", () -> {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("EC", p11);
+            g.initialize(new ECGenParameterSpec(curve));
+            KeyPair token = g.generateKeyPair();
+            KeyPairGenerator pg = KeyPairGenerator.getInstance("EC", "SunEC");
+            pg.initialize(new ECGenParameterSpec(curve));
+            KeyPair peer = pg.generateKeyPair();
+            KeyAgreement ka = KeyAgreement.getInstance("ECDH", p11);
+            ka.init(token.getPrivate());
+            ka.doPhase(peer.getPublic(), true);
+            byte[] got = ka.generateSecret();
+            PublicKey tokenPub = KeyFactory.getInstance("EC", "SunEC")
+                .generatePublic(new java.security.spec.X509EncodedKeySpec(token.getPublic().getEncoded()));
+            KeyAgreement ref = KeyAgreement.getInstance("ECDH", "SunEC");
+            ref.init(peer.getPrivate());
+            ref.doPhase(tokenPub, true);
+            byte[] want = ref.generateSecret();
+            require(Arrays.equals(got, want), "shared secret equals SunEC's (" + want.length + " bytes)");
+        });
+    }
+
     public static void main(String[] args) throws Exception {
         String cfg = args[0];
         char[] pin = args[1].toCharArray();
@@ -142,6 +176,13 @@ public class JcaCheck {
         System.out.println("# provider " + p11.getName());
         if (args.length > 2 && args[2].equals("p521-short")) {
             p521Short();
+            System.out.println(failures == 0 ? "# all passed" : "# " + failures + " failed");
+            System.exit(failures == 0 ? 0 : 1);
+        }
+        if (args.length > 2 && args[2].equals("ecdh")) {
+            for (int i = 3; i < args.length; i++) {
+                ecdh(args[i]);
+            }
             System.out.println(failures == 0 ? "# all passed" : "# " + failures + " failed");
             System.exit(failures == 0 ? 0 : 1);
         }
@@ -253,29 +294,8 @@ public class JcaCheck {
                 signVerify("SHA256withECDSA", NONE, kp.getPrivate(), jdkPub, "SunEC", !curve.equals("secp521r1"));
             });
         }
-        // ECDH: a token key agrees with a SunEC key. SunPKCS11 derives with CKM_ECDH1_DERIVE,
-        // CKD_NULL and the peer's raw point (04 || x || y), then reads the generic secret's
-        // CKA_VALUE; SunEC computes the same secret from the other side.
         for (String curve : new String[] {"secp256r1", "secp384r1", "secp521r1"}) {
-            sub("KeyAgreement ECDH on " + curve + " (token key) equals SunEC's", () -> {
-                KeyPairGenerator g = KeyPairGenerator.getInstance("EC", p11);
-                g.initialize(new ECGenParameterSpec(curve));
-                KeyPair token = g.generateKeyPair();
-                KeyPairGenerator pg = KeyPairGenerator.getInstance("EC", "SunEC");
-                pg.initialize(new ECGenParameterSpec(curve));
-                KeyPair peer = pg.generateKeyPair();
-                KeyAgreement ka = KeyAgreement.getInstance("ECDH", p11);
-                ka.init(token.getPrivate());
-                ka.doPhase(peer.getPublic(), true);
-                byte[] got = ka.generateSecret();
-                PublicKey tokenPub = KeyFactory.getInstance("EC", "SunEC")
-                    .generatePublic(new java.security.spec.X509EncodedKeySpec(token.getPublic().getEncoded()));
-                KeyAgreement ref = KeyAgreement.getInstance("ECDH", "SunEC");
-                ref.init(peer.getPrivate());
-                ref.doPhase(tokenPub, true);
-                byte[] want = ref.generateSecret();
-                require(Arrays.equals(got, want), "shared secret equals SunEC's (" + want.length + " bytes)");
-            });
+            ecdh(curve);
         }
         sub("KeyGenerator HmacSHA256 (256 bits) on the token, Mac works", () -> {
             KeyGenerator g = KeyGenerator.getInstance("HmacSHA256", p11);
