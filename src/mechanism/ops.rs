@@ -407,21 +407,40 @@ impl Module {
         key: CK_OBJECT_HANDLE,
         verify: bool,
     ) -> Result<()> {
-        let s = self.session(h)?;
-        if sign_slot(&mut s.ops.lock().crypto, verify).is_some() {
-            return Err(Error::OperationActive);
-        }
         let (usage, flag) = if verify {
             (CKA_VERIFY, CKF_VERIFY)
         } else {
             (CKA_SIGN, CKF_SIGN)
         };
+        self.start_signature(h, mech, key, (usage, flag), verify, sign_slot, |def, k| {
+            def.sign.ok_or(Error::MechanismInvalid)?(mech, k, verify)
+        })
+    }
+
+    /// The body of the sign and recover inits: no operation of the kind active in `slot`, the
+    /// key checked for `usage` (`with_op_key`), the operation built by `make` and put in the
+    /// slot, remembering whether a signing key needs a context-specific login.
+    #[allow(clippy::too_many_arguments)]
+    fn start_signature<O>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        (usage, flag): (CK_ATTRIBUTE_TYPE, CK_FLAGS),
+        verify: bool,
+        slot: fn(&mut CryptoOps, bool) -> &mut Option<Active<O>>,
+        make: impl FnOnce(&MechDef, &Arc<Key>) -> Result<O>,
+    ) -> Result<()> {
+        let s = self.session(h)?;
+        if slot(&mut s.ops.lock().crypto, verify).is_some() {
+            return Err(Error::OperationActive);
+        }
         let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |def, entry, k| {
-            let op = def.sign.ok_or(Error::MechanismInvalid)?(mech, k, verify)?;
+            let op = make(def, k)?;
             Ok((op, !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
         })?;
         let mut ops = s.ops.lock();
-        let slot = sign_slot(&mut ops.crypto, verify);
+        let slot = slot(&mut ops.crypto, verify);
         if slot.is_some() {
             return Err(Error::OperationActive);
         }
@@ -504,26 +523,20 @@ impl Module {
         key: CK_OBJECT_HANDLE,
         verify: bool,
     ) -> Result<()> {
-        let s = self.session(h)?;
-        if recover_slot(&mut s.ops.lock().crypto, verify).is_some() {
-            return Err(Error::OperationActive);
-        }
         let (usage, flag) = if verify {
             (CKA_VERIFY_RECOVER, CKF_VERIFY_RECOVER)
         } else {
             (CKA_SIGN_RECOVER, CKF_SIGN_RECOVER)
         };
-        let (op, always) = self.with_op_key(&s, mech, key, usage, flag, |def, entry, k| {
-            let op = def.recover.ok_or(Error::MechanismInvalid)?(mech, k, verify)?;
-            Ok((op, !verify && entry.obj.bool(CKA_ALWAYS_AUTHENTICATE)))
-        })?;
-        let mut ops = s.ops.lock();
-        let slot = recover_slot(&mut ops.crypto, verify);
-        if slot.is_some() {
-            return Err(Error::OperationActive);
-        }
-        *slot = Some(Active::new(op, always));
-        Ok(())
+        self.start_signature(
+            h,
+            mech,
+            key,
+            (usage, flag),
+            verify,
+            recover_slot,
+            |def, k| def.recover.ok_or(Error::MechanismInvalid)?(mech, k, verify),
+        )
     }
 
     /// C_SignRecover (`verify` false) or C_VerifyRecover, single-part; `cap` is the caller's
