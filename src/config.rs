@@ -1,8 +1,12 @@
 //! Configuration: where tokens live, how PINs are protected, what is logged.
 //!
-//! Found through `FERROHSM_CONF`, then `~/.config/ferrohsm/ferrohsm.conf`, then built-in defaults. The
-//! syntax and keys are softhsm2.conf's (`name = value`, `#` comments), so an existing softhsm2.conf works
-//! when `FERROHSM_CONF` names it; ferrohsm adds its own keys (PIN attempts, KDF cost, log file).
+//! Found through `FERROHSM_CONF`, then `~/.config/ferrohsm/ferrohsm.conf`, then the system's
+//! `/etc/ferrohsm/ferrohsm.conf` (the Debian package installs one, every key commented out), then
+//! built-in defaults. The syntax and keys are softhsm2.conf's (`name = value`, `#` comments), so an
+//! existing softhsm2.conf works when `FERROHSM_CONF` names it; ferrohsm adds its own keys (PIN
+//! attempts, KDF cost, log file). [`KEYS`] documents every key: the manual page ferrohsm.conf(5)
+//! and the packaged example file are generated from it, and a test keeps it and [`Config::parse`]
+//! in step.
 
 use crate::error::{Error, Result};
 use crate::log::Level;
@@ -106,6 +110,158 @@ pub fn default_token_dir() -> PathBuf {
     }
 }
 
+/// The system-wide configuration file, read when neither `FERROHSM_CONF` nor the user's own file is there.
+pub const SYSTEM_CONF: &str = "/etc/ferrohsm/ferrohsm.conf";
+
+/// One configuration key, as the manual page and the example file show it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDoc {
+    pub name: &'static str,
+    /// The values it takes.
+    pub values: &'static str,
+    /// The value in effect when the key is absent, as written in a file.
+    pub default: &'static str,
+    /// What it does (one paragraph).
+    pub doc: &'static str,
+}
+
+/// Every key [`Config::parse`] understands.
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        name: "directories.tokendir",
+        values: "a directory",
+        default: "~/.local/share/ferrohsm/tokens",
+        doc: "Where the tokens live: one subdirectory per token, created 0700, its database 0600. \
+              Without the key: $XDG_DATA_HOME/ferrohsm/tokens, else ~/.local/share/ferrohsm/tokens, \
+              else (no home directory) /var/lib/ferrohsm/tokens. A softhsm2.conf's value is taken \
+              as it is, but SoftHSM's token files are not read (see ferrohsm-util(1)).",
+    },
+    KeyDoc {
+        name: "objectstore.umask",
+        values: "an octal mask, at most 0777",
+        default: "0077",
+        doc: "Mask applied to the files and directories the module creates. Permissions wider \
+              than 0700 for directories and 0600 for files are never given, whatever the mask.",
+    },
+    KeyDoc {
+        name: "objectstore.backend",
+        values: "db | file",
+        default: "db",
+        doc: "Accepted for softhsm2.conf compatibility: ferrohsm always uses its own database \
+              (SQLite, one file per token, encrypted records).",
+    },
+    KeyDoc {
+        name: "log.level",
+        values: "ERROR | WARNING | INFO | DEBUG",
+        default: "WARNING",
+        doc: "What the module logs. Nothing secret is ever logged, at any level.",
+    },
+    KeyDoc {
+        name: "log.file",
+        values: "a file path, or empty",
+        default: "",
+        doc: "Where the log goes; empty means standard error.",
+    },
+    KeyDoc {
+        name: "login.cache",
+        values: "keyring | off",
+        default: "keyring",
+        doc: "Keeps a successful login in the user's kernel session keyring for \
+              login.cache_seconds, so that short-lived processes of the same session skip the \
+              PIN's key derivation. The cached key is bound to the token and the user.",
+    },
+    KeyDoc {
+        name: "login.cache_seconds",
+        values: "1 to 86400",
+        default: "300",
+        doc: "How long a cached login lasts.",
+    },
+    KeyDoc {
+        name: "slots.removable",
+        values: "true | false",
+        default: "false",
+        doc: "Reports the tokens as removable (CKF_REMOVABLE_DEVICE), as SoftHSM's key does.",
+    },
+    KeyDoc {
+        name: "slots.mechanisms",
+        values: "ALL, a list of mechanism names, or a list of names each prefixed with -",
+        default: "ALL",
+        doc: "Which mechanisms the slots offer: all of them, only those listed \
+              (CKM_AES_GCM,CKM_ECDSA), or all but those listed (-CKM_RSA_X_509,-CKM_SHA_1).",
+    },
+    KeyDoc {
+        name: "wrap.policy",
+        values: "spec | sensitive | strict",
+        default: "sensitive",
+        doc: "The key management policy of C_WrapKey and C_UnwrapKey. spec applies the \
+              specification's rules only (what SoftHSM does); sensitive (the default) wraps \
+              sensitive keys only under keys that cannot decrypt the result and never left the \
+              token, and keeps unwrapped keys sensitive; strict adds further limits (see the \
+              project's docs/CRYPTO.md).",
+    },
+    KeyDoc {
+        name: "library.reset_on_fork",
+        values: "true | false",
+        default: "false",
+        doc: "Accepted for softhsm2.conf compatibility: a forked child always starts afresh, as \
+              PKCS #11 requires (it must call C_Initialize).",
+    },
+    KeyDoc {
+        name: "pin.max_attempts",
+        values: "1 to 1000",
+        default: "10",
+        doc: "Wrong PINs in a row after which the PIN is locked (CKF_USER_PIN_LOCKED, \
+              CKF_SO_PIN_LOCKED). The count is kept in the token, across processes.",
+    },
+    KeyDoc {
+        name: "kdf.argon2.memory_kib",
+        values: "64 to 1048576",
+        default: "19456",
+        doc: "Memory cost of the Argon2id derivation of keys from PINs. Each PIN's wrapped key \
+              records the cost it was made with, so a new value applies to the tokens \
+              initialized and the PINs set from then on.",
+    },
+    KeyDoc {
+        name: "kdf.argon2.iterations",
+        values: "1 to 100",
+        default: "2",
+        doc: "Passes of the Argon2id derivation (applies like kdf.argon2.memory_kib).",
+    },
+    KeyDoc {
+        name: "kdf.argon2.lanes",
+        values: "1 to 16",
+        default: "1",
+        doc: "Parallel lanes of the Argon2id derivation (applies like kdf.argon2.memory_kib).",
+    },
+];
+
+/// The example configuration file: every key commented out, with its default and what it does.
+pub fn example_file() -> String {
+    let mut out = String::from(
+        "# ferrohsm configuration (see ferrohsm.conf(5)).\n\
+         # Read when FERROHSM_CONF is not set and ~/.config/ferrohsm/ferrohsm.conf does not exist.\n\
+         # Every key below is shown with its default value, commented out.\n",
+    );
+    for k in KEYS {
+        out.push('\n');
+        let mut line = String::from("#");
+        for w in k.doc.split_whitespace() {
+            if line.len() + 1 + w.len() > 78 {
+                out.push_str(&line);
+                out.push('\n');
+                line = String::from("#");
+            }
+            line.push(' ');
+            line.push_str(w);
+        }
+        out.push_str(&line);
+        out.push('\n');
+        out.push_str(&format!("# Values: {}\n", k.values));
+        out.push_str(&format!("# {} = {}\n", k.name, k.default));
+    }
+    out
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -146,6 +302,12 @@ impl Config {
                     .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
                 return Config::parse(&text, Some(&p));
             }
+        }
+        let p = Path::new(SYSTEM_CONF);
+        if p.exists() {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+            return Config::parse(&text, Some(p));
         }
         Ok(Config::default())
     }
@@ -318,6 +480,62 @@ mod tests {
         assert!(matches!(e, Error::Config(m) if m.contains("pin.max_attempts")));
         assert!(Config::parse("just words\n", None).is_err());
         assert!(Config::parse("log.level = LOUD\n", None).is_err());
+    }
+
+    /// `KEYS` (the manual page's source) and `parse` agree: every documented key parses with its
+    /// documented default and gives the built-in default, and every key `parse` matches is documented.
+    #[test]
+    fn documented_keys_are_the_parsed_keys() {
+        let defaults = Config::default();
+        for k in KEYS {
+            let value = match k.name {
+                // Home-relative defaults are not file values; any directory does.
+                "directories.tokendir" => "/tmp/x",
+                _ => k.default,
+            };
+            let c = Config::parse(&format!("{} = {value}\n", k.name), None)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", k.name));
+            assert!(c.warnings.is_empty(), "{}: {:?}", k.name, c.warnings);
+            assert_eq!(c.umask, defaults.umask, "{}", k.name);
+            assert_eq!(c.log_level, defaults.log_level, "{}", k.name);
+            assert_eq!(c.max_pin_attempts, defaults.max_pin_attempts, "{}", k.name);
+            assert_eq!(c.kdf, defaults.kdf, "{}", k.name);
+            assert_eq!(c.removable, defaults.removable, "{}", k.name);
+            assert_eq!(c.mechanisms, defaults.mechanisms, "{}", k.name);
+            assert_eq!(c.wrap_policy, defaults.wrap_policy, "{}", k.name);
+            assert_eq!(
+                c.login_cache.as_ref().map(|l| l.seconds),
+                defaults.login_cache.as_ref().map(|l| l.seconds),
+                "{}",
+                k.name
+            );
+        }
+        // The other direction: the keys matched in `parse`, read from this file's source.
+        let src = include_str!("config.rs");
+        let body = &src[src.find("pub fn parse(").unwrap()..src.find("fn parse_bool").unwrap()];
+        let mut parsed = Vec::new();
+        for line in body.lines() {
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix('"') {
+                if let Some((name, tail)) = rest.split_once('"') {
+                    if tail.trim_start().starts_with("=>") && name.contains('.') {
+                        parsed.push(name.to_string());
+                    }
+                }
+            }
+        }
+        assert!(parsed.len() >= 10, "{parsed:?}");
+        for name in &parsed {
+            assert!(
+                KEYS.iter().any(|k| k.name == name),
+                "{name} is parsed but not documented in KEYS"
+            );
+        }
+        assert_eq!(parsed.len(), KEYS.len(), "{parsed:?}");
+        // The example file is all comments: read as a configuration, it is the default one.
+        let c = Config::parse(&example_file(), None).unwrap();
+        assert!(c.warnings.is_empty());
+        assert_eq!(c.token_dir, defaults.token_dir);
     }
 
     #[test]
