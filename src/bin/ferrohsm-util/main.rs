@@ -4,11 +4,12 @@
 //! already pass to softhsm2-util (`ferrohsm-util --init-token --free --label L --pin P --so-pin S`), with
 //! the same lines on stdout and `ERROR: ...` on stderr with exit status 1.
 
+mod dist;
 mod import;
 mod key;
 
 use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use cryptoki_sys::*;
 use ferrohsm::config::Config;
 use ferrohsm::module::{Module, Slot};
@@ -149,6 +150,12 @@ enum Cmd {
         #[arg(long)]
         login: bool,
     },
+    /// Write the manual pages, shell completions and example configuration file (for packaging)
+    #[command(hide = true)]
+    DistFiles {
+        /// Directory to write them under
+        out: std::path::PathBuf,
+    },
 }
 
 /// A failure to report as `ERROR: ...`.
@@ -219,6 +226,7 @@ fn run(cli: Cli) -> R<()> {
             Cmd::InitToken { label, sel, pins } => init_token(&sel, &pins, &label),
             Cmd::ShowSlots => show_slots(),
             Cmd::ShowConfig => show_config(),
+            Cmd::DistFiles { out } => dist::run(Cli::command(), &out),
             Cmd::LogoutAll => {
                 let n = ferrohsm::login_cache::LoginCache::forget_all();
                 println!("Forgot {n} cached login(s).");
