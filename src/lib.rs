@@ -15,6 +15,7 @@
 //!   of the 3.0 message-based API.
 //! - [`crypto`]: the one backend boundary (aws-lc-rs by default, RustCrypto).
 //! - [`config`], [`log`]: configuration and logging.
+//! - [`migrate`]: tokens of other software HSMs (SoftHSM 2) read from their files, to move them in.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
@@ -29,6 +30,7 @@ pub mod log;
 pub mod login_cache;
 pub mod mechanism;
 pub mod message;
+pub mod migrate;
 pub mod module;
 pub mod object;
 pub mod session;

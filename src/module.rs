@@ -167,6 +167,20 @@ pub struct Module {
 }
 
 /// Session information for C_GetSessionInfo.
+/// Why [`Module::restore_objects`] wrote nothing: the object at `index` was refused, or (no
+/// index) the session or the store failed.
+#[derive(Debug)]
+pub struct RestoreError {
+    pub index: Option<usize>,
+    pub error: Error,
+}
+
+impl RestoreError {
+    fn all(error: Error) -> RestoreError {
+        RestoreError { index: None, error }
+    }
+}
+
 pub struct SessionInfo {
     pub slot_id: CK_SLOT_ID,
     pub state: CK_STATE,
@@ -328,13 +342,40 @@ impl Module {
                         }
                     }
                 };
-                let t = Token::create(self.backend.as_ref(), &self.config, serial, label, so_pin)?;
-                let id = t.slot_id;
-                crate::log_info!("token {} initialized in slot {id}", t.serial);
-                self.scan()?;
-                Ok(id)
+                self.create_token(serial, label, so_pin)
             }
         }
+    }
+
+    /// Creates a token with the given serial (16 lowercase hex digits, free) and SO PIN.
+    /// Returns its slot.
+    pub fn create_token(
+        &self,
+        serial: String,
+        label: &[u8; 32],
+        so_pin: &[u8],
+    ) -> Result<CK_SLOT_ID> {
+        token::check_pin_len(so_pin)?;
+        if serial.len() != 16
+            || !serial
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::ArgumentsBad);
+        }
+        if self
+            .slots
+            .read()
+            .tokens
+            .contains_key(&token::slot_id_for_serial(&serial))
+        {
+            return Err(Error::ArgumentsBad);
+        }
+        let t = Token::create(self.backend.as_ref(), &self.config, serial, label, so_pin)?;
+        let id = t.slot_id;
+        crate::log_info!("token {} initialized in slot {id}", t.serial);
+        self.scan()?;
+        Ok(id)
     }
 
     // ---- sessions ------------------------------------------------------------------------------
@@ -484,6 +525,55 @@ impl Module {
             obj = Object::build(template, Origin::Create, &computed)?;
         }
         s.token.add(s.caller(), obj)
+    }
+
+    /// Writes objects another token held (a migration, see [`crate::migrate`]) in one batch: each
+    /// is built under the C_CreateObject rules, its key checked, and its history attributes
+    /// (`CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE`, ...) kept as they were. All or none are written. The
+    /// user must be logged in on a read/write session. Returns the handles, and per object the
+    /// attribute types left out because this module does not know them for such an object.
+    pub fn restore_objects(
+        &self,
+        h: CK_SESSION_HANDLE,
+        objects: &[Vec<Attribute>],
+    ) -> std::result::Result<(Vec<CK_OBJECT_HANDLE>, Vec<Vec<CK_ATTRIBUTE_TYPE>>), RestoreError>
+    {
+        let s = self.session(h).map_err(RestoreError::all)?;
+        let mut built = Vec::with_capacity(objects.len());
+        let mut dropped = Vec::with_capacity(objects.len());
+        for (i, attrs) in objects.iter().enumerate() {
+            let one = || -> Result<(Object, Vec<CK_ATTRIBUTE_TYPE>)> {
+                let (template, history, left_out) = Object::split_restored(attrs)?;
+                let mut obj = Object::build(&template, Origin::Create, &[])?;
+                let computed = crate::mechanism::validate_key(&obj)?;
+                if !computed.is_empty() {
+                    obj = Object::build(&template, Origin::Create, &computed)?;
+                }
+                for a in history {
+                    obj.set_internal(a.ty, a.value.to_vec())?;
+                }
+                if !obj.is_token() {
+                    return Err(Error::TemplateInconsistent);
+                }
+                Ok((obj, left_out))
+            };
+            let (obj, left_out) = one().map_err(|error| RestoreError {
+                index: Some(i),
+                error,
+            })?;
+            built.push(obj);
+            dropped.push(left_out);
+        }
+        let handles = s
+            .token
+            .batch(s.caller(), |_| {
+                Ok(crate::token::Change {
+                    inserts: built.clone(),
+                    ..Default::default()
+                })
+            })
+            .map_err(RestoreError::all)?;
+        Ok((handles, dropped))
     }
 
     pub fn copy_object(

@@ -230,6 +230,50 @@ impl Object {
         Ok(())
     }
 
+    /// Rebuilds an object another token made (a migration). The attributes a creator may set
+    /// go through the rules as a C_CreateObject template; the ones that record the key's history
+    /// (`CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE`, `CKA_NEVER_EXTRACTABLE`, `CKA_KEY_GEN_MECHANISM`) are
+    /// returned apart, to be set as they were once the key is checked; the ones the module
+    /// computes are computed again. Returns (template, history, types this module does not know
+    /// for such an object, left out).
+    pub fn split_restored(
+        attrs: &[Attribute],
+    ) -> Result<(Vec<Attribute>, Vec<Attribute>, Vec<CK_ATTRIBUTE_TYPE>)> {
+        // Only the class and type are needed here; other values are checked by `build` later.
+        let typing: Vec<Attribute> = attrs
+            .iter()
+            .filter(|a| matches!(a.ty, CKA_CLASS | CKA_KEY_TYPE | CKA_CERTIFICATE_TYPE))
+            .cloned()
+            .collect();
+        let map = parse_template(&typing)?;
+        let class = map
+            .get(&CKA_CLASS)
+            .and_then(|v| ulong_of(v))
+            .ok_or(Error::TemplateIncomplete)?;
+        rules::class_rules(class).ok_or(Error::AttributeValueInvalid)?;
+        let sub = Self::sub_rules(class, &map)?;
+        let (mut template, mut history, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+        for a in attrs {
+            match rules::find_rule(class, sub, a.ty) {
+                None => dropped.push(a.ty),
+                Some(_)
+                    if matches!(
+                        a.ty,
+                        CKA_LOCAL
+                            | CKA_ALWAYS_SENSITIVE
+                            | CKA_NEVER_EXTRACTABLE
+                            | CKA_KEY_GEN_MECHANISM
+                    ) =>
+                {
+                    history.push(a.clone())
+                }
+                Some(r) if r.flags & (flag::NO_CREATE | flag::DERIVED) != 0 => {}
+                Some(_) => template.push(a.clone()),
+            }
+        }
+        Ok((template, history, dropped))
+    }
+
     /// Rebuilds an object from stored attributes (already validated when written).
     pub fn from_stored(attrs: Vec<Attribute>) -> Result<Object> {
         Self::from_record(attrs.iter().map(|a| (a.ty, &a.value[..])))

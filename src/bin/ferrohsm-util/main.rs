@@ -7,6 +7,7 @@
 mod dist;
 mod import;
 mod key;
+mod migrate;
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -140,6 +141,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: key::KeyCmd,
     },
+    /// Move tokens in from another software HSM (SoftHSM 2), keys and PINs included
+    Migrate {
+        #[command(subcommand)]
+        cmd: migrate::MigrateCmd,
+    },
     /// List the objects of a token (private ones after login)
     ListObjects {
         #[command(flatten)]
@@ -253,6 +259,7 @@ fn run(cli: Cli) -> R<()> {
             ),
             Cmd::ListObjects { sel, pins, login } => list_objects(&sel, &pins, login),
             Cmd::Key { cmd } => key::run(&open()?, cmd),
+            Cmd::Migrate { cmd } => migrate::run(cmd),
         };
     }
     let c = cli.compat;
