@@ -7,6 +7,16 @@
 //! private x is drawn uniformly from [2, p - 2]; a peer's value must be 1 < y < p - 1 (NIST SP
 //! 800-56A 5.6.2.3.1's range check; PKCS #3 domain parameters carry no subgroup order q, so the
 //! full check y^q = 1 cannot be made), and a shared secret of 1 is refused.
+//!
+//! Parameter generation (`dh_generate_params`) makes FIPS 186-4 finite-field groups (SP 800-56A's
+//! FFC domain parameters): a 2048- or 3072-bit prime p with a 256-bit prime q dividing p - 1 and g
+//! of order q, by the `dsa` crate's generation (`super::dsa::dsa_generate_params`), of which the
+//! PKCS #3 object keeps p and g. Safe primes (p = 2q' + 1, what OpenSSL's `dhparam` and SoftHSM
+//! make) are not generated: crypto-primes found no 2048-bit safe prime in 5 minutes on this
+//! machine's class (OpenSSL's sieve took 2 to 52 s), too slow and too variable for C_GenerateKey.
+//! Since x is drawn from [2, p - 2], not below q, a peer value confined to a small subgroup of
+//! such a group can reveal x modulo that subgroup's order only, which is independent of x mod q,
+//! the part every secret shared with an honest peer (in g's subgroup) depends on.
 
 use crate::error::{Error, Result};
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
@@ -16,6 +26,21 @@ use zeroize::Zeroizing;
 /// Sizes of p, in bits.
 pub const DH_MIN_BITS: usize = 2048;
 pub const DH_MAX_BITS: usize = 8192;
+
+/// Sizes of generated p, each with the size of the prime q that divides p - 1 (the order of g).
+pub const DH_GEN_SIZES: &[(usize, u32)] = &[(2048, 256), (3072, 256)];
+
+/// Generates domain parameters with a `bits`-bit p (`DH_GEN_SIZES`; another size is
+/// `KeySizeRange`): see the module description.
+pub fn dh_generate_params(bits: usize) -> Result<DhParams> {
+    let &(l, n) = DH_GEN_SIZES
+        .iter()
+        .find(|&&(l, _)| l == bits)
+        .ok_or(Error::KeySizeRange)?;
+    let ffc = super::dsa::dsa_generate_params(l as u32, n)?;
+    let (p, _, g) = ffc.pqg();
+    DhParams::new(&p, &g).map_err(|_| Error::GeneralError)
+}
 
 /// Checked PKCS #3 domain parameters.
 #[derive(Clone)]

@@ -8,6 +8,12 @@
 //! Imported domain parameters are checked: p and q prime (crypto-primes' BPSW test), q divides
 //! p - 1, and 1 < g < p with g^q = 1 mod p (the crate's own public-value check, applied to g). A
 //! public value y must be 1 < y < p with y^q = 1 (the crate's check); a private x, 0 < x < q.
+//!
+//! Domain parameter generation (`dsa_generate_params`, CKM_DSA_PARAMETER_GEN, and the FFC groups
+//! of CKM_DH_PKCS_PARAMETER_GEN) is the crate's `Components` generation: a random N-bit prime q
+//! (crypto-primes), then random L-bit candidates p = 1 mod 2q until one is prime, and g by FIPS
+//! 186-4 A.2.1 (unverifiable: h^((p-1)/q) for h = 2, 3, ... until it is not 1). The result is
+//! checked again as imported parameters are before it is used.
 
 use crate::error::{Error, Result};
 use ::dsa::pkcs8::EncodePublicKey;
@@ -144,6 +150,26 @@ impl std::fmt::Debug for DsaPublic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DsaPublic({}/{})", self.params.l, self.params.n)
     }
+}
+
+/// Generates domain parameters of size (L, N): 2048/224, 2048/256 or 3072/256 (else
+/// `KeySizeRange`: 1024/160 is for verifying legacy signatures only).
+pub fn dsa_generate_params(l: u32, n: u32) -> Result<DsaParams> {
+    let size = match (l, n) {
+        (2048, 224) => ::dsa::KeySize::DSA_2048_224,
+        (2048, 256) => ::dsa::KeySize::DSA_2048_256,
+        (3072, 256) => ::dsa::KeySize::DSA_3072_256,
+        _ => return Err(Error::KeySizeRange),
+    };
+    let c = Components::try_generate_from_rng_with_key_size(&mut getrandom_04::SysRng, size)
+        .map_err(|_| Error::FunctionFailed)?;
+    let (p, q, g) = (
+        be(c.p(), l as usize / 8),
+        be(c.q(), n as usize / 8),
+        be(c.g(), l as usize / 8),
+    );
+    // The crate's output, checked as imported parameters are (primality, q | p - 1, g of order q).
+    DsaParams::new(&p, &q, &g).map_err(|_| Error::GeneralError)
 }
 
 /// Generates a key pair on `params` (2048/224, 2048/256 or 3072/256: else `KeySizeRange`).

@@ -32,10 +32,10 @@ pub use awslc::*;
 pub use c448::{ed448_generate, x448_generate, Ed448Private, Ed448Public, X448Private, X448Public};
 // DSA: RustCrypto's `dsa` on both backends (aws-lc-rs has none).
 pub mod dsa;
-pub use self::dsa::{dsa_generate, DsaParams, DsaPrivate, DsaPublic};
+pub use self::dsa::{dsa_generate, dsa_generate_params, DsaParams, DsaPrivate, DsaPublic};
 // Diffie-Hellman (PKCS #3): crypto-bigint's exponentiation, composed, on both backends.
 pub mod dh;
-pub use dh::{dh_generate, DhParams, DhPrivate, DhPublic};
+pub use dh::{dh_generate, dh_generate_params, DhParams, DhPrivate, DhPublic};
 
 /// Strips the leading zero bytes of a big-endian integer.
 pub(crate) fn strip_zeros(v: &[u8]) -> &[u8] {

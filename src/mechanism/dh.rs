@@ -1,6 +1,7 @@
 //! Diffie-Hellman (PKCS #3): `CKK_DH` keys, `CKM_DH_PKCS_KEY_PAIR_GEN` (from CKA_PRIME and
 //! CKA_BASE of the public key template) and `CKM_DH_PKCS_DERIVE` (the parameter is the other
-//! party's public value). The arithmetic is composed in `crypto::dh` from crypto-bigint's.
+//! party's public value); `CKM_DH_PKCS_PARAMETER_GEN` makes CKO_DOMAIN_PARAMETERS objects (2.5.3)
+//! for key pair generation. The arithmetic is composed in `crypto::dh` from crypto-bigint's.
 
 use super::keys::Key;
 use super::{KeyLen, Keys, Mech, MechDef, Param, ParamKind};
@@ -13,6 +14,9 @@ use zeroize::Zeroizing;
 
 const MIN: CK_ULONG = crypto::dh::DH_MIN_BITS as CK_ULONG;
 const MAX: CK_ULONG = crypto::dh::DH_MAX_BITS as CK_ULONG;
+const GEN_MIN: CK_ULONG = crypto::dh::DH_GEN_SIZES[0].0 as CK_ULONG;
+const GEN_MAX: CK_ULONG =
+    crypto::dh::DH_GEN_SIZES[crypto::dh::DH_GEN_SIZES.len() - 1].0 as CK_ULONG;
 
 /// The DH family's mechanisms. Key sizes: bits of p.
 pub const MECHS: &[MechDef] = &[
@@ -24,6 +28,14 @@ pub const MECHS: &[MechDef] = &[
         CKF_GENERATE_KEY_PAIR,
     )
     .pairgen(pair_gen),
+    MechDef::new(
+        CKM_DH_PKCS_PARAMETER_GEN,
+        "CKM_DH_PKCS_PARAMETER_GEN",
+        GEN_MIN,
+        GEN_MAX,
+        CKF_GENERATE,
+    )
+    .paramgen(CKK_DH, param_gen),
     MechDef::new(
         CKM_DH_PKCS_DERIVE,
         "CKM_DH_PKCS_DERIVE",
@@ -53,6 +65,24 @@ fn pair_gen(
         Attribute::new(CKA_VALUE, k.value().to_vec()),
     ];
     Ok((CKK_DH, pubs, privs))
+}
+
+/// CKM_DH_PKCS_PARAMETER_GEN: p of CKA_PRIME_BITS bits (required; 2048 or 3072, else
+/// `AttributeValueInvalid`) and g (`crypto::dh_generate_params`).
+fn param_gen(_: &Mech, t: &[Attribute]) -> Result<Vec<Attribute>> {
+    let bits = super::ops::template_ulong(t, CKA_PRIME_BITS)?.ok_or(Error::TemplateIncomplete)?;
+    let params = usize::try_from(bits)
+        .map_err(|_| Error::KeySizeRange)
+        .and_then(crypto::dh_generate_params)
+        .map_err(|e| match e {
+            Error::KeySizeRange => Error::AttributeValueInvalid,
+            e => e,
+        })?;
+    let (p, g) = params.pg();
+    Ok(vec![
+        Attribute::new(CKA_PRIME, p),
+        Attribute::new(CKA_BASE, g),
+    ])
 }
 
 /// The derivation: Z from the other party's value, truncated from its leading end to the

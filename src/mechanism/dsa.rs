@@ -1,7 +1,8 @@
 //! DSA (FIPS 186-4): `CKK_DSA` keys, `CKM_DSA_KEY_PAIR_GEN` (from the domain parameters of the
 //! public key template), `CKM_DSA` (on a digest the caller computed) and `CKM_DSA_SHA1`,
 //! `CKM_DSA_SHA224` ... `CKM_DSA_SHA512`. Signatures are r || s, each as long as q (PKCS #11
-//! 3.0, 2.2.5). The arithmetic is RustCrypto's `dsa` (`crypto::dsa`).
+//! 3.0, 2.2.5). `CKM_DSA_PARAMETER_GEN` makes CKO_DOMAIN_PARAMETERS objects (2.2.4) for key pair
+//! generation. The arithmetic is RustCrypto's `dsa` (`crypto::dsa`).
 
 use super::keys::Key;
 use super::{Input, Keys, Mech, MechDef, SignOp};
@@ -30,6 +31,14 @@ pub const MECHS: &[MechDef] = &[
         CKF_GENERATE_KEY_PAIR,
     )
     .pairgen(pair_gen),
+    MechDef::new(
+        CKM_DSA_PARAMETER_GEN,
+        "CKM_DSA_PARAMETER_GEN",
+        2048,
+        3072,
+        CKF_GENERATE,
+    )
+    .paramgen(CKK_DSA, param_gen),
     sig(CKM_DSA, "CKM_DSA"),
     sig(CKM_DSA_SHA1, "CKM_DSA_SHA1"),
     sig(CKM_DSA_SHA224, "CKM_DSA_SHA224"),
@@ -146,4 +155,27 @@ fn pair_gen(
         Attribute::new(CKA_PUBLIC_KEY_INFO, spki),
     ];
     Ok((CKK_DSA, pubs, privs))
+}
+
+/// CKM_DSA_PARAMETER_GEN: L from CKA_PRIME_BITS (required), N from CKA_SUBPRIME_BITS (256 when
+/// absent, as OpenSSL and SoftHSM choose for L >= 2048). Only the sizes keys can be generated on
+/// are made (2048/224, 2048/256, 3072/256); another is `AttributeValueInvalid`.
+fn param_gen(_: &Mech, t: &[Attribute]) -> Result<Vec<Attribute>> {
+    let bits = |ty| -> Result<Option<u32>> {
+        super::ops::template_ulong(t, ty)?
+            .map(|v| u32::try_from(v).map_err(|_| Error::AttributeValueInvalid))
+            .transpose()
+    };
+    let l = bits(CKA_PRIME_BITS)?.ok_or(Error::TemplateIncomplete)?;
+    let n = bits(CKA_SUBPRIME_BITS)?.unwrap_or(256);
+    let params = crypto::dsa_generate_params(l, n).map_err(|e| match e {
+        Error::KeySizeRange => Error::AttributeValueInvalid,
+        e => e,
+    })?;
+    let (p, q, g) = params.pqg();
+    Ok(vec![
+        Attribute::new(CKA_PRIME, p),
+        Attribute::new(CKA_SUBPRIME, q),
+        Attribute::new(CKA_BASE, g),
+    ])
 }

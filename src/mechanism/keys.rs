@@ -231,6 +231,28 @@ pub fn parse(o: &Object) -> Result<Key> {
     })
 }
 
+/// Domain parameters given to C_CreateObject are checked as a key's are (`crypto::DsaParams`,
+/// `crypto::DhParams`): values that are not valid parameters, or of a size keys cannot have, are
+/// `AttributeValueInvalid`.
+fn validate_domain_params(o: &Object) -> Result<()> {
+    let checked = match o.key_type() {
+        Some(CKK_DSA) => crate::crypto::DsaParams::new(
+            need(o, CKA_PRIME)?,
+            need(o, CKA_SUBPRIME)?,
+            need(o, CKA_BASE)?,
+        )
+        .map(drop),
+        Some(CKK_DH) => {
+            crate::crypto::DhParams::new(need(o, CKA_PRIME)?, need(o, CKA_BASE)?).map(drop)
+        }
+        _ => return Err(Error::TemplateInconsistent),
+    };
+    checked.map_err(|e| match e {
+        Error::DomainParamsInvalid | Error::KeySizeRange => Error::AttributeValueInvalid,
+        e => e,
+    })
+}
+
 /// The key check value of a secret key (CKA_CHECK_VALUE), from its type's row.
 pub fn check_value(kt: CK_KEY_TYPE, value: &[u8]) -> Result<Vec<u8>> {
     let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -242,6 +264,10 @@ pub fn check_value(kt: CK_KEY_TYPE, value: &[u8]) -> Result<Vec<u8>> {
 /// CKA_CHECK_VALUE of secret keys, which must match the template's when it gives one). Objects
 /// that are not keys pass unchanged.
 pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
+    if o.class() == CKO_DOMAIN_PARAMETERS {
+        validate_domain_params(o)?;
+        return Ok(Vec::new());
+    }
     match (o.class(), o.key_type()) {
         (
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,

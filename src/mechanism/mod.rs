@@ -287,6 +287,9 @@ pub type KeyGenFn = fn(&Mech, Option<usize>) -> Result<(CK_KEY_TYPE, Zeroizing<V
 /// public and the private key.
 pub type PairGenFn =
     fn(&Mech, &[Attribute]) -> Result<(CK_KEY_TYPE, Vec<Attribute>, Vec<Attribute>)>;
+/// Makes the values of domain parameters (C_GenerateKey of a CKO_DOMAIN_PARAMETERS object of the
+/// row's key type) from the template.
+pub type ParamGenFn = fn(&Mech, &[Attribute]) -> Result<Vec<Attribute>>;
 /// Derives the value of a new secret key from a base key: exactly `want.len(n)?` bytes, where `n`
 /// is what the mechanism gives when the template asks no length (each mechanism truncates its
 /// output as its specification says, or runs its KDF to that length).
@@ -339,6 +342,8 @@ pub struct MechDef {
     pub digest: Option<DigestFn>,
     pub keygen: Option<KeyGenFn>,
     pub pairgen: Option<PairGenFn>,
+    /// The key type of the domain parameters the mechanism generates, and the generation.
+    pub paramgen: Option<(CK_KEY_TYPE, ParamGenFn)>,
     pub derive: Option<DeriveFn>,
     pub recover: Option<RecoverFn>,
 }
@@ -371,6 +376,7 @@ impl MechDef {
             digest: None,
             keygen: None,
             pairgen: None,
+            paramgen: None,
             derive: None,
             recover: None,
         }
@@ -411,6 +417,12 @@ impl MechDef {
     pub const fn pairgen(self, f: PairGenFn) -> MechDef {
         MechDef {
             pairgen: Some(f),
+            ..self
+        }
+    }
+    pub const fn paramgen(self, kt: CK_KEY_TYPE, f: ParamGenFn) -> MechDef {
+        MechDef {
+            paramgen: Some((kt, f)),
             ..self
         }
     }
@@ -684,7 +696,14 @@ mod tests {
                 m.name
             );
             assert_eq!(has(CKF_DIGEST), m.digest.is_some(), "{}", m.name);
-            assert_eq!(has(CKF_GENERATE), m.keygen.is_some(), "{}", m.name);
+            // C_GenerateKey makes a secret key or domain parameters, never both.
+            assert_eq!(
+                has(CKF_GENERATE),
+                m.keygen.is_some() || m.paramgen.is_some(),
+                "{}",
+                m.name
+            );
+            assert!(!(m.keygen.is_some() && m.paramgen.is_some()), "{}", m.name);
             assert_eq!(
                 has(CKF_GENERATE_KEY_PAIR),
                 m.pairgen.is_some(),

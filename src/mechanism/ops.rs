@@ -870,6 +870,9 @@ impl Module {
         if def.flags & CKF_GENERATE == 0 {
             return Err(Error::MechanismInvalid);
         }
+        if let Some(gen) = def.paramgen {
+            return Self::generate_domain_params(&s, gen, mech, template);
+        }
         let len = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
         // PBKDF2 makes a key of the template's type.
         let mut mech = mech.clone();
@@ -900,6 +903,23 @@ impl Module {
             let hs = crate::family::add_version(&s, &r, vec![obj])?;
             return hs.first().copied().ok_or(Error::GeneralError);
         }
+        s.token.add(s.caller(), obj)
+    }
+
+    /// C_GenerateKey of domain parameters (CKM_DSA_PARAMETER_GEN, CKM_DH_PKCS_PARAMETER_GEN): a
+    /// CKO_DOMAIN_PARAMETERS object of the mechanism's key type, CKA_LOCAL true. The template is
+    /// checked against the object's rules before the (slow) generation.
+    fn generate_domain_params(
+        s: &Session,
+        (kt, gen): (CK_KEY_TYPE, super::ParamGenFn),
+        mech: &Mech,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let t = with_class(template, CKO_DOMAIN_PARAMETERS, kt)?;
+        Object::check_template(&t, Origin::Generate)?;
+        let mut internal = vec![Attribute::bool(CKA_LOCAL, true)];
+        internal.extend(gen(mech, template)?);
+        let obj = Object::build(&t, Origin::Generate, &internal)?;
         s.token.add(s.caller(), obj)
     }
 

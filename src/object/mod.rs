@@ -121,25 +121,7 @@ impl Object {
     /// Builds an object from a template, applying the spec's rules for `origin`. `internal` holds
     /// attributes a mechanism computed (key values, CKA_LOCAL, ...): they bypass the template checks.
     pub fn build(template: &[Attribute], origin: Origin, internal: &[Attribute]) -> Result<Object> {
-        let mut attrs = parse_template(template)?;
-        let class = attrs
-            .get(&CKA_CLASS)
-            .map(|v| ulong_of(v).expect("checked"))
-            .ok_or(Error::TemplateIncomplete)?;
-        let groups = rules::class_rules(class).ok_or(Error::AttributeValueInvalid)?;
-        let _ = groups;
-        let sub = Self::sub_rules(class, &attrs)?;
-        // Every template attribute must be valid for this object and settable on this origin.
-        for &ty in attrs.keys() {
-            let rule = rules::find_rule(class, sub, ty).ok_or(Error::TemplateInconsistent)?;
-            let forbidden = match origin {
-                Origin::Create => flag::NO_CREATE,
-                Origin::Generate => flag::NO_GEN,
-            };
-            if rule.flags & (forbidden | flag::DERIVED) != 0 {
-                return Err(Error::AttributeReadOnly);
-            }
-        }
+        let (mut attrs, class, sub) = Self::checked_template(template, origin)?;
         for a in internal {
             attrs.insert(a.ty, a.value.clone());
         }
@@ -170,9 +152,41 @@ impl Object {
         Ok(obj)
     }
 
+    /// Checks a template as [`Object::build`] does before it adds the mechanism's attributes:
+    /// for a generation that is slow, before it starts.
+    pub fn check_template(template: &[Attribute], origin: Origin) -> Result<()> {
+        Self::checked_template(template, origin).map(|_| ())
+    }
+
+    /// The parsed template, its class and its type's rules: every attribute valid for the object
+    /// and settable on this origin.
+    fn checked_template(
+        template: &[Attribute],
+        origin: Origin,
+    ) -> Result<(AttrMap, CK_OBJECT_CLASS, Option<&'static [Rule]>)> {
+        let attrs = parse_template(template)?;
+        let class = attrs
+            .get(&CKA_CLASS)
+            .map(|v| ulong_of(v).expect("checked"))
+            .ok_or(Error::TemplateIncomplete)?;
+        rules::class_rules(class).ok_or(Error::AttributeValueInvalid)?;
+        let sub = Self::sub_rules(class, &attrs)?;
+        for &ty in attrs.keys() {
+            let rule = rules::find_rule(class, sub, ty).ok_or(Error::TemplateInconsistent)?;
+            let forbidden = match origin {
+                Origin::Create => flag::NO_CREATE,
+                Origin::Generate => flag::NO_GEN,
+            };
+            if rule.flags & (forbidden | flag::DERIVED) != 0 {
+                return Err(Error::AttributeReadOnly);
+            }
+        }
+        Ok((attrs, class, sub))
+    }
+
     fn sub_rules(class: CK_OBJECT_CLASS, attrs: &AttrMap) -> Result<Option<&'static [Rule]>> {
         Ok(match class {
-            CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
+            CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY | CKO_DOMAIN_PARAMETERS => {
                 let kt = attrs
                     .get(&CKA_KEY_TYPE)
                     .map(|v| ulong_of(v).expect("checked"))
@@ -213,6 +227,19 @@ impl Object {
                 let len = v.len() as CK_ULONG;
                 self.attrs
                     .insert(CKA_VALUE_LEN, Zeroizing::new(len.to_ne_bytes().to_vec()));
+            }
+        }
+        // Domain parameters: their sizes, from the values (PKCS #11 3.0, 2.2.4 and 2.5.3).
+        if self.class == CKO_DOMAIN_PARAMETERS {
+            for (value, bits) in [
+                (CKA_PRIME, CKA_PRIME_BITS),
+                (CKA_SUBPRIME, CKA_SUBPRIME_BITS),
+            ] {
+                if let Some(v) = self.attrs.get(&value) {
+                    let n = bit_length(v) as CK_ULONG;
+                    self.attrs
+                        .insert(bits, Zeroizing::new(n.to_ne_bytes().to_vec()));
+                }
             }
         }
         if self.class == CKO_PUBLIC_KEY && self.key_type() == Some(CKK_RSA) {

@@ -102,6 +102,8 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
         | CKA_JAVA_MIDP_SECURITY_DOMAIN
         | CKA_MODULUS_BITS
         | CKA_VALUE_LEN
+        | CKA_PRIME_BITS
+        | CKA_SUBPRIME_BITS
         | CKA_KEY_GEN_MECHANISM
         | CKA_NAME_HASH_ALGORITHM
         | CKA_FERROHSM_KEY_VERSION
@@ -327,6 +329,31 @@ const DH_PRIVATE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
 ];
 
+/// Domain parameter objects (PKCS #11 3.0, 4.12): the key type they are for, and whether the
+/// token generated them.
+const DOMAIN_PARAMETERS: &[Rule] = &[
+    r(CKA_KEY_TYPE, REQ_CREATE, N),
+    r(CKA_LOCAL, NO_CREATE | NO_GEN | DERIVED, B(false)),
+];
+
+/// DSA domain parameters (PKCS #11 3.0, 2.2.4): given on create, computed by
+/// CKM_DSA_PARAMETER_GEN from CKA_PRIME_BITS (and CKA_SUBPRIME_BITS, which the spec leaves to the
+/// token: ferrohsm takes it, as SoftHSM does). The sizes are the values' (`Object::derive`).
+const DSA_PARAMS: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_SUBPRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_BASE, REQ_CREATE | NO_GEN, N),
+    r(CKA_PRIME_BITS, NO_CREATE | REQ_GEN, N),
+    r(CKA_SUBPRIME_BITS, NO_CREATE, N),
+];
+
+/// PKCS #3 Diffie-Hellman domain parameters (PKCS #11 3.0, 2.5.3).
+const DH_PARAMS: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GEN, N),
+    r(CKA_BASE, REQ_CREATE | NO_GEN, N),
+    r(CKA_PRIME_BITS, NO_CREATE | REQ_GEN, N),
+];
+
 const SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
     r(CKA_VALUE_LEN, NO_CREATE, N),
@@ -348,6 +375,8 @@ pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&
         (CKO_PRIVATE_KEY, CKK_DSA) => DSA_PRIVATE,
         (CKO_PUBLIC_KEY, CKK_DH) => DH_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_DH) => DH_PRIVATE,
+        (CKO_DOMAIN_PARAMETERS, CKK_DSA) => DSA_PARAMS,
+        (CKO_DOMAIN_PARAMETERS, CKK_DH) => DH_PARAMS,
         _ => return None,
     })
 }
@@ -391,6 +420,7 @@ pub fn class_rules(class: CK_OBJECT_CLASS) -> Option<&'static [&'static [Rule]]>
         CKO_PUBLIC_KEY => &[COMMON, STORAGE, KEY, PUBLIC_KEY],
         CKO_PRIVATE_KEY => &[COMMON, STORAGE, KEY, PRIVATE_KEY],
         CKO_SECRET_KEY => &[COMMON, STORAGE, KEY, SECRET_KEY],
+        CKO_DOMAIN_PARAMETERS => &[COMMON, STORAGE, DOMAIN_PARAMETERS],
         _ => return None,
     })
 }

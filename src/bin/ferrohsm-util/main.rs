@@ -554,6 +554,7 @@ fn list_objects(sel: &Select, pins: &Pins, login: bool) -> R<()> {
                 CKO_PUBLIC_KEY => "public key",
                 CKO_PRIVATE_KEY => "private key",
                 CKO_SECRET_KEY => "secret key",
+                CKO_DOMAIN_PARAMETERS => "domain parameters",
                 _ => "other",
             };
             let label = String::from_utf8_lossy(o.get(CKA_LABEL).unwrap_or_default()).to_string();
