@@ -195,10 +195,26 @@ impl Interface {
         CK_INTERFACE { ..self.0 }
     }
     /// A writable copy for the caller. Some callers write into the interface they are given
-    /// (OpenSC's pkcs11-spy before 0.26 does), which would fault on read-only static memory; a copy
-    /// per call (a few bytes, and C_GetInterface is called once or twice per process) keeps them safe.
+    /// (OpenSC's pkcs11-spy before 0.26 does), which would fault on read-only static memory. One
+    /// copy per interface, made on first use and kept for the life of the process, is refreshed
+    /// from the static on every call and handed out: no allocation per call (valgrind in
+    /// `scripts/test` checks there is no leak), and whatever a caller wrote is undone for the next.
     pub fn to_caller(&self) -> *mut CK_INTERFACE {
-        Box::into_raw(Box::new(self.get()))
+        static COPIES: parking_lot::Mutex<Vec<(usize, usize)>> =
+            parking_lot::Mutex::new(Vec::new());
+        let key = self as *const Interface as usize;
+        let mut copies = COPIES.lock();
+        let ptr = match copies.iter().find(|(k, _)| *k == key) {
+            Some(&(_, p)) => p as *mut CK_INTERFACE,
+            None => {
+                let p = Box::into_raw(Box::new(self.get()));
+                copies.push((key, p as usize));
+                p
+            }
+        };
+        // SAFETY: `ptr` came from Box::into_raw above and is never freed; the lock is held.
+        unsafe { ptr.write(self.get()) };
+        ptr
     }
     pub fn version(&self) -> CK_VERSION {
         // SAFETY: every function list starts with its CK_VERSION.

@@ -5,6 +5,10 @@
 #   FERROHSM_MODULE=/path/x.so tests/c/run.sh   (relative paths: from the repo root)
 #   SOFTHSM_TOO=1 tests/c/run.sh   # additionally run boundary against SoftHSM,
 #                                  # for comparison only (never affects the status)
+#   VALGRIND=1 tests/c/run.sh      # run boundary under valgrind memcheck: any invalid read or
+#                                  # write, use of uninitialised memory or definite leak fails.
+#                                  # One suppression (tests/c/valgrind.supp): the fork test's
+#                                  # child forgets the parent's module state, by design.
 #
 # Exit status: 0 if the layout check and the boundary test both pass, else the
 # first non-zero status (1 = checks failed, 2 = could not run).
@@ -34,7 +38,14 @@ if [ ! -f "$module" ]; then
     echo "module not found: $module (build with: cargo build --release)" >&2
     [ "$status" -eq 0 ] && status=2
 else
-    FERROHSM_MODULE="$module" "$out/boundary" "$module"
+    if [ "${VALGRIND:-0}" = 1 ]; then
+        FERROHSM_MODULE="$module" valgrind --quiet --error-exitcode=9 --leak-check=full \
+            --errors-for-leak-kinds=definite --child-silent-after-fork=yes \
+            --suppressions=tests/c/valgrind.supp \
+            "$out/boundary" "$module"
+    else
+        FERROHSM_MODULE="$module" "$out/boundary" "$module"
+    fi
     rc=$?
     [ "$status" -eq 0 ] && status=$rc
 fi
