@@ -246,10 +246,37 @@ fn sk_encode<P: MlDsaParams>(sk: &ExpandedSigningKey<P>) -> Zeroizing<Vec<u8>> {
     v
 }
 
+/// Whether every coefficient of s1 and s2 in an skEncode is a valid BitPack(η, η) value (at most
+/// 2η): the crate's skDecode asserts it, so out-of-range keys are refused before it sees them.
+/// (t0's 13-bit values are all valid.) FIPS 204 Alg. 17 packs coefficients LSB first.
+fn s1_s2_in_range(set: MlDsaSet, v: &[u8]) -> bool {
+    let (k, l, eta) = match set {
+        MlDsaSet::MlDsa44 => (4, 4, 2u32),
+        MlDsaSet::MlDsa65 => (6, 5, 4),
+        MlDsaSet::MlDsa87 => (8, 7, 2),
+    };
+    let bits = if eta == 2 { 3 } else { 4 };
+    let len = (k + l) * 32 * bits;
+    let Some(packed) = v.get(128..128 + len) else {
+        return false;
+    };
+    // Bits are consumed LSB first; `bits` divides 24, so three bytes hold whole coefficients.
+    packed.chunks(3).all(|c| {
+        let w = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |w, (i, &b)| w | (b as u32) << (8 * i));
+        (0..(8 * c.len()) / bits).all(|j| (w >> (j * bits)) & ((1 << bits) - 1) <= 2 * eta)
+    })
+}
+
 /// skDecode with the checks the crate leaves to its caller: the encoding must re-encode to
 /// itself (s1, s2 within η) and its tr must be the hash of the public key it gives.
 #[allow(deprecated)]
-fn sk_decode<P: MlDsaParams>(v: &[u8]) -> Result<ExpandedSigningKey<P>> {
+fn sk_decode<P: MlDsaParams>(set: MlDsaSet, v: &[u8]) -> Result<ExpandedSigningKey<P>> {
+    if !s1_s2_in_range(set, v) {
+        return Err(Error::AttributeValueInvalid);
+    }
     let enc = ExpandedSigningKeyBytes::<P>::try_from(v).map_err(|_| Error::AttributeValueInvalid)?;
     let sk = ExpandedSigningKey::<P>::from_expanded(&enc);
     let again = sk_encode(&sk);
@@ -342,17 +369,17 @@ impl MlDsaPrivate {
         }
         let (sk, vk, bytes) = match set {
             MlDsaSet::MlDsa44 => {
-                let k = sk_decode::<MlDsa44>(v)?;
+                let k = sk_decode::<MlDsa44>(set, v)?;
                 let (vk, b) = vk_of(&k);
                 (Sk::A(Box::new(k)), Vk::A(Box::new(vk)), b)
             }
             MlDsaSet::MlDsa65 => {
-                let k = sk_decode::<MlDsa65>(v)?;
+                let k = sk_decode::<MlDsa65>(set, v)?;
                 let (vk, b) = vk_of(&k);
                 (Sk::B(Box::new(k)), Vk::B(Box::new(vk)), b)
             }
             MlDsaSet::MlDsa87 => {
-                let k = sk_decode::<MlDsa87>(v)?;
+                let k = sk_decode::<MlDsa87>(set, v)?;
                 let (vk, b) = vk_of(&k);
                 (Sk::C(Box::new(k)), Vk::C(Box::new(vk)), b)
             }
@@ -511,5 +538,31 @@ impl MlDsaPublic {
             Vk::C(k) => verify_internal_with(k, &m, sig),
         };
         ok.then_some(()).ok_or(Error::SignatureInvalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// skEncode of real keys passes the range check, and one out-of-range coefficient of s1 or
+    /// s2 (all ones: 7 > 2η for η = 2, 15 > 8 for η = 4) fails it, at either end of the vectors.
+    #[test]
+    fn s1_s2_range_check() {
+        for set in MlDsaSet::ALL {
+            let k = MlDsaPrivate::from_seed(set, &[9u8; 32]).unwrap();
+            let sk = k.expanded();
+            assert!(s1_s2_in_range(set, &sk));
+            for i in [128usize, 128 + 95] {
+                let mut bad = sk.to_vec();
+                bad[i] = 0xff;
+                assert!(!s1_s2_in_range(set, &bad), "{set:?} byte {i}");
+                assert_eq!(
+                    MlDsaPrivate::from_expanded(set, &bad).unwrap_err(),
+                    Error::AttributeValueInvalid
+                );
+            }
+            assert!(MlDsaPrivate::from_expanded(set, &sk).is_ok());
+        }
     }
 }
