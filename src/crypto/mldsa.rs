@@ -109,6 +109,7 @@ impl PreHash {
         ])
     }
     /// Length of PH(M): the hash's, 32 bytes for SHAKE128 and 64 for SHAKE256 (FIPS 204, Alg. 4).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             PreHash::Sha2(h) => h.len(),
@@ -277,7 +278,8 @@ fn sk_decode<P: MlDsaParams>(set: MlDsaSet, v: &[u8]) -> Result<ExpandedSigningK
     if !s1_s2_in_range(set, v) {
         return Err(Error::AttributeValueInvalid);
     }
-    let enc = ExpandedSigningKeyBytes::<P>::try_from(v).map_err(|_| Error::AttributeValueInvalid)?;
+    let enc =
+        ExpandedSigningKeyBytes::<P>::try_from(v).map_err(|_| Error::AttributeValueInvalid)?;
     let sk = ExpandedSigningKey::<P>::from_expanded(&enc);
     let again = sk_encode(&sk);
     if !super::ct_eq(&again[..], v) {

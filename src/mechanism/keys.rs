@@ -263,12 +263,7 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         (
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
             Some(
-                CKK_RSA
-                | CKK_EC
-                | CKK_EC_EDWARDS
-                | CKK_EC_MONTGOMERY
-                | CKK_DSA
-                | CKK_DH
+                CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH
                 | CKK_ML_DSA,
             ),
         )
