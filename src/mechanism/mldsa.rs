@@ -106,7 +106,8 @@ fn hedge_of(v: CK_ULONG) -> Result<Hedge> {
 }
 
 /// What the operation gathers: the message (pure), its pre-hash in progress, or the caller's
-/// digest (`CKM_HASH_ML_DSA`).
+/// digest (`CKM_HASH_ML_DSA`). One per operation: a hash state inline costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Input {
     Message(Zeroizing<Vec<u8>>),
     Hashing(PreHasher, PreHash),
