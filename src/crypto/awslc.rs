@@ -1419,6 +1419,41 @@ mod tests {
         }
     }
 
+    /// ML-DSA is RustCrypto's `ml-dsa` on both backends; AWS-LC's (FIPS-validated) ML-DSA is an
+    /// independent implementation to check it against: the same seed gives the same public and
+    /// expanded private keys, and each verifies the other's signatures (empty context, hedged).
+    #[test]
+    fn cross_implementation_ml_dsa() {
+        use super::super::mldsa::{Hedge, MlDsaPrivate, MlDsaPublic, MlDsaSet};
+        use aws_lc_rs::encoding::AsRawBytes;
+        use aws_lc_rs::signature::{KeyPair, PqdsaKeyPair, UnparsedPublicKey};
+        for (set, signing, verifying) in [
+            (MlDsaSet::MlDsa44, &sig::ML_DSA_44_SIGNING, &sig::ML_DSA_44),
+            (MlDsaSet::MlDsa65, &sig::ML_DSA_65_SIGNING, &sig::ML_DSA_65),
+            (MlDsaSet::MlDsa87, &sig::ML_DSA_87_SIGNING, &sig::ML_DSA_87),
+        ] {
+            let seed = [0x5au8; 32];
+            let ours = MlDsaPrivate::from_seed(set, &seed).unwrap();
+            let theirs = PqdsaKeyPair::from_seed(signing, &seed).unwrap();
+            assert_eq!(ours.public().bytes(), theirs.public_key().as_ref());
+            let raw = theirs.private_key().as_raw_bytes().unwrap();
+            assert_eq!(&ours.expanded()[..], raw.as_ref());
+            let msg = b"ml-dsa against AWS-LC";
+            let s = ours.sign(msg, &[], Hedge::Hedged).unwrap();
+            UnparsedPublicKey::new(verifying, ours.public().bytes())
+                .verify(msg, &s)
+                .unwrap();
+            let mut t = vec![0u8; set.sig_len()];
+            assert_eq!(theirs.sign(msg, &mut t).unwrap(), set.sig_len());
+            let p = MlDsaPublic::from_bytes(set, theirs.public_key().as_ref()).unwrap();
+            p.verify(msg, &[], &t).unwrap();
+            assert_eq!(
+                p.verify(b"other", &[], &t).unwrap_err(),
+                Error::SignatureInvalid
+            );
+        }
+    }
+
     /// X25519 through AWS-LC agrees with RustCrypto's, and AWS-LC took the keys.
     #[test]
     fn cross_backend_x25519() {

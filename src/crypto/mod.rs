@@ -36,6 +36,9 @@ pub use self::dsa::{dsa_generate, dsa_generate_params, DsaParams, DsaPrivate, Ds
 // Diffie-Hellman (PKCS #3): crypto-bigint's exponentiation, composed, on both backends.
 pub mod dh;
 pub use dh::{dh_generate, dh_generate_params, DhParams, DhPrivate, DhPublic};
+// ML-DSA (FIPS 204): RustCrypto's `ml-dsa` on both backends (README.md says why).
+pub mod mldsa;
+pub use mldsa::{mldsa_generate, MlDsaPrivate, MlDsaPublic, MlDsaSet};
 
 /// Strips the leading zero bytes of a big-endian integer.
 pub(crate) fn strip_zeros(v: &[u8]) -> &[u8] {

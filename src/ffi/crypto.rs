@@ -354,6 +354,26 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mech> {
                 context: unsafe { param_input(v.pContextData, v.ulContextDataLen)? }.to_vec(),
             }
         }
+        ParamKind::OptionalSignContext if m.ulParameterLen == 0 => Param::None,
+        ParamKind::OptionalSignContext => {
+            // SAFETY: per the contract above.
+            let v: CK_SIGN_ADDITIONAL_CONTEXT = unsafe { param(m)? };
+            Param::SignContext {
+                hedge: v.hedgeVariant,
+                // SAFETY: pContext is valid for ulContextLen bytes, per the contract.
+                context: unsafe { param_input(v.pContext, v.ulContextLen)? }.to_vec(),
+            }
+        }
+        ParamKind::HashSignContext => {
+            // SAFETY: per the contract above.
+            let v: CK_HASH_SIGN_ADDITIONAL_CONTEXT = unsafe { param(m)? };
+            Param::HashSignContext {
+                hedge: v.hedgeVariant,
+                // SAFETY: pContext is valid for ulContextLen bytes, per the contract.
+                context: unsafe { param_input(v.pContext, v.ulContextLen)? }.to_vec(),
+                hash: v.hash,
+            }
+        }
         ParamKind::Ecdh1 => {
             // SAFETY: per the contract above.
             let v: CK_ECDH1_DERIVE_PARAMS = unsafe { param(m)? };

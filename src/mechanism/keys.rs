@@ -37,6 +37,8 @@ pub enum Key {
     DsaPublic(crate::crypto::DsaPublic),
     DhPrivate(crate::crypto::DhPrivate),
     DhPublic(crate::crypto::DhPublic),
+    MlDsaPrivate(crate::crypto::MlDsaPrivate),
+    MlDsaPublic(crate::crypto::MlDsaPublic),
     Secret(Secret),
 }
 
@@ -219,6 +221,21 @@ pub fn parse(o: &Object) -> Result<Key> {
                 Key::DhPublic(crate::crypto::DhPublic::new(&params, v)?)
             }
         }
+        (CKO_PRIVATE_KEY, CKK_ML_DSA) => {
+            let set = super::mldsa::set_of(need(o, CKA_PARAMETER_SET)?)?;
+            Key::MlDsaPrivate(crate::crypto::MlDsaPrivate::from_parts(
+                set,
+                attr(o, CKA_SEED),
+                attr(o, CKA_VALUE),
+            )?)
+        }
+        (CKO_PUBLIC_KEY, CKK_ML_DSA) => {
+            let set = super::mldsa::set_of(need(o, CKA_PARAMETER_SET)?)?;
+            Key::MlDsaPublic(crate::crypto::MlDsaPublic::from_bytes(
+                set,
+                need(o, CKA_VALUE)?,
+            )?)
+        }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
             let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -271,7 +288,10 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     match (o.class(), o.key_type()) {
         (
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
-            Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH),
+            Some(
+                CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH
+                | CKK_ML_DSA,
+            ),
         )
         | (CKO_SECRET_KEY, Some(_)) => {}
         _ => return Ok(Vec::new()),
@@ -324,6 +344,8 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::X448Public(k) => x448_spki(&k.bytes()),
         Key::DsaPrivate(k) => k.public().spki()?,
         Key::DsaPublic(k) => k.spki()?,
+        Key::MlDsaPrivate(k) => super::mldsa::spki(k.set(), k.public().bytes()),
+        Key::MlDsaPublic(k) => super::mldsa::spki(k.set(), k.bytes()),
         // PKCS #3 keys have no SPKI the module computes (X9.42 would need q).
         Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(out),
         Key::Secret(_) => return Ok(out),

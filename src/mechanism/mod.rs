@@ -24,6 +24,7 @@ pub mod kbkdf;
 pub mod kdf;
 pub mod keys;
 pub mod message;
+pub mod mldsa;
 pub mod ops;
 pub mod rsa;
 pub mod wrap;
@@ -88,6 +89,17 @@ pub enum Param {
     Eddsa {
         ph: bool,
         context: Vec<u8>,
+    },
+    /// CK_SIGN_ADDITIONAL_CONTEXT (PKCS #11 3.2): the hedge variant and the context.
+    SignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+    },
+    /// CK_HASH_SIGN_ADDITIONAL_CONTEXT: the same and the hash that made the caller's digest.
+    HashSignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+        hash: CK_MECHANISM_TYPE,
     },
     /// CK_ECDH1_DERIVE_PARAMS: the KDF, the shared data (its input besides the secret) and the
     /// other party's public value.
@@ -160,6 +172,18 @@ impl std::fmt::Debug for Param {
             Param::Eddsa { ph, context } => {
                 write!(f, "Eddsa(ph {ph}, context {} bytes)", context.len())
             }
+            Param::SignContext { hedge, context } => {
+                write!(f, "SignContext({hedge}, context {} bytes)", context.len())
+            }
+            Param::HashSignContext {
+                hedge,
+                context,
+                hash,
+            } => write!(
+                f,
+                "HashSignContext({hedge}, context {} bytes, {hash:#x})",
+                context.len()
+            ),
             Param::Ecdh {
                 kdf,
                 shared,
@@ -217,6 +241,10 @@ pub enum ParamKind {
     Ecdh1,
     /// CK_EDDSA_PARAMS, optional.
     OptionalEddsa,
+    /// CK_SIGN_ADDITIONAL_CONTEXT, optional (PKCS #11 3.2).
+    OptionalSignContext,
+    /// CK_HASH_SIGN_ADDITIONAL_CONTEXT (PKCS #11 3.2).
+    HashSignContext,
     /// A CK_ULONG (CK_EXTRACT_PARAMS).
     Ulong,
     /// A CK_OBJECT_HANDLE (CKM_CONCATENATE_BASE_AND_KEY).
@@ -252,6 +280,8 @@ pub enum Keys {
     Dsa,
     /// Diffie-Hellman (CKK_DH) private keys.
     Dh,
+    /// ML-DSA (CKK_ML_DSA) public and private keys.
+    MlDsa,
 }
 
 impl Keys {
@@ -267,6 +297,7 @@ impl Keys {
             Keys::Secret(types) => class == CKO_SECRET_KEY && types.contains(&kt),
             Keys::Dsa => asym && kt == CKK_DSA,
             Keys::Dh => asym && kt == CKK_DH,
+            Keys::MlDsa => asym && kt == CKK_ML_DSA,
         }
     }
 }
@@ -476,6 +507,7 @@ const FAMILIES: &[&[MechDef]] = &[
     des3::MECHS,
     dsa::MECHS,
     dh::MECHS,
+    mldsa::MECHS,
 ];
 
 /// Every family's secret key types.
