@@ -212,6 +212,20 @@ fn missing_or_foreign_module_fails() {
     assert_eq!(o.code, Some(1), "{o}");
     assert!(has(&o, "FAIL", "module:", "is not a PKCS#11 module"), "{o}");
 
+    // A bare name of a file in the current directory is that file (dlopen alone would not look
+    // there).
+    let dir = common::module_path().parent().unwrap().to_path_buf();
+    let mut c = std::process::Command::new(util_path());
+    c.args(["doctor", "--module", "libferrohsm.so"])
+        .current_dir(&dir)
+        .env("FERROHSM_CONF", &env.conf);
+    let o = run(c);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        has(&o, "ok", "module:", "./libferrohsm.so (--module) loads"),
+        "{o}"
+    );
+
     // The right one, named explicitly.
     let o = doctor(
         &env,
@@ -262,6 +276,10 @@ fn unreadable_tokens_are_named() {
             .unwrap();
     }
     std::fs::create_dir(env.tokendir.join("00000000deadbeef")).unwrap();
+    // A token whose database is not one.
+    let junk = env.tokendir.join("0000000000000001");
+    std::fs::create_dir(&junk).unwrap();
+    std::fs::write(junk.join("token.db"), vec![0x5a; 4096]).unwrap();
     let o = doctor(&env, &[]);
     assert_eq!(o.code, Some(1), "{o}");
     let check = format!("token {serial}:");
@@ -272,6 +290,12 @@ fn unreadable_tokens_are_named() {
     );
     assert!(
         has(&o, "warn", "tokens:", "00000000deadbeef has no token.db"),
+        "{o}"
+    );
+    let junk = "token 0000000000000001:";
+    assert!(has(&o, "FAIL", junk, "cannot be opened"), "{o}");
+    assert!(
+        has(&o, "FAIL", junk, "delete-token --serial 0000000000000001"),
         "{o}"
     );
 }

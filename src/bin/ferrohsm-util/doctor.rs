@@ -519,6 +519,10 @@ fn check_token(r: &mut Report, backend: &SqliteBackend, config: &Config, serial:
 /// The module to load and where the choice came from.
 fn module_choice(given: Option<&Path>) -> Result<(PathBuf, &'static str), Vec<PathBuf>> {
     if let Some(p) = given {
+        // dlopen looks a bare name up in the loader's path, not here: a file here is meant.
+        if p.components().count() == 1 && p.is_file() {
+            return Ok((Path::new(".").join(p), "--module"));
+        }
         return Ok((p.to_path_buf(), "--module"));
     }
     if let Some(p) = std::env::var_os("FERROHSM_MODULE").filter(|p| !p.is_empty()) {
