@@ -129,6 +129,9 @@ fn wrong_pins_then_locked_user_pin_are_reported() {
         "{o}"
     );
     assert!(has(&o, "FAIL", "token \"locked\"", "--init-pin"), "{o}");
+    // The fix names the module this doctor loads.
+    let fix = format!("pkcs11-tool --module {} ", common::module_path().display());
+    assert!(has(&o, "FAIL", "token \"locked\"", &fix), "{o}");
 }
 
 /// A fake SoftHSM 2 token (file store) and, when softhsm2-util is installed, a real one.

@@ -83,8 +83,12 @@ impl Report {
 pub fn run(args: DoctorArgs) -> ExitCode {
     let mut r = Report::default();
     let config = check_config(&mut r);
+    // The module the fixes name (pkcs11-tool --module ...).
+    let module = module_choice(args.module.as_deref())
+        .map(|(p, _)| p.display().to_string())
+        .unwrap_or_else(|_| "libferrohsm.so".into());
     if check_token_dir(&mut r, &config.token_dir) {
-        check_tokens(&mut r, &config);
+        check_tokens(&mut r, &config, &module);
     }
     check_module(&mut r, args.module.as_deref());
     check_p11kit(&mut r);
@@ -314,7 +318,7 @@ fn is_serial(name: &str) -> bool {
 
 // ---- tokens ---------------------------------------------------------------------------------------
 
-fn check_tokens(r: &mut Report, config: &Config) {
+fn check_tokens(r: &mut Report, config: &Config, module: &str) {
     let dir = &config.token_dir;
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -411,11 +415,17 @@ fn check_tokens(r: &mut Report, config: &Config) {
         }
     };
     for serial in &serials {
-        check_token(r, &backend, config, serial);
+        check_token(r, &backend, config, module, serial);
     }
 }
 
-fn check_token(r: &mut Report, backend: &SqliteBackend, config: &Config, serial: &str) {
+fn check_token(
+    r: &mut Report,
+    backend: &SqliteBackend,
+    config: &Config,
+    module: &str,
+    serial: &str,
+) {
     let check = format!("token {serial}");
     let meta: ferrohsm::Result<TokenMeta> = backend.open(serial).and_then(|mut st| st.meta());
     let meta = match meta {
@@ -480,7 +490,7 @@ fn check_token(r: &mut Report, backend: &SqliteBackend, config: &Config, serial:
             &check,
             "user PIN not initialized: the token cannot be used",
             format!(
-                "set it as the SO: pkcs11-tool --module libferrohsm.so --slot {slot} --login \
+                "set it as the SO: pkcs11-tool --module {module} --slot {slot} --login \
                  --login-type so --init-pin"
             ),
         );
@@ -491,7 +501,7 @@ fn check_token(r: &mut Report, backend: &SqliteBackend, config: &Config, serial:
             format!("user PIN locked after {} wrong PINs", meta.user_failures),
             format!(
                 "the SO sets a new user PIN, which unlocks it: pkcs11-tool --module \
-                 libferrohsm.so --slot {slot} --login --login-type so --init-pin"
+                 {module} --slot {slot} --login --login-type so --init-pin"
             ),
         );
     } else if meta.user_failures > 0 {
