@@ -302,3 +302,34 @@ fn unreadable_tokens_are_named() {
         "{o}"
     );
 }
+
+/// Without FERROHSM_CONF, the doctor names the file the module reads (`show-config` shows what
+/// `Config::discover` found): the user's own.
+#[test]
+fn user_file_is_the_one_the_module_reads() {
+    let env = Env::new("log.level = ERROR\n");
+    let home = env.path("home");
+    std::fs::create_dir_all(home.join(".config/ferrohsm")).unwrap();
+    let user = home.join(".config/ferrohsm/ferrohsm.conf");
+    std::fs::copy(&env.conf, &user).unwrap();
+    let run_util = |args: &[&str]| {
+        let mut c = std::process::Command::new(util_path());
+        c.args(args)
+            .env_remove("FERROHSM_CONF")
+            .env("HOME", &home)
+            .env("FERROHSM_MODULE", common::module_path());
+        run(c)
+    };
+    let shown = run_util(&["show-config"]);
+    assert!(shown.ok(), "{shown}");
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("config file:      {}\n", user.display())),
+        "{shown}"
+    );
+    let o = run_util(&["doctor"]);
+    assert_eq!(o.code, Some(0), "{o}");
+    let want = format!("{} (the user's file)", user.display());
+    assert!(has(&o, "ok", "config:", &want), "{o}");
+}
