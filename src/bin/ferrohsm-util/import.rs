@@ -2,6 +2,7 @@
 //! public key, and X.509 certificates, from PEM or DER. Imported private keys are sensitive and
 //! not extractable.
 
+use super::progress::Progress;
 use super::{find_slot, pin, Fail, Pins, Select, R};
 use cryptoki_sys::*;
 use der::{Decode, Encode};
@@ -202,6 +203,8 @@ pub fn run(
     }
     let user_pin = pin(&pins.pin, "FERROHSM_PIN", "Please enter user PIN: ")?;
     let s = m.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)?;
+    // After the PIN prompt, so the spinner never draws over it.
+    let progress = Progress::spinner(format!("Importing {file}"));
     let r = (|| -> R<&'static str> {
         m.login(s, CKU_USER, user_pin.as_bytes())?;
         if !force {
@@ -242,6 +245,7 @@ pub fn run(
         Ok("The key pair has been imported.")
     })();
     let _ = m.close_session(s);
+    progress.finish();
     println!("{}", r?);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! Every command goes through the module's core as a PKCS#11 application would: a rotation is a
 //! key generation with `CKA_FERROHSM_KEY_FAMILY` in its template (see `src/family.rs`).
 
+use crate::progress::Progress;
 use crate::{find_slot, pin, Fail, Pins, Select, R};
 use clap::{Args, Subcommand, ValueEnum};
 use cryptoki_sys::*;
@@ -266,6 +267,8 @@ fn rotate(
         common.push(Attribute::new(CKA_FERROHSM_KEY_ALG, a.as_bytes().to_vec()));
     }
     let s = login(m, sel, pins)?;
+    // After the PIN prompt, so the spinner never draws over it; RSA-4096 takes seconds.
+    let progress = Progress::spinner(format!("Generating a {key_type} key for {name}"));
     let r = match kind.to_ascii_lowercase().as_str() {
         "rsa" | "ec" | "ed25519" => {
             let (mech, mut pub_t) = if kind == "ed25519" {
@@ -323,6 +326,7 @@ fn rotate(
         }
         _ => return Err(bad_type(key_type)),
     };
+    progress.finish();
     let h = r.map_err(|e| match e {
         Error::AttributeValueInvalid if alg.is_some() => Fail(format!(
             "The alg {} does not fit a {key_type} key.",

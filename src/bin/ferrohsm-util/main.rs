@@ -5,9 +5,11 @@
 //! the same lines on stdout and `ERROR: ...` on stderr with exit status 1.
 
 mod dist;
+mod doctor;
 mod import;
 mod key;
 mod migrate;
+mod progress;
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -156,6 +158,9 @@ enum Cmd {
         #[arg(long)]
         login: bool,
     },
+    /// Check the configuration, the token directory, the tokens' PINs and the module, and say
+    /// what to fix (exit status 1 when a check failed)
+    Doctor(doctor::DoctorArgs),
     /// Write the manual pages, shell completions and example configuration file (for packaging)
     #[command(hide = true)]
     DistFiles {
@@ -206,6 +211,13 @@ fn main() -> ExitCode {
             eprintln!("Use --help for the options.");
             return ExitCode::from(1);
         }
+    };
+    let cli = match cli {
+        Cli {
+            cmd: Some(Cmd::Doctor(args)),
+            ..
+        } => return doctor::run(args),
+        cli => cli,
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -260,6 +272,7 @@ fn run(cli: Cli) -> R<()> {
             Cmd::ListObjects { sel, pins, login } => list_objects(&sel, &pins, login),
             Cmd::Key { cmd } => key::run(&open()?, cmd),
             Cmd::Migrate { cmd } => migrate::run(cmd),
+            Cmd::Doctor(_) => unreachable!("run by main"),
         };
     }
     let c = cli.compat;
