@@ -12,8 +12,8 @@
 //! FFC domain parameters): a 2048- or 3072-bit prime p with a 256-bit prime q dividing p - 1 and g
 //! of order q, by the `dsa` crate's generation (`super::dsa::dsa_generate_params`), of which the
 //! PKCS #3 object keeps p and g. Safe primes (p = 2q' + 1, what OpenSSL's `dhparam` and SoftHSM
-//! make) are not generated: crypto-primes found no 2048-bit safe prime in 5 minutes on this
-//! machine's class (OpenSSL's sieve took 2 to 52 s), too slow and too variable for C_GenerateKey.
+//! make) are not generated: crypto-primes took 160 s for one 2048-bit safe prime on this
+//! machine's class (OpenSSL's sieve 2 to 52 s), too slow and too variable for C_GenerateKey.
 //! Since x is drawn from [2, p - 2], not below q, a peer value confined to a small subgroup of
 //! such a group can reveal x modulo that subgroup's order only, which is independent of x mod q,
 //! the part every secret shared with an honest peer (in g's subgroup) depends on.
