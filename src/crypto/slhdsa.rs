@@ -300,7 +300,7 @@ impl SlhDsaPublic {
     pub fn bytes(&self) -> Vec<u8> {
         self.k.bytes()
     }
-    /// The SubjectPublicKeyInfo (RFC 9909: id-slh-dsa-*, no parameters).
+    /// The SubjectPublicKeyInfo (the set's id-slh-dsa-* OID from the crate, no parameters).
     pub fn spki(&self) -> Vec<u8> {
         let oid = self.k.oid();
         let pk = self.bytes();
