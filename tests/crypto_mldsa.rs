@@ -284,8 +284,9 @@ fn pem_der(pem: &str) -> Vec<u8> {
     Base64::decode_vec(&b64).unwrap()
 }
 
-/// The example keys of the IETF LAMPS ML-DSA certificate profile (RFC 9881, the files the
-/// `ml-dsa` crate tests with, in tests/data/mldsa): the seed 00 01 .. 1f gives these SPKIs.
+/// The example keys of the IETF LAMPS ML-DSA certificate profile
+/// (draft-ietf-lamps-dilithium-certificates; the files the `ml-dsa` crate tests with, in
+/// tests/data/mldsa): the seed 00 01 .. 1f gives these SPKIs.
 #[test]
 fn lamps_example_keys() {
     let env = Env::new();

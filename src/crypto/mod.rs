@@ -39,6 +39,9 @@ pub use dh::{dh_generate, dh_generate_params, DhParams, DhPrivate, DhPublic};
 // ML-DSA (FIPS 204): RustCrypto's `ml-dsa` on both backends (README.md says why).
 pub mod mldsa;
 pub use mldsa::{mldsa_generate, MlDsaPrivate, MlDsaPublic, MlDsaSet};
+// SLH-DSA (FIPS 205): RustCrypto's `slh-dsa` on both backends (aws-lc-rs has none).
+pub mod slhdsa;
+pub use slhdsa::{SlhDsaPrivate, SlhDsaPublic};
 
 /// Strips the leading zero bytes of a big-endian integer.
 pub(crate) fn strip_zeros(v: &[u8]) -> &[u8] {

@@ -39,6 +39,8 @@ pub enum Key {
     DhPublic(crate::crypto::DhPublic),
     MlDsaPrivate(crate::crypto::MlDsaPrivate),
     MlDsaPublic(crate::crypto::MlDsaPublic),
+    SlhDsaPrivate(crate::crypto::SlhDsaPrivate),
+    SlhDsaPublic(crate::crypto::SlhDsaPublic),
     Secret(Secret),
 }
 
@@ -236,6 +238,20 @@ pub fn parse(o: &Object) -> Result<Key> {
                 need(o, CKA_VALUE)?,
             )?)
         }
+        (CKO_PRIVATE_KEY, CKK_SLH_DSA) => {
+            let set = super::slhdsa::set_of(need(o, CKA_PARAMETER_SET)?)?;
+            Key::SlhDsaPrivate(crate::crypto::SlhDsaPrivate::from_bytes(
+                set,
+                need(o, CKA_VALUE)?,
+            )?)
+        }
+        (CKO_PUBLIC_KEY, CKK_SLH_DSA) => {
+            let set = super::slhdsa::set_of(need(o, CKA_PARAMETER_SET)?)?;
+            Key::SlhDsaPublic(crate::crypto::SlhDsaPublic::from_bytes(
+                set,
+                need(o, CKA_VALUE)?,
+            )?)
+        }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
             let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -290,7 +306,7 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
             Some(
                 CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH
-                | CKK_ML_DSA,
+                | CKK_ML_DSA | CKK_SLH_DSA,
             ),
         )
         | (CKO_SECRET_KEY, Some(_)) => {}
@@ -346,6 +362,8 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::DsaPublic(k) => k.spki()?,
         Key::MlDsaPrivate(k) => super::mldsa::spki(k.set(), k.public().bytes()),
         Key::MlDsaPublic(k) => super::mldsa::spki(k.set(), k.bytes()),
+        Key::SlhDsaPrivate(k) => k.public().spki(),
+        Key::SlhDsaPublic(k) => k.spki(),
         // PKCS #3 keys have no SPKI the module computes (X9.42 would need q).
         Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(out),
         Key::Secret(_) => return Ok(out),

@@ -232,7 +232,7 @@ pub fn set_of(v: &[u8]) -> Result<MlDsaSet> {
 }
 
 /// id-ml-dsa-44/65/87 (NIST, 2.16.840.1.101.3.4.3.17/18/19) as a DER AlgorithmIdentifier
-/// (RFC 9881: no parameters), then the SubjectPublicKeyInfo with the key's pkEncode.
+/// (the IETF LAMPS profile: no parameters), then the SubjectPublicKeyInfo with the key's pkEncode.
 pub fn spki(set: MlDsaSet, pk: &[u8]) -> Vec<u8> {
     let last = match set {
         MlDsaSet::MlDsa44 => 0x11,

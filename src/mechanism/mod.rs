@@ -27,6 +27,7 @@ pub mod message;
 pub mod mldsa;
 pub mod ops;
 pub mod rsa;
+pub mod slhdsa;
 pub mod wrap;
 
 use crate::crypto::{HashAlg, Hasher};
@@ -282,6 +283,8 @@ pub enum Keys {
     Dh,
     /// ML-DSA (CKK_ML_DSA) public and private keys.
     MlDsa,
+    /// SLH-DSA (CKK_SLH_DSA) public and private keys.
+    SlhDsa,
 }
 
 impl Keys {
@@ -298,6 +301,7 @@ impl Keys {
             Keys::Dsa => asym && kt == CKK_DSA,
             Keys::Dh => asym && kt == CKK_DH,
             Keys::MlDsa => asym && kt == CKK_ML_DSA,
+            Keys::SlhDsa => asym && kt == CKK_SLH_DSA,
         }
     }
 }
@@ -508,6 +512,7 @@ const FAMILIES: &[&[MechDef]] = &[
     dsa::MECHS,
     dh::MECHS,
     mldsa::MECHS,
+    slhdsa::MECHS,
 ];
 
 /// Every family's secret key types.

@@ -372,6 +372,13 @@ const ML_DSA_PRIVATE: &[Rule] = &[
     r(CKA_VALUE, NO_GEN | SECRET, N),
 ];
 
+/// SLH-DSA keys (PKCS #11 3.2): like ML-DSA's, with one private value (SK.seed || SK.prf ||
+/// PK.seed || PK.root).
+const SLH_DSA_PRIVATE: &[Rule] = &[
+    r(CKA_PARAMETER_SET, REQ_CREATE | NO_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
+];
+
 const SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE, REQ_CREATE | NO_GEN | SECRET, N),
     r(CKA_VALUE_LEN, NO_CREATE, N),
@@ -397,6 +404,8 @@ pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&
         (CKO_DOMAIN_PARAMETERS, CKK_DH) => DH_PARAMS,
         (CKO_PUBLIC_KEY, CKK_ML_DSA) => ML_DSA_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_ML_DSA) => ML_DSA_PRIVATE,
+        (CKO_PUBLIC_KEY, CKK_SLH_DSA) => ML_DSA_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_SLH_DSA) => SLH_DSA_PRIVATE,
         _ => return None,
     })
 }
@@ -428,7 +437,14 @@ pub fn is_secret_key_type(k: CK_KEY_TYPE) -> bool {
 pub fn is_known_key_type(k: CK_KEY_TYPE) -> bool {
     matches!(
         k,
-        CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH | CKK_ML_DSA
+        CKK_RSA
+            | CKK_EC
+            | CKK_EC_EDWARDS
+            | CKK_EC_MONTGOMERY
+            | CKK_DSA
+            | CKK_DH
+            | CKK_ML_DSA
+            | CKK_SLH_DSA
     ) || is_secret_key_type(k)
 }
 
