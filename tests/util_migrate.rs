@@ -439,6 +439,22 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
     assert_eq!(snapshot(&stokens), before, "the SoftHSM token was written");
     let serial = env.serials();
     assert_eq!(serial.len(), 1);
+    // SoftHSM keeps a non-private object's values in clear, secret keys included; ferrohsm seals
+    // every secret value at rest. The "open" key's bytes are in SoftHSM's files, not in ours.
+    let secret = [0x3cu8; 32];
+    let holds = |files: &BTreeMap<PathBuf, Vec<u8>>| {
+        files
+            .values()
+            .any(|b| b.windows(secret.len()).any(|w| w == secret))
+    };
+    assert!(
+        holds(&before),
+        "SoftHSM's files should show the key in clear"
+    );
+    assert!(
+        !holds(&snapshot(&env.tokendir)),
+        "a migrated secret key is in clear in ferrohsm's token directory"
+    );
 
     let ferro = env.fixture();
     // Same slot ID: the serial was kept, and both modules derive the slot from it.
