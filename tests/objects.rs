@@ -109,6 +109,30 @@ fn create_data_objects() {
     );
 }
 
+/// CKA_CHECK_VALUE of an X.509 certificate (PKCS #11 3.0): the first three bytes of the SHA-1 of
+/// CKA_VALUE, computed by the module (SoftHSM gives the same: tests/util_migrate.rs compares); a
+/// template may give it, and a wrong one is refused.
+#[test]
+fn x509_certificate_check_value() {
+    use sha1::Digest;
+    let f = Fixture::new();
+    let tok = f.user_token("kcv");
+    let s = f.rw(tok);
+    let want = sha1::Sha1::digest(hex(CERT_DER_HEX))[..3].to_vec();
+    let o = s.create_object(&cert_template("kcv", false)).unwrap();
+    assert_eq!(get_bytes(&s, o, AttributeType::CheckValue), want);
+    let mut t = cert_template("given", false);
+    t.push(Attribute::CheckValue(want.clone()));
+    s.create_object(&t)
+        .expect("the right check value is accepted");
+    let mut t = cert_template("wrong", false);
+    t.push(Attribute::CheckValue(vec![want[0] ^ 1, want[1], want[2]]));
+    assert_eq!(
+        rv_of(&s.create_object(&t)),
+        Some(cryptoki::error::RvError::AttributeValueInvalid)
+    );
+}
+
 #[test]
 fn create_x509_certificates() {
     let f = Fixture::new();

@@ -242,6 +242,20 @@ impl Object {
                 }
             }
         }
+        if self.class == CKO_CERTIFICATE && self.ulong(CKA_CERTIFICATE_TYPE) == Some(CKC_X_509) {
+            if let Some(v) = self.attrs.get(&CKA_VALUE) {
+                use sha1::Digest;
+                let kcv = sha1::Sha1::digest(&v[..])[..3].to_vec();
+                match self.attrs.get(&CKA_CHECK_VALUE) {
+                    Some(given) if given[..] != kcv[..] => {
+                        return Err(Error::AttributeValueInvalid)
+                    }
+                    _ => {
+                        self.attrs.insert(CKA_CHECK_VALUE, Zeroizing::new(kcv));
+                    }
+                }
+            }
+        }
         if self.class == CKO_PUBLIC_KEY && self.key_type() == Some(CKK_RSA) {
             if let Some(m) = self.attrs.get(&CKA_MODULUS) {
                 let bits = bit_length(m);

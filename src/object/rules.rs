@@ -189,6 +189,9 @@ const X509: &[Rule] = &[
     r(CKA_HASH_OF_ISSUER_PUBLIC_KEY, 0, E),
     r(CKA_JAVA_MIDP_SECURITY_DOMAIN, 0, U(0)),
     r(CKA_NAME_HASH_ALGORITHM, 0, U(CKM_SHA_1)),
+    // PKCS #11 3.0: the first three bytes of the SHA-1 of CKA_VALUE, computed by the module
+    // (Object::derive); a template may give it, and it must then match.
+    r(CKA_CHECK_VALUE, 0, N),
     // The certificate a rotation makes for a family version (CKA_FERROHSM_KEY_CERT) carries the
     // version's family attributes, set by the module only (see KEY below).
     r(CKA_FERROHSM_KEY_FAMILY, NO_CREATE, N),
