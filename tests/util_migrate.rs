@@ -22,7 +22,8 @@ const LABEL: &str = "moving token";
 const SOFT_SO: &str = "87654321";
 const SOFT_PIN: &str = "4321";
 
-/// A SoftHSM configuration with its own token directory under `dir`.
+/// A SoftHSM configuration with its own token directory under `dir`, holding one initialized
+/// token (label LABEL, PINs SOFT_PIN and SOFT_SO) made by softhsm2-util.
 fn soft_conf(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(
         Path::new(SOFTHSM).exists() && have("softhsm2-util") && have("pkcs11-tool"),
@@ -39,6 +40,20 @@ fn soft_conf(dir: &Path) -> (PathBuf, PathBuf) {
         ),
     )
     .unwrap();
+    let o = softhsm_util(
+        &conf,
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            LABEL,
+            "--pin",
+            SOFT_PIN,
+            "--so-pin",
+            SOFT_SO,
+        ],
+    );
+    assert!(o.ok(), "softhsm2-util --init-token: {o}");
     (conf, tokens)
 }
 
@@ -61,20 +76,6 @@ fn p11tool(conf: &Path, args: &[&str]) -> Command {
 /// A SoftHSM token with one EC key: enough for the failure cases.
 fn small_soft_token(dir: &Path) -> (PathBuf, PathBuf) {
     let (conf, tokens) = soft_conf(dir);
-    let o = softhsm_util(
-        &conf,
-        &[
-            "--init-token",
-            "--free",
-            "--label",
-            LABEL,
-            "--pin",
-            SOFT_PIN,
-            "--so-pin",
-            SOFT_SO,
-        ],
-    );
-    assert!(o.ok(), "softhsm2-util --init-token: {o}");
     let o = run(p11tool(
         &conf,
         &[
@@ -245,20 +246,6 @@ fn find(s: &Session, class: ObjectClass, id: &[u8]) -> ObjectHandle {
 fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
     let env = Env::new("log.level = ERROR\n");
     let (sconf, stokens) = soft_conf(env.dir.path());
-    let o = softhsm_util(
-        &sconf,
-        &[
-            "--init-token",
-            "--free",
-            "--label",
-            LABEL,
-            "--pin",
-            SOFT_PIN,
-            "--so-pin",
-            SOFT_SO,
-        ],
-    );
-    assert!(o.ok(), "softhsm2-util --init-token: {o}");
     // Several processes write the token at once, as CI jobs sharing a SoftHSM token do.
     let gens: Vec<Vec<&str>> = vec![
         vec![
