@@ -250,8 +250,8 @@ impl SoftObject {
     }
 }
 
-/// A SoftHSM token found on disk, every file parsed.
-#[derive(Debug)]
+/// A SoftHSM token found on disk, every file parsed. Debug leaves the PIN blobs out: each is the
+/// master key under a cheap PIN derivation, material for guessing the PIN offline.
 pub struct Found {
     pub dir: PathBuf,
     /// The label as the token shows it (32 bytes, blank-padded).
@@ -261,6 +261,18 @@ pub struct Found {
     so_blob: Zeroizing<Vec<u8>>,
     user_blob: Option<Zeroizing<Vec<u8>>>,
     pub objects: Vec<SoftObject>,
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("dir", &self.dir)
+            .field("label", &self.label_str())
+            .field("serial", &self.serial)
+            .field("flags", &self.flags)
+            .field("objects", &self.objects.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Found {
