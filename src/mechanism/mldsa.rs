@@ -98,11 +98,11 @@ fn prehash_of_digest(hash: CK_MECHANISM_TYPE) -> Option<PreHash> {
 }
 
 fn hedge_of(v: CK_ULONG) -> Result<Hedge> {
-    match v {
-        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => Ok(Hedge::Hedged),
-        CKH_DETERMINISTIC_REQUIRED => Ok(Hedge::Deterministic),
-        _ => Err(Error::MechanismParamInvalid),
-    }
+    Ok(if super::hedged(v)? {
+        Hedge::Hedged
+    } else {
+        Hedge::Deterministic
+    })
 }
 
 /// What the operation gathers: the message (pure), its pre-hash in progress, or the caller's

@@ -653,6 +653,16 @@ pub trait CryptOp: Send {
     }
 }
 
+/// The hedging a 3.2 signature's `CK_SIGN_ADDITIONAL_CONTEXT` asks for (ML-DSA, SLH-DSA):
+/// `true` for hedged (preferred or required), `false` for deterministic.
+pub(crate) fn hedged(v: CK_ULONG) -> Result<bool> {
+    match v {
+        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => Ok(true),
+        CKH_DETERMINISTIC_REQUIRED => Ok(false),
+        _ => Err(Error::MechanismParamInvalid),
+    }
+}
+
 /// Appends to a buffer that may hold secrets: when it must grow, the new allocation is made here
 /// and the old one is zeroized as it is dropped (a plain `Vec` would leave a copy in freed memory).
 pub(crate) fn append_secret(v: &mut Zeroizing<Vec<u8>>, data: &[u8]) {

@@ -53,14 +53,7 @@ pub fn sign_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn Sign
     }
     let (hedged, context) = match &mech.param {
         Param::None => (true, Vec::new()),
-        Param::SignContext { hedge, context } => (
-            match *hedge {
-                CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => true,
-                CKH_DETERMINISTIC_REQUIRED => false,
-                _ => return Err(Error::MechanismParamInvalid),
-            },
-            context.clone(),
-        ),
+        Param::SignContext { hedge, context } => (super::hedged(*hedge)?, context.clone()),
         _ => return Err(Error::MechanismParamInvalid),
     };
     if context.len() > MAX_CONTEXT {
