@@ -16,8 +16,8 @@ fn get_info_manufacturer_and_version() {
     if f.is_fn_supported(Function::GetInterface) {
         assert_eq!(
             (v.major(), v.minor()),
-            (3, 0),
-            "cryptokiVersion through the PKCS#11 3.0 interface"
+            (3, 2),
+            "cryptokiVersion through the default (PKCS#11 3.2) interface"
         );
     } else {
         assert_eq!(
@@ -47,7 +47,7 @@ fn get_info_fields_are_blank_padded() {
 }
 
 #[test]
-fn get_interface_default_is_pkcs11_3_0() {
+fn get_interface_default_is_pkcs11_3_2() {
     let _f = Fixture::new();
     let raw = Raw::new();
     let Some((name, fl)) = raw.default_interface() else {
@@ -57,17 +57,49 @@ fn get_interface_default_is_pkcs11_3_0() {
     let ver = unsafe { (*fl).version };
     assert_eq!(
         (ver.major, ver.minor),
-        (3, 0),
+        (3, 2),
         "default interface function list version"
     );
     let (rv, info) = raw.get_info_via(fl);
-    assert_ck(rv, CKR_OK, "C_GetInfo via the 3.0 interface");
+    assert_ck(rv, CKR_OK, "C_GetInfo via the 3.2 interface");
     assert_eq!(
         (info.cryptokiVersion.major, info.cryptokiVersion.minor),
-        (3, 0),
+        (3, 2),
         "C_GetInfo cryptokiVersion via C_GetInterface"
     );
     assert_eq!(info.manufacturerID, padded::<32>("ferrohsm"));
+}
+
+/// Each interface asked for by version is that version's table, and its C_GetInfo reports the
+/// version of the table the caller holds; a version not offered is refused.
+#[test]
+fn get_interface_by_version() {
+    let _f = Fixture::new();
+    let raw = Raw::new();
+    for (major, minor) in [(3u8, 2u8), (3, 0), (2, 40)] {
+        let (rv, fl) = raw.interface_version(major, minor);
+        assert_ck(rv, CKR_OK, "C_GetInterface with a version");
+        let ver = unsafe { (*fl).version };
+        assert_eq!((ver.major, ver.minor), (major, minor));
+        let (rv, info) = raw.get_info_via(fl);
+        assert_ck(rv, CKR_OK, "C_GetInfo");
+        assert_eq!(
+            (info.cryptokiVersion.major, info.cryptokiVersion.minor),
+            (major, minor)
+        );
+    }
+    let (rv, _) = raw.interface_version(3, 1);
+    assert_ck(rv, CKR_ARGUMENTS_BAD, "C_GetInterface for 3.1");
+    // The 3.2 table's functions the module does not offer say so.
+    let (_, fl) = raw.interface_version(3, 2);
+    let fl = fl as *mut CK_FUNCTION_LIST_3_2;
+    let mut flags: CK_FLAGS = 0;
+    let rv = unsafe { ((*fl).C_GetSessionValidationFlags.unwrap())(0, 0, &mut flags) };
+    assert_ck(
+        rv,
+        CKR_SESSION_HANDLE_INVALID,
+        "C_GetSessionValidationFlags, no session",
+    );
 }
 
 #[test]

@@ -39,6 +39,10 @@ pub use dh::{dh_generate, dh_generate_params, DhParams, DhPrivate, DhPublic};
 // ML-DSA (FIPS 204): RustCrypto's `ml-dsa` on both backends (README.md says why).
 pub mod mldsa;
 pub use mldsa::{mldsa_generate, MlDsaPrivate, MlDsaPublic, MlDsaSet};
+// ML-KEM (FIPS 203): RustCrypto's `ml-kem` keys on both backends, AWS-LC's encapsulation on the
+// default one (mlkem.rs says why).
+pub mod mlkem;
+pub use mlkem::{mlkem_generate, MlKemPrivate, MlKemPublic, MlKemSet};
 // SLH-DSA (FIPS 205): RustCrypto's `slh-dsa` on both backends (aws-lc-rs has none).
 pub mod slhdsa;
 pub use slhdsa::{SlhDsaPrivate, SlhDsaPublic};

@@ -549,6 +549,37 @@ ffi_entry! {
     }
 }
 
+// ---- verification with the signature first (PKCS #11 3.2) ---------------------------------------
+
+ffi_entry! {
+    fn C_VerifySignatureInit(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE, p_sig: *mut CK_BYTE, sig_len: CK_ULONG) {
+        let m = module::get()?;
+        let mech = mechanism(p_mech)?;
+        m.verify_signature_init(h, &mech, key, input(p_sig, sig_len)?)
+    }
+}
+
+ffi_entry! {
+    fn C_VerifySignature(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG) {
+        let m = module::get()?;
+        m.verify_signature(h, Some(input(p_data, data_len)?))
+    }
+}
+
+ffi_entry! {
+    fn C_VerifySignatureUpdate(h: CK_SESSION_HANDLE, p_data: *mut CK_BYTE, data_len: CK_ULONG) {
+        let m = module::get()?;
+        m.verify_signature_update(h, input(p_data, data_len)?)
+    }
+}
+
+ffi_entry! {
+    fn C_VerifySignatureFinal(h: CK_SESSION_HANDLE) {
+        let m = module::get()?;
+        m.verify_signature(h, None)
+    }
+}
+
 // ---- sign and verify with recovery -------------------------------------------------------------
 
 ffi_entry! {
@@ -789,6 +820,42 @@ ffi_entry! {
             // SAFETY: phKey is non-NULL (checked when the parameter was read) and writable.
             unsafe { *o = k };
         }
+        Ok(())
+    }
+}
+
+// ---- key encapsulation (PKCS #11 3.2) ----------------------------------------------------------
+
+ffi_entry! {
+    /// A NULL `pCiphertext` asks for the ciphertext length only (no key is made), as does a
+    /// buffer too short (`CKR_BUFFER_TOO_SMALL`); `phKey` is written only with a new key.
+    fn C_EncapsulateKey(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG, p_ct: *mut CK_BYTE, p_ct_len: *mut CK_ULONG, p_key: *mut CK_OBJECT_HANDLE) {
+        let m = module::get()?;
+        let ph = out(p_key)?;
+        let mech = mechanism(p_mech)?;
+        let t = template(p_template, count)?;
+        let cap = capacity(p_ct, p_ct_len)?;
+        let (ct, handle) = m.encapsulate_key(h, &mech, key, &t, cap)?;
+        let made = matches!(ct, Out::Done(_));
+        emit(ct, p_ct, p_ct_len)?;
+        if made {
+            *ph = handle;
+        }
+        Ok(())
+    }
+}
+
+ffi_entry! {
+    fn C_DecapsulateKey(h: CK_SESSION_HANDLE, p_mech: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG, p_ct: *mut CK_BYTE, ct_len: CK_ULONG, p_key: *mut CK_OBJECT_HANDLE) {
+        let m = module::get()?;
+        let ph = out(p_key)?;
+        let mech = mechanism(p_mech)?;
+        if p_ct.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        let ct = input(p_ct, ct_len)?;
+        let t = template(p_template, count)?;
+        *ph = m.decapsulate_key(h, &mech, key, &t, ct)?;
         Ok(())
     }
 }

@@ -82,6 +82,15 @@ ffi_entry! {
 }
 
 ffi_entry! {
+    /// C_GetInfo of the 3.2 interface: reports the version the caller obtained.
+    fn ferrohsm_GetInfo_v320(p_info: *mut CK_INFO) {
+        module::get()?;
+        fill_info(out(p_info)?, CK_VERSION { major: 3, minor: 2 });
+        Ok(())
+    }
+}
+
+ffi_entry! {
     /// C_GetInfo of the 2.40 function list: reports the version the caller obtained.
     fn ferrohsm_GetInfo_v240(p_info: *mut CK_INFO) {
         module::get()?;
@@ -616,6 +625,36 @@ macro_rules! not_supported_with_mechanism {
 not_supported_with_mechanism! {
     C_MessageSignInit;
     C_MessageVerifyInit;
+}
+
+// PKCS #11 3.2 functions the module does not offer (the README says why).
+not_supported! {
+    C_GetSessionValidationFlags(h: CK_SESSION_HANDLE, a: CK_SESSION_VALIDATION_FLAGS_TYPE, b: *mut CK_FLAGS);
+    C_AsyncComplete(h: CK_SESSION_HANDLE, a: *mut CK_UTF8CHAR, b: *mut CK_ASYNC_DATA);
+    C_AsyncGetID(h: CK_SESSION_HANDLE, a: *mut CK_UTF8CHAR, b: *mut CK_ULONG);
+    C_AsyncJoin(h: CK_SESSION_HANDLE, a: *mut CK_UTF8CHAR, b: CK_ULONG, c: *mut CK_BYTE, d: CK_ULONG);
+}
+
+ffi_entry! {
+    fn C_WrapKeyAuthenticated(h: CK_SESSION_HANDLE, mech: *mut CK_MECHANISM, a: CK_OBJECT_HANDLE, b: CK_OBJECT_HANDLE, c: *mut CK_BYTE, d: CK_ULONG, e: *mut CK_BYTE, f: *mut CK_ULONG) {
+        module::get()?.session(h)?;
+        if mech.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        let _ = (a, b, c, d, e, f);
+        Err(Error::FunctionNotSupported)
+    }
+}
+
+ffi_entry! {
+    fn C_UnwrapKeyAuthenticated(h: CK_SESSION_HANDLE, mech: *mut CK_MECHANISM, a: CK_OBJECT_HANDLE, b: *mut CK_BYTE, c: CK_ULONG, d: *mut CK_ATTRIBUTE, e: CK_ULONG, f: *mut CK_BYTE, g: CK_ULONG, k: *mut CK_OBJECT_HANDLE) {
+        module::get()?.session(h)?;
+        if mech.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        let _ = (a, b, c, d, e, f, g, k);
+        Err(Error::FunctionNotSupported)
+    }
 }
 
 not_supported! {

@@ -41,6 +41,8 @@ pub enum Key {
     MlDsaPublic(crate::crypto::MlDsaPublic),
     SlhDsaPrivate(crate::crypto::SlhDsaPrivate),
     SlhDsaPublic(crate::crypto::SlhDsaPublic),
+    MlKemPrivate(crate::crypto::MlKemPrivate),
+    MlKemPublic(crate::crypto::MlKemPublic),
     Secret(Secret),
 }
 
@@ -252,6 +254,21 @@ pub fn parse(o: &Object) -> Result<Key> {
                 need(o, CKA_VALUE)?,
             )?)
         }
+        (CKO_PRIVATE_KEY, CKK_ML_KEM) => {
+            let set = super::mlkem::set_of(need(o, CKA_PARAMETER_SET)?)?;
+            Key::MlKemPrivate(crate::crypto::MlKemPrivate::from_parts(
+                set,
+                attr(o, CKA_SEED),
+                attr(o, CKA_VALUE),
+            )?)
+        }
+        (CKO_PUBLIC_KEY, CKK_ML_KEM) => {
+            let set = super::mlkem::set_of(need(o, CKA_PARAMETER_SET)?)?;
+            Key::MlKemPublic(crate::crypto::MlKemPublic::from_bytes(
+                set,
+                need(o, CKA_VALUE)?,
+            )?)
+        }
         (CKO_SECRET_KEY, kt) => {
             let v = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
             let st = super::secret_type(kt).ok_or(Error::KeyTypeInconsistent)?;
@@ -306,7 +323,7 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
             CKO_PRIVATE_KEY | CKO_PUBLIC_KEY,
             Some(
                 CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY | CKK_DSA | CKK_DH
-                | CKK_ML_DSA | CKK_SLH_DSA,
+                | CKK_ML_DSA | CKK_SLH_DSA | CKK_ML_KEM,
             ),
         )
         | (CKO_SECRET_KEY, Some(_)) => {}
@@ -342,6 +359,13 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
             ));
         }
     }
+    // An ML-KEM private key given by its seed alone gets its expanded form (CKA_VALUE), which
+    // PKCS #11 3.2 lists with the key and other implementations may only read.
+    if let Key::MlKemPrivate(k) = &key {
+        if o.get(CKA_VALUE).is_none() {
+            out.push(crate::object::Attribute::new(CKA_VALUE, k.expanded().to_vec()));
+        }
+    }
     if o.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
         return Ok(out);
     }
@@ -364,6 +388,8 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
         Key::MlDsaPublic(k) => super::mldsa::spki(k.set(), k.bytes()),
         Key::SlhDsaPrivate(k) => k.public().spki(),
         Key::SlhDsaPublic(k) => k.spki(),
+        Key::MlKemPrivate(k) => super::mlkem::spki(k.set(), k.public().bytes()),
+        Key::MlKemPublic(k) => super::mlkem::spki(k.set(), k.bytes()),
         // PKCS #3 keys have no SPKI the module computes (X9.42 would need q).
         Key::DhPrivate(_) | Key::DhPublic(_) => return Ok(out),
         Key::Secret(_) => return Ok(out),

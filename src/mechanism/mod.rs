@@ -25,6 +25,7 @@ pub mod kdf;
 pub mod keys;
 pub mod message;
 pub mod mldsa;
+pub mod mlkem;
 pub mod ops;
 pub mod rsa;
 pub mod slhdsa;
@@ -285,6 +286,8 @@ pub enum Keys {
     MlDsa,
     /// SLH-DSA (CKK_SLH_DSA) public and private keys.
     SlhDsa,
+    /// ML-KEM (CKK_ML_KEM) public and private keys.
+    MlKem,
 }
 
 impl Keys {
@@ -302,6 +305,7 @@ impl Keys {
             Keys::Dh => asym && kt == CKK_DH,
             Keys::MlDsa => asym && kt == CKK_ML_DSA,
             Keys::SlhDsa => asym && kt == CKK_SLH_DSA,
+            Keys::MlKem => asym && kt == CKK_ML_KEM,
         }
     }
 }
@@ -329,6 +333,15 @@ pub type ParamGenFn = fn(&Mech, &[Attribute]) -> Result<Vec<Attribute>>;
 /// is what the mechanism gives when the template asks no length (each mechanism truncates its
 /// output as its specification says, or runs its KDF to that length).
 pub type DeriveFn = fn(&Mech, &Arc<Key>, &KeyLen) -> Result<Zeroizing<Vec<u8>>>;
+
+/// A key encapsulation mechanism (PKCS #11 3.2): encapsulation with a public key (the ciphertext
+/// and the shared secret), decapsulation with a private key, and the ciphertext length a key makes.
+#[derive(Clone, Copy)]
+pub struct KemFns {
+    pub encapsulate: fn(&Mech, &Key) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    pub decapsulate: fn(&Mech, &Key, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    pub ciphertext_len: fn(&Key) -> Result<usize>,
+}
 
 /// The length a derived key must have: the template's CKA_VALUE_LEN (already checked to suit the
 /// key type), else the key type's length.
@@ -381,6 +394,7 @@ pub struct MechDef {
     pub paramgen: Option<(CK_KEY_TYPE, ParamGenFn)>,
     pub derive: Option<DeriveFn>,
     pub recover: Option<RecoverFn>,
+    pub kem: Option<KemFns>,
 }
 
 impl std::fmt::Debug for MechDef {
@@ -414,6 +428,7 @@ impl MechDef {
             paramgen: None,
             derive: None,
             recover: None,
+            kem: None,
         }
     }
     pub const fn flags(self, flags: CK_FLAGS) -> MechDef {
@@ -467,6 +482,21 @@ impl MechDef {
             ..self
         }
     }
+    pub const fn kem(
+        self,
+        encapsulate: fn(&Mech, &Key) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+        decapsulate: fn(&Mech, &Key, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+        ciphertext_len: fn(&Key) -> Result<usize>,
+    ) -> MechDef {
+        MechDef {
+            kem: Some(KemFns {
+                encapsulate,
+                decapsulate,
+                ciphertext_len,
+            }),
+            ..self
+        }
+    }
     pub const fn recover(self, f: RecoverFn) -> MechDef {
         MechDef {
             recover: Some(f),
@@ -512,6 +542,7 @@ const FAMILIES: &[&[MechDef]] = &[
     dsa::MECHS,
     dh::MECHS,
     mldsa::MECHS,
+    mlkem::MECHS,
     slhdsa::MECHS,
 ];
 

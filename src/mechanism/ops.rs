@@ -71,6 +71,8 @@ impl<O> Active<O> {
 pub struct CryptoOps {
     sign: Option<Active<Box<dyn SignOp>>>,
     verify: Option<Active<Box<dyn SignOp>>>,
+    /// A verification whose signature came first (C_VerifySignatureInit, PKCS #11 3.2).
+    verify_sig: Option<Active<GivenSig>>,
     encrypt: Option<Active<Box<dyn CryptOp>>>,
     decrypt: Option<Active<Box<dyn CryptOp>>>,
     digest: Option<Hasher>,
@@ -83,6 +85,7 @@ impl std::fmt::Debug for CryptoOps {
         f.debug_struct("CryptoOps")
             .field("sign", &self.sign.is_some())
             .field("verify", &self.verify.is_some())
+            .field("verify_sig", &self.verify_sig.is_some())
             .field("encrypt", &self.encrypt.is_some())
             .field("decrypt", &self.decrypt.is_some())
             .field("digest", &self.digest.is_some())
@@ -101,6 +104,7 @@ impl CryptoOps {
         }
         if flags & CKF_VERIFY != 0 {
             self.verify = None;
+            self.verify_sig = None;
         }
         if flags & CKF_ENCRYPT != 0 {
             self.encrypt = None;
@@ -118,6 +122,16 @@ impl CryptoOps {
             self.verify_recover = None;
         }
     }
+}
+
+/// A verification operation and the signature it will check (C_VerifySignatureInit).
+pub struct GivenSig {
+    op: Box<dyn SignOp>,
+    sig: Vec<u8>,
+}
+
+fn verify_sig_slot(ops: &mut CryptoOps, _: bool) -> &mut Option<Active<GivenSig>> {
+    &mut ops.verify_sig
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +238,44 @@ fn derived_object(
             CKA_NEVER_EXTRACTABLE,
             from.never_extractable && !extractable,
         ),
+        Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, value)?),
+        Attribute::new(CKA_VALUE, value.to_vec()),
+    ];
+    Object::build(&t, Origin::Generate, &internal)
+}
+
+/// The secret key a key encapsulation makes: the template's class and type (a generic secret
+/// when it names none), as many bytes of the shared secret as the template's CKA_VALUE_LEN asks
+/// or the key type takes (at most all of it). Sensitive and unextractable unless the template
+/// says otherwise: the shared secret leaves the token only when the caller asked for that. Like
+/// an unwrapped key, its value has been outside the token (in the ciphertext), so it is neither
+/// CKA_LOCAL, nor ALWAYS_SENSITIVE, nor NEVER_EXTRACTABLE.
+fn kem_object(template: &[Attribute], secret: &[u8], mech: CK_MECHANISM_TYPE) -> Result<Object> {
+    let kt = template_ulong(template, CKA_KEY_TYPE)?.unwrap_or(CKK_GENERIC_SECRET);
+    let st = super::secret_type(kt).ok_or(Error::TemplateInconsistent)?;
+    let asked = template_ulong(template, CKA_VALUE_LEN)?.map(|n| n as usize);
+    if asked.is_some_and(|n| !st.len_ok(n) || n > secret.len()) {
+        return Err(Error::TemplateInconsistent);
+    }
+    let n = super::KeyLen { asked, st }
+        .len(secret.len())
+        .map_err(|_| Error::TemplateInconsistent)?;
+    let value = &secret[..n];
+    let mut t: Vec<Attribute> = with_class(template, CKO_SECRET_KEY, kt)?
+        .into_iter()
+        .filter(|a| a.ty != CKA_VALUE_LEN)
+        .collect();
+    if template_bool(template, CKA_SENSITIVE).is_none() {
+        t.push(Attribute::bool(CKA_SENSITIVE, true));
+    }
+    if template_bool(template, CKA_EXTRACTABLE).is_none() {
+        t.push(Attribute::bool(CKA_EXTRACTABLE, false));
+    }
+    let internal = vec![
+        Attribute::bool(CKA_LOCAL, false),
+        Attribute::ulong(CKA_KEY_GEN_MECHANISM, mech),
+        Attribute::bool(CKA_ALWAYS_SENSITIVE, false),
+        Attribute::bool(CKA_NEVER_EXTRACTABLE, false),
         Attribute::new(CKA_CHECK_VALUE, keys::check_value(kt, value)?),
         Attribute::new(CKA_VALUE, value.to_vec()),
     ];
@@ -380,9 +432,8 @@ impl Module {
             return Err(Error::KeyTypeInconsistent);
         }
         let wanted_class = match usage {
-            CKA_SIGN | CKA_SIGN_RECOVER | CKA_DECRYPT | CKA_UNWRAP | CKA_DERIVE => {
-                [CKO_PRIVATE_KEY, CKO_SECRET_KEY]
-            }
+            CKA_SIGN | CKA_SIGN_RECOVER | CKA_DECRYPT | CKA_UNWRAP | CKA_DERIVE
+            | CKA_DECAPSULATE => [CKO_PRIVATE_KEY, CKO_SECRET_KEY],
             _ => [CKO_PUBLIC_KEY, CKO_SECRET_KEY],
         };
         if !wanted_class.contains(&o.class()) {
@@ -510,6 +561,68 @@ impl Module {
             a.op.update(d)?;
         }
         a.op.verify(sig)
+    }
+
+    // ---- verification with the signature first (PKCS #11 3.2) ----------------------------------
+
+    /// C_VerifySignatureInit: a verification (the key's CKA_VERIFY, the mechanism's CKF_VERIFY)
+    /// whose signature is given now; the data follows in C_VerifySignature or in
+    /// C_VerifySignatureUpdate calls and C_VerifySignatureFinal.
+    pub fn verify_signature_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        sig: &[u8],
+    ) -> Result<()> {
+        self.start_signature(
+            h,
+            mech,
+            key,
+            (CKA_VERIFY, CKF_VERIFY),
+            true,
+            verify_sig_slot,
+            |def, k| {
+                Ok(GivenSig {
+                    op: def.sign.ok_or(Error::MechanismInvalid)?(mech, k, true)?,
+                    sig: sig.to_vec(),
+                })
+            },
+        )
+    }
+
+    /// C_VerifySignatureUpdate.
+    pub fn verify_signature_update(&self, h: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let slot = &mut ops.crypto.verify_sig;
+        let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+        a.multi = true;
+        let r = a.op.op.update(data);
+        if r.is_err() {
+            *slot = None;
+        }
+        r
+    }
+
+    /// C_VerifySignature (`data` given) or C_VerifySignatureFinal: ends the operation.
+    pub fn verify_signature(&self, h: CK_SESSION_HANDLE, data: Option<&[u8]>) -> Result<()> {
+        let s = self.session(h)?;
+        let mut a = s
+            .ops
+            .lock()
+            .crypto
+            .verify_sig
+            .take()
+            .ok_or(Error::OperationNotInitialized)?;
+        if let Some(d) = data {
+            if a.multi {
+                return Err(Error::OperationActive);
+            }
+            a.op.op.update(d)?;
+        }
+        let GivenSig { op, sig } = a.op;
+        op.verify(&sig)
     }
 
     // ---- sign and verify with recovery -------------------------------------------------------
@@ -1029,6 +1142,69 @@ impl Module {
         }
         let primary = handles.remove(0);
         Ok((primary, handles))
+    }
+
+    // ---- key encapsulation (PKCS #11 3.2) -----------------------------------------------------
+
+    /// C_EncapsulateKey: with `cap` `None` (no ciphertext buffer) only the ciphertext length,
+    /// and no key is made; with a buffer too short, `Out::Need` and no key either. Otherwise a
+    /// new secret key from the template holds the shared secret, and the ciphertext comes back.
+    pub fn encapsulate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+        cap: Option<usize>,
+    ) -> Result<(Out, CK_OBJECT_HANDLE)> {
+        let s = self.session(h)?;
+        super::wrap::check_trusted(&s, template)?;
+        let made = self.with_op_key(
+            &s,
+            mech,
+            key,
+            CKA_ENCAPSULATE,
+            CKF_ENCAPSULATE,
+            |def, _, k| {
+                let kem = def.kem.ok_or(Error::MechanismInvalid)?;
+                let n = (kem.ciphertext_len)(k)?;
+                if cap.is_none_or(|c| c < n) {
+                    return Ok(Err(n));
+                }
+                Ok(Ok((kem.encapsulate)(mech, k)?))
+            },
+        )?;
+        let (ct, secret) = match made {
+            Err(n) => return Ok((Out::Need(n), CK_INVALID_HANDLE)),
+            Ok(v) => v,
+        };
+        let obj = kem_object(template, &secret, mech.ty)?;
+        let handle = s.token.add(s.caller(), obj)?;
+        Ok((Out::Done(Zeroizing::new(ct)), handle))
+    }
+
+    /// C_DecapsulateKey: a new secret key from the template holds the shared secret the
+    /// ciphertext carries.
+    pub fn decapsulate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mech,
+        key: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+        ct: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        super::wrap::check_trusted(&s, template)?;
+        let secret = self.with_op_key(
+            &s,
+            mech,
+            key,
+            CKA_DECAPSULATE,
+            CKF_DECAPSULATE,
+            |def, _, k| (def.kem.ok_or(Error::MechanismInvalid)?.decapsulate)(mech, k, ct),
+        )?;
+        let obj = kem_object(template, &secret, mech.ty)?;
+        s.token.add(s.caller(), obj)
     }
 
     /// Reads the secret key a derivation's parameter names into the parameter: the second key of

@@ -94,6 +94,8 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Option<Kind> {
         | CKA_ALWAYS_SENSITIVE
         | CKA_WRAP_WITH_TRUSTED
         | CKA_ALWAYS_AUTHENTICATE
+        | CKA_ENCAPSULATE
+        | CKA_DECAPSULATE
         | CKA_FERROHSM_KEY_DISABLED => Kind::Bool,
         CKA_CLASS
         | CKA_KEY_TYPE
@@ -375,6 +377,24 @@ const ML_DSA_PRIVATE: &[Rule] = &[
     r(CKA_VALUE, NO_GEN | SECRET, N),
 ];
 
+/// ML-KEM keys (PKCS #11 3.2): as ML-DSA's (a private key from CKA_SEED, d || z, and/or
+/// CKA_VALUE, the expanded key), with the usage attributes of key encapsulation. The 3.2 tables
+/// make CKA_ENCAPSULATE and CKA_DECAPSULATE common to all public and private keys; the module
+/// keeps them on the one key type that encapsulates, so other keys do not list attributes that
+/// could never be used.
+const ML_KEM_PUBLIC: &[Rule] = &[
+    r(CKA_PARAMETER_SET, REQ_CREATE | REQ_GEN, N),
+    r(CKA_VALUE, REQ_CREATE | NO_GEN, N),
+    r(CKA_ENCAPSULATE, MODIFY, B(true)),
+];
+
+const ML_KEM_PRIVATE: &[Rule] = &[
+    r(CKA_PARAMETER_SET, REQ_CREATE | NO_GEN, N),
+    r(CKA_SEED, NO_GEN | SECRET, N),
+    r(CKA_VALUE, NO_GEN | SECRET, N),
+    r(CKA_DECAPSULATE, MODIFY, B(true)),
+];
+
 /// SLH-DSA keys (PKCS #11 3.2): like ML-DSA's, with one private value (SK.seed || SK.prf ||
 /// PK.seed || PK.root).
 const SLH_DSA_PRIVATE: &[Rule] = &[
@@ -409,6 +429,8 @@ pub fn key_type_rules(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> Option<&
         (CKO_PRIVATE_KEY, CKK_ML_DSA) => ML_DSA_PRIVATE,
         (CKO_PUBLIC_KEY, CKK_SLH_DSA) => ML_DSA_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_SLH_DSA) => SLH_DSA_PRIVATE,
+        (CKO_PUBLIC_KEY, CKK_ML_KEM) => ML_KEM_PUBLIC,
+        (CKO_PRIVATE_KEY, CKK_ML_KEM) => ML_KEM_PRIVATE,
         _ => return None,
     })
 }
@@ -448,6 +470,7 @@ pub fn is_known_key_type(k: CK_KEY_TYPE) -> bool {
             | CKK_DH
             | CKK_ML_DSA
             | CKK_SLH_DSA
+            | CKK_ML_KEM
     ) || is_secret_key_type(k)
 }
 

@@ -426,7 +426,7 @@ static void test_function_lists(void)
     CK_INTERFACE_PTR ip = NULL;
     CK_ULONG n, needed, i;
     CK_VERSION v240 = { 2, 40 }, v30 = { 3, 0 }, vbad = { 9, 99 };
-    int have30 = 0, have240 = 0, bad_flags = 0;
+    int have30 = 0, have32 = 0, have240 = 0, bad_flags = 0;
     CK_RV rv;
 
     printf("# entry points and function lists\n");
@@ -484,12 +484,16 @@ static void test_function_lists(void)
                 && strcmp((const char *)ifs[i].pInterfaceName, "PKCS 11") == 0;
             if (pkcs && lv && version_is(*lv, 3, 0))
                 have30 = 1;
+            if (pkcs && lv && version_is(*lv, 3, 2))
+                have32 = 1;
             if (pkcs && lv && version_is(*lv, 2, 40))
                 have240 = 1;
             if (ifs[i].flags & ~CKF_INTERFACE_FORK_SAFE)
                 bad_flags = 1;
         }
         CHECK(have30, "interface list has \"PKCS 11\" 3.0", "present",
+              "absent");
+        CHECK(have32, "interface list has \"PKCS 11\" 3.2", "present",
               "absent");
         CHECK(have240, "interface list has \"PKCS 11\" 2.40", "present",
               "absent");
@@ -500,23 +504,23 @@ static void test_function_lists(void)
     ip = NULL;
     rv = p_GetInterface(NULL, NULL, &ip, 0);
     CHECK(rv == CKR_OK && ip && ip->pFunctionList
-          && version_is(*(CK_VERSION *)ip->pFunctionList, 3, 0)
+          && version_is(*(CK_VERSION *)ip->pFunctionList, 3, 2)
           && ip->pInterfaceName
           && strcmp((char *)ip->pInterfaceName, "PKCS 11") == 0,
-          "C_GetInterface(NULL, NULL) -> default \"PKCS 11\" 3.0",
-          "CKR_OK, \"PKCS 11\" 3.0", "%s, %s %d.%d", rv_name(rv),
+          "C_GetInterface(NULL, NULL) -> default \"PKCS 11\" 3.2",
+          "CKR_OK, \"PKCS 11\" 3.2", "%s, %s %d.%d", rv_name(rv),
           ip && ip->pInterfaceName ? (char *)ip->pInterfaceName : "(none)",
           ip && ip->pFunctionList ? ((CK_VERSION *)ip->pFunctionList)->major : -1,
           ip && ip->pFunctionList ? ((CK_VERSION *)ip->pFunctionList)->minor : -1);
     if (rv == CKR_OK && ip && ip->pFunctionList
-        && version_is(*(CK_VERSION *)ip->pFunctionList, 3, 0)) {
+        && version_is(*(CK_VERSION *)ip->pFunctionList, 3, 2)) {
         f3 = ip->pFunctionList;
         check_all_non_null(f3, offsetof(CK_FUNCTION_LIST_3_0, C_Initialize),
                            fn_names_240, N_FN_240,
-                           "3.0 list: all 68 v2.40 function pointers non-NULL");
+                           "3.2 list: all 68 v2.40 function pointers non-NULL");
         check_all_non_null(f3, offsetof(CK_FUNCTION_LIST_3_0, C_GetInterfaceList),
                            fn_names_30, N_FN_30,
-                           "3.0 list: all 24 v3.0 function pointers non-NULL");
+                           "3.2 list: all 24 v3.0 function pointers non-NULL (3.2 keeps 3.0's layout)");
     }
 
     ip = NULL;

@@ -536,6 +536,20 @@ impl Raw {
         }
     }
 
+    /// C_GetInterface("PKCS 11", version): the return value and the function list.
+    pub fn interface_version(&self, major: u8, minor: u8) -> (CK_RV, *mut CK_FUNCTION_LIST) {
+        let f = self.lib.C_GetInterface.as_ref().expect("C_GetInterface");
+        let mut iface: *mut CK_INTERFACE = ptr::null_mut();
+        let mut v = CK_VERSION { major, minor };
+        let rv = unsafe { f(c"PKCS 11".as_ptr() as *mut _, &mut v, &mut iface, 0) };
+        if rv != CKR_OK || iface.is_null() {
+            return (rv, ptr::null_mut());
+        }
+        (rv, unsafe {
+            (*iface).pFunctionList as *mut CK_FUNCTION_LIST
+        })
+    }
+
     pub fn get_info_via(&self, fl: *mut CK_FUNCTION_LIST) -> (CK_RV, CK_INFO) {
         let mut info = CK_INFO::default();
         let rv = unsafe { ((*fl).C_GetInfo.expect("C_GetInfo"))(&mut info) };
