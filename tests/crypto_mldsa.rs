@@ -538,6 +538,21 @@ fn hash_ml_dsa() {
         rv(s.sign(&on_digest, k, &digest[..31]).unwrap_err()),
         RvError::DataLenRange
     );
+    // CKM_HASH_ML_DSA is single-part (PKCS #11 3.2): an update ends the operation.
+    s.sign_init(&on_digest, k).unwrap();
+    assert_eq!(
+        rv(s.sign_update(&digest[..10]).unwrap_err()),
+        RvError::OperationNotInitialized
+    );
+    assert_eq!(
+        rv(s.sign_final().unwrap_err()),
+        RvError::OperationNotInitialized
+    );
+    s.verify_init(&on_digest, p).unwrap();
+    assert_eq!(
+        rv(s.verify_update(&digest).unwrap_err()),
+        RvError::OperationNotInitialized
+    );
     for m in [
         Mechanism::HashMlDsaSha3_256(SignAdditionalContext::new(HedgeType::Required, None)),
         Mechanism::HashMlDsaSha512(SignAdditionalContext::new(HedgeType::Preferred, None)),

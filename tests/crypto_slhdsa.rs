@@ -1,4 +1,4 @@
-//! SLH-DSA (FIPS 205; CKK_SLH_DSA, CKM_SLH_DSA_KEY_PAIR_GEN, CKM_SLH_DSA) through the built
+//! SLH-DSA (FIPS 205; CKK_SLH_DSA, CKM_SLH_DSA_KEY_PAIR_GEN, CKM_SLH_DSA, CKM_HASH_SLH_DSA*) through the built
 //! module: key generation for the twelve parameter sets with a signature each, the `slh-dsa`
 //! crate's signatures verified by imported keys and the reverse (deterministic signatures equal),
 //! the private value sensitive, and bad input with the spec's codes.
@@ -143,6 +143,104 @@ fn crate_keys_and_signatures() {
     }
     check::<Sha2_128f>(&s, T::SHA2_128F);
     check::<Shake128f>(&s, T::SHAKE_128F);
+}
+
+/// HashSLH-DSA (FIPS 205, Alg. 23 and 25): the module's deterministic signatures equal the
+/// `slh-dsa` crate's slh_sign_internal on M' = 1 || |ctx| || ctx || OID(PH) || PH(M), which this
+/// test builds itself (the crate has no pre-hash API: the framing is checked independently of
+/// the module's); the module hashing (CKM_HASH_SLH_DSA_SHA256) and the caller's digest
+/// (CKM_HASH_SLH_DSA) sign alike; a pure signature does not verify as a pre-hashed one;
+/// CKM_HASH_SLH_DSA is single-part.
+#[test]
+fn hash_slh_dsa() {
+    use cryptoki::mechanism::dsa::HashSignAdditionalContext;
+    use sha2::Digest;
+    use slh_dsa::{Sha2_128f, SigningKey};
+    let env = Env::new();
+    let s = env.user();
+    let sk = SigningKey::<Sha2_128f>::slh_keygen_internal(&[4u8; 16], &[5u8; 16], &[6u8; 16]);
+    let k = import_private(&s, T::SHA2_128F, &sk.to_vec()).unwrap();
+    let p = import_public(&s, T::SHA2_128F, &sk.as_ref().to_vec()).unwrap();
+    let msg = b"pre-hashed with SHA-256";
+    let ctx = b"ctx";
+    let digest = sha2::Sha256::digest(msg).to_vec();
+    // id-sha256, 2.16.840.1.101.3.4.2.1
+    let oid = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+    ];
+    let mut prefix = vec![1u8, ctx.len() as u8];
+    prefix.extend_from_slice(ctx);
+    prefix.extend_from_slice(&oid);
+    let want = sk.slh_sign_internal(&[&prefix, &digest], None).to_vec();
+    let with_hash = Mechanism::HashSlhDsaSha256(SignAdditionalContext::new(
+        HedgeType::DeterministicRequired,
+        Some(ctx),
+    ));
+    let on_digest = Mechanism::HashSlhDsa(HashSignAdditionalContext::new(
+        HedgeType::DeterministicRequired,
+        Some(ctx),
+        MechanismType::SHA256,
+    ));
+    assert_eq!(s.sign(&with_hash, k, msg).unwrap(), want);
+    assert_eq!(s.sign(&on_digest, k, &digest).unwrap(), want);
+    s.verify(&with_hash, p, msg, &want).unwrap();
+    s.verify(&on_digest, p, &digest, &want).unwrap();
+    // Hedged: another signature, which verifies.
+    let hedged =
+        Mechanism::HashSlhDsaSha256(SignAdditionalContext::new(HedgeType::Required, Some(ctx)));
+    let h = s.sign(&hedged, k, msg).unwrap();
+    assert_ne!(h, want);
+    s.verify(&with_hash, p, msg, &h).unwrap();
+    // Another context, another hash, or the pure variant: no.
+    let other = Mechanism::HashSlhDsaSha256(SignAdditionalContext::new(
+        HedgeType::Preferred,
+        Some(b"other"),
+    ));
+    assert_eq!(
+        rv(s.verify(&other, p, msg, &want).unwrap_err()),
+        RvError::SignatureInvalid
+    );
+    let sha512 =
+        Mechanism::HashSlhDsaSha512(SignAdditionalContext::new(HedgeType::Preferred, Some(ctx)));
+    assert_eq!(
+        rv(s.verify(&sha512, p, msg, &want).unwrap_err()),
+        RvError::SignatureInvalid
+    );
+    let pure = mech(HedgeType::DeterministicRequired, Some(ctx));
+    assert_eq!(
+        rv(s.verify(&pure, p, msg, &want).unwrap_err()),
+        RvError::SignatureInvalid
+    );
+    // The module's signature checked by the crate, directly.
+    let sig = slh_dsa::Signature::<Sha2_128f>::try_from(&h[..]).unwrap();
+    sk.as_ref()
+        .slh_verify_internal(&[&prefix, &digest], &sig)
+        .unwrap();
+    // A digest of the wrong length; CKM_HASH_SLH_DSA is single-part.
+    assert_eq!(
+        rv(s.sign(&on_digest, k, &digest[..31]).unwrap_err()),
+        RvError::DataLenRange
+    );
+    s.sign_init(&on_digest, k).unwrap();
+    assert_eq!(
+        rv(s.sign_update(&digest).unwrap_err()),
+        RvError::OperationNotInitialized
+    );
+    // Every pre-hash mechanism signs and verifies.
+    for m in [
+        Mechanism::HashSlhDsaSha224(SignAdditionalContext::new(HedgeType::Preferred, None)),
+        Mechanism::HashSlhDsaSha384(SignAdditionalContext::new(HedgeType::Preferred, None)),
+        Mechanism::HashSlhDsaSha3_256(SignAdditionalContext::new(HedgeType::Preferred, None)),
+        Mechanism::HashSlhDsaShake128(SignAdditionalContext::new(HedgeType::Preferred, None)),
+        Mechanism::HashSlhDsaShake256(SignAdditionalContext::new(HedgeType::Preferred, None)),
+    ] {
+        let sig = s.sign(&m, k, msg).unwrap();
+        s.verify(&m, p, msg, &sig).unwrap();
+        assert_eq!(
+            rv(s.verify(&m, p, b"another", &sig).unwrap_err()),
+            RvError::SignatureInvalid
+        );
+    }
 }
 
 /// Bad input: a context over 255 bytes, a signature of the wrong length, unknown parameter

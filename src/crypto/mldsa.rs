@@ -158,9 +158,9 @@ impl PreHasher {
     }
 }
 
-/// HashML-DSA's M' without the digest: 1 || |ctx| || ctx || OID(PH) (FIPS 204, Alg. 4 and 5),
-/// after checking the digest's length.
-fn hash_prefix(ctx: &[u8], ph: PreHash, digest: &[u8]) -> Result<Vec<u8>> {
+/// HashML-DSA's M' without the digest: 1 || |ctx| || ctx || OID(PH) (FIPS 204, Alg. 4 and 5;
+/// HashSLH-DSA's is the same, FIPS 205, Alg. 23 and 25), after checking the digest's length.
+pub(crate) fn hash_prefix(ctx: &[u8], ph: PreHash, digest: &[u8]) -> Result<Vec<u8>> {
     if ctx.len() > MAX_CONTEXT {
         return Err(Error::MechanismParamInvalid);
     }

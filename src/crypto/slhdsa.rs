@@ -2,6 +2,7 @@
 //! Nothing here hashes a tree: every function adapts the crate. The twelve parameter sets are
 //! twelve types of the crate; one generic adapter per key kind hides them behind a trait object.
 
+use super::mldsa::PreHash;
 use crate::error::{Error, Result};
 use slh_dsa::{
     ParameterSet, Sha2_128f, Sha2_128s, Sha2_192f, Sha2_192s, Sha2_256f, Sha2_256s, Shake128f,
@@ -87,6 +88,8 @@ impl SlhDsaSet {
 /// The crate's signing key of one parameter set.
 trait Private: Send + Sync {
     fn sign(&self, msg: &[u8], ctx: &[u8], rand: Option<&[u8]>) -> Result<Vec<u8>>;
+    /// slh_sign_internal on M' given in parts (HashSLH-DSA).
+    fn sign_internal(&self, parts: &[&[u8]], rand: Option<&[u8]>) -> Vec<u8>;
     fn bytes(&self) -> Zeroizing<Vec<u8>>;
     fn public(&self) -> Box<dyn Public>;
 }
@@ -94,6 +97,8 @@ trait Private: Send + Sync {
 /// The crate's verifying key of one parameter set.
 trait Public: Send + Sync {
     fn verify(&self, msg: &[u8], ctx: &[u8], sig: &[u8]) -> bool;
+    /// slh_verify_internal on M' given in parts (HashSLH-DSA).
+    fn verify_internal(&self, parts: &[&[u8]], sig: &[u8]) -> bool;
     fn bytes(&self) -> Vec<u8>;
     fn oid(&self) -> Vec<u8>;
     fn boxed(&self) -> Box<dyn Public>;
@@ -108,6 +113,9 @@ where
         self.try_sign_with_context(msg, ctx, rand)
             .map(|s| s.to_vec())
             .map_err(|_| Error::MechanismParamInvalid)
+    }
+    fn sign_internal(&self, parts: &[&[u8]], rand: Option<&[u8]>) -> Vec<u8> {
+        self.slh_sign_internal(parts, rand).to_vec()
     }
     fn bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut a = self.to_bytes();
@@ -127,6 +135,9 @@ where
     fn verify(&self, msg: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
         Signature::<P>::try_from(sig)
             .is_ok_and(|s| self.try_verify_with_context(msg, ctx, &s).is_ok())
+    }
+    fn verify_internal(&self, parts: &[&[u8]], sig: &[u8]) -> bool {
+        Signature::<P>::try_from(sig).is_ok_and(|s| self.slh_verify_internal(parts, &s).is_ok())
     }
     fn bytes(&self) -> Vec<u8> {
         self.to_vec()
@@ -283,6 +294,26 @@ impl SlhDsaPrivate {
             self.k.sign(msg, ctx, None)
         }
     }
+
+    /// hash_slh_sign (FIPS 205, Alg. 23) on a digest made with `ph`: hedged, or deterministic
+    /// (opt_rand = PK.seed).
+    pub fn sign_prehashed(
+        &self,
+        digest: &[u8],
+        ctx: &[u8],
+        ph: PreHash,
+        hedged: bool,
+    ) -> Result<Vec<u8>> {
+        let prefix = super::mldsa::hash_prefix(ctx, ph, digest)?;
+        let parts: [&[u8]; 2] = [&prefix, digest];
+        if hedged {
+            let mut rnd = Zeroizing::new(vec![0u8; self.set.n()]);
+            super::random(&mut rnd)?;
+            Ok(self.k.sign_internal(&parts, Some(&rnd)))
+        } else {
+            Ok(self.k.sign_internal(&parts, None))
+        }
+    }
 }
 
 impl SlhDsaPublic {
@@ -330,6 +361,24 @@ impl SlhDsaPublic {
         }
         self.k
             .verify(msg, ctx, sig)
+            .then_some(())
+            .ok_or(Error::SignatureInvalid)
+    }
+
+    /// hash_slh_verify (FIPS 205, Alg. 25) on a digest made with `ph`.
+    pub fn verify_prehashed(
+        &self,
+        digest: &[u8],
+        ctx: &[u8],
+        ph: PreHash,
+        sig: &[u8],
+    ) -> Result<()> {
+        let prefix = super::mldsa::hash_prefix(ctx, ph, digest)?;
+        if sig.len() != self.set.sig_len() {
+            return Err(Error::SignatureLenRange);
+        }
+        self.k
+            .verify_internal(&[&prefix, digest], sig)
             .then_some(())
             .ok_or(Error::SignatureInvalid)
     }

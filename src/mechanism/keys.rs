@@ -363,7 +363,10 @@ pub fn validate_key(o: &Object) -> Result<Vec<crate::object::Attribute>> {
     // PKCS #11 3.2 lists with the key and other implementations may only read.
     if let Key::MlKemPrivate(k) = &key {
         if o.get(CKA_VALUE).is_none() {
-            out.push(crate::object::Attribute::new(CKA_VALUE, k.expanded().to_vec()));
+            out.push(crate::object::Attribute::new(
+                CKA_VALUE,
+                k.expanded().to_vec(),
+            ));
         }
     }
     if o.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {

@@ -90,7 +90,7 @@ fn prehash_of_mech(ty: CK_MECHANISM_TYPE) -> Option<PreHash> {
 
 /// The pre-hash a `CK_HASH_SIGN_ADDITIONAL_CONTEXT.hash` names (the SHA-2 and SHA-3 digest
 /// mechanisms FIPS 204 approves; SHA-1 and MD5 are not).
-fn prehash_of_digest(hash: CK_MECHANISM_TYPE) -> Option<PreHash> {
+pub(super) fn prehash_of_digest(hash: CK_MECHANISM_TYPE) -> Option<PreHash> {
     match super::hash_of_mech(hash)? {
         HashAlg::Sha1 => None,
         h => Some(PreHash::Sha2(h)),
@@ -194,6 +194,10 @@ impl SignOp for MlDsaSign {
 
     fn sig_len(&self) -> usize {
         self.set().sig_len()
+    }
+
+    fn multi_part(&self) -> bool {
+        !matches!(self.input, Input::Digest(..))
     }
 
     fn sign(self: Box<Self>) -> Result<Zeroizing<Vec<u8>>> {

@@ -338,10 +338,15 @@ pub type DeriveFn = fn(&Mech, &Arc<Key>, &KeyLen) -> Result<Zeroizing<Vec<u8>>>;
 /// and the shared secret), decapsulation with a private key, and the ciphertext length a key makes.
 #[derive(Clone, Copy)]
 pub struct KemFns {
-    pub encapsulate: fn(&Mech, &Key) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)>,
-    pub decapsulate: fn(&Mech, &Key, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    pub encapsulate: EncapFn,
+    pub decapsulate: DecapFn,
     pub ciphertext_len: fn(&Key) -> Result<usize>,
 }
+
+/// Encapsulates to a public key: the ciphertext and the shared secret.
+pub type EncapFn = fn(&Mech, &Key) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+/// Decapsulates a ciphertext with a private key: the shared secret.
+pub type DecapFn = fn(&Mech, &Key, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 
 /// The length a derived key must have: the template's CKA_VALUE_LEN (already checked to suit the
 /// key type), else the key type's length.
@@ -484,8 +489,8 @@ impl MechDef {
     }
     pub const fn kem(
         self,
-        encapsulate: fn(&Mech, &Key) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)>,
-        decapsulate: fn(&Mech, &Key, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+        encapsulate: EncapFn,
+        decapsulate: DecapFn,
         ciphertext_len: fn(&Key) -> Result<usize>,
     ) -> MechDef {
         MechDef {
@@ -637,6 +642,13 @@ pub trait SignOp: Send {
     fn sig_len(&self) -> usize;
     fn sign(self: Box<Self>) -> Result<Zeroizing<Vec<u8>>>;
     fn verify(self: Box<Self>, sig: &[u8]) -> Result<()>;
+    /// Whether C_SignUpdate / C_VerifyUpdate may feed it. A mechanism the spec makes single-part
+    /// (`CKM_HASH_ML_DSA`, on a digest the caller made) answers false: an update call then ends
+    /// the operation with `CKR_OPERATION_NOT_INITIALIZED`, as Kryoptic does and the `cryptoki`
+    /// crate's tests expect.
+    fn multi_part(&self) -> bool {
+        true
+    }
 }
 
 /// A signature or verification with recovery (C_SignRecover / C_VerifyRecover): single-part.

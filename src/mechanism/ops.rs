@@ -536,6 +536,10 @@ impl Module {
         let mut ops = s.ops.lock();
         let slot = sign_slot(&mut ops.crypto, verify);
         let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+        if !a.op.multi_part() {
+            *slot = None;
+            return Err(Error::OperationNotInitialized);
+        }
         a.multi = true;
         let r = a.op.update(data);
         if r.is_err() {
@@ -597,6 +601,10 @@ impl Module {
         let mut ops = s.ops.lock();
         let slot = &mut ops.crypto.verify_sig;
         let a = slot.as_mut().ok_or(Error::OperationNotInitialized)?;
+        if !a.op.op.multi_part() {
+            *slot = None;
+            return Err(Error::OperationNotInitialized);
+        }
         a.multi = true;
         let r = a.op.op.update(data);
         if r.is_err() {

@@ -1,14 +1,19 @@
 //! SLH-DSA (FIPS 205, PKCS #11 3.2): `CKK_SLH_DSA` keys with `CKA_PARAMETER_SET` (the twelve
 //! `CKP_SLH_DSA_*` sets), `CKM_SLH_DSA_KEY_PAIR_GEN` and `CKM_SLH_DSA` (pure SLH-DSA, with the
 //! optional `CK_SIGN_ADDITIONAL_CONTEXT`: a context of at most 255 bytes, hedged or
-//! deterministic, as for ML-DSA). HashSLH-DSA (`CKM_HASH_SLH_DSA*`) is not offered yet.
+//! deterministic, as for ML-DSA), and HashSLH-DSA: `CKM_HASH_SLH_DSA` on a digest the caller
+//! computed (named by `CK_HASH_SIGN_ADDITIONAL_CONTEXT.hash`; single-part) and
+//! `CKM_HASH_SLH_DSA_<hash>` (the module hashes the message), with the pre-hash functions
+//! HashML-DSA offers (SHA-2, SHA-3, SHAKE128, SHAKE256; FIPS 205, 10.2.2).
 //!
 //! A public key is PK.seed || PK.root (`CKA_VALUE`), a private key SK.seed || SK.prf || PK.seed
 //! || PK.root (`CKA_VALUE`, sensitive).
 
 use super::keys::Key;
 use super::{Keys, Mech, MechDef, Param, ParamKind, SignOp};
+use crate::crypto::mldsa::{PreHash, PreHasher};
 use crate::crypto::slhdsa::{SlhDsaSet, MAX_CONTEXT};
+use crate::crypto::HashAlg;
 use crate::crypto::{self};
 use crate::error::{Error, Result};
 use crate::object::Attribute;
@@ -24,6 +29,17 @@ const MAX_MSG: usize = 256 << 20;
 const MIN: CK_ULONG = 32;
 const MAX: CK_ULONG = 64;
 
+const SIGN: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+
+macro_rules! hash_row {
+    ($ty:ident) => {
+        MechDef::new($ty, stringify!($ty), MIN, MAX, SIGN)
+            .param(ParamKind::OptionalSignContext)
+            .keys(Keys::SlhDsa)
+            .sign(sign_op)
+    };
+}
+
 /// The SLH-DSA family's mechanisms.
 pub const MECHS: &[MechDef] = &[
     MechDef::new(
@@ -34,26 +50,76 @@ pub const MECHS: &[MechDef] = &[
         CKF_GENERATE_KEY_PAIR,
     )
     .pairgen(pair_gen),
-    MechDef::new(CKM_SLH_DSA, "CKM_SLH_DSA", MIN, MAX, CKF_SIGN | CKF_VERIFY)
+    MechDef::new(CKM_SLH_DSA, "CKM_SLH_DSA", MIN, MAX, SIGN)
         .param(ParamKind::OptionalSignContext)
         .keys(Keys::SlhDsa)
         .sign(sign_op),
+    MechDef::new(CKM_HASH_SLH_DSA, "CKM_HASH_SLH_DSA", MIN, MAX, SIGN)
+        .param(ParamKind::HashSignContext)
+        .keys(Keys::SlhDsa)
+        .sign(sign_op),
+    hash_row!(CKM_HASH_SLH_DSA_SHA224),
+    hash_row!(CKM_HASH_SLH_DSA_SHA256),
+    hash_row!(CKM_HASH_SLH_DSA_SHA384),
+    hash_row!(CKM_HASH_SLH_DSA_SHA512),
+    hash_row!(CKM_HASH_SLH_DSA_SHA3_224),
+    hash_row!(CKM_HASH_SLH_DSA_SHA3_256),
+    hash_row!(CKM_HASH_SLH_DSA_SHA3_384),
+    hash_row!(CKM_HASH_SLH_DSA_SHA3_512),
+    hash_row!(CKM_HASH_SLH_DSA_SHAKE128),
+    hash_row!(CKM_HASH_SLH_DSA_SHAKE256),
 ];
+
+/// The pre-hash of a `CKM_HASH_SLH_DSA_<hash>` mechanism.
+fn prehash_of_mech(ty: CK_MECHANISM_TYPE) -> Option<PreHash> {
+    Some(match ty {
+        CKM_HASH_SLH_DSA_SHA224 => PreHash::Sha2(HashAlg::Sha224),
+        CKM_HASH_SLH_DSA_SHA256 => PreHash::Sha2(HashAlg::Sha256),
+        CKM_HASH_SLH_DSA_SHA384 => PreHash::Sha2(HashAlg::Sha384),
+        CKM_HASH_SLH_DSA_SHA512 => PreHash::Sha2(HashAlg::Sha512),
+        CKM_HASH_SLH_DSA_SHA3_224 => PreHash::Sha2(HashAlg::Sha3_224),
+        CKM_HASH_SLH_DSA_SHA3_256 => PreHash::Sha2(HashAlg::Sha3_256),
+        CKM_HASH_SLH_DSA_SHA3_384 => PreHash::Sha2(HashAlg::Sha3_384),
+        CKM_HASH_SLH_DSA_SHA3_512 => PreHash::Sha2(HashAlg::Sha3_512),
+        CKM_HASH_SLH_DSA_SHAKE128 => PreHash::Shake128,
+        CKM_HASH_SLH_DSA_SHAKE256 => PreHash::Shake256,
+        _ => return None,
+    })
+}
+
+/// What the operation gathers: the message (pure), its pre-hash in progress, or the caller's
+/// digest (`CKM_HASH_SLH_DSA`).
+#[allow(clippy::large_enum_variant)]
+enum Input {
+    Message(Zeroizing<Vec<u8>>),
+    Hashing(PreHasher, PreHash),
+    Digest(Zeroizing<Vec<u8>>, PreHash),
+}
 
 pub struct SlhDsaSign {
     key: Arc<Key>,
-    msg: Zeroizing<Vec<u8>>,
+    input: Input,
     context: Vec<u8>,
     hedged: bool,
 }
 
 pub fn sign_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn SignOp>> {
-    if mech.ty != CKM_SLH_DSA {
-        return Err(Error::MechanismInvalid);
-    }
-    let (hedged, context) = match &mech.param {
-        Param::None => (true, Vec::new()),
-        Param::SignContext { hedge, context } => (super::hedged(*hedge)?, context.clone()),
+    let pure = mech.ty == CKM_SLH_DSA;
+    let on_digest = mech.ty == CKM_HASH_SLH_DSA;
+    let (hedged, context, digest) = match &mech.param {
+        Param::None if !on_digest => (true, Vec::new(), None),
+        Param::SignContext { hedge, context } if !on_digest => {
+            (super::hedged(*hedge)?, context.clone(), None)
+        }
+        Param::HashSignContext {
+            hedge,
+            context,
+            hash,
+        } if on_digest => (
+            super::hedged(*hedge)?,
+            context.clone(),
+            Some(super::mldsa::prehash_of_digest(*hash).ok_or(Error::MechanismParamInvalid)?),
+        ),
         _ => return Err(Error::MechanismParamInvalid),
     };
     if context.len() > MAX_CONTEXT {
@@ -63,9 +129,17 @@ pub fn sign_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn Sign
         (Key::SlhDsaPrivate(_), false) | (Key::SlhDsaPublic(_), true) => {}
         _ => return Err(Error::KeyTypeInconsistent),
     }
+    let input = match (pure, digest) {
+        (true, _) => Input::Message(Zeroizing::new(Vec::new())),
+        (false, Some(ph)) => Input::Digest(Zeroizing::new(Vec::new()), ph),
+        (false, None) => {
+            let ph = prehash_of_mech(mech.ty).ok_or(Error::MechanismInvalid)?;
+            Input::Hashing(PreHasher::new(ph), ph)
+        }
+    };
     Ok(Box::new(SlhDsaSign {
         key: key.clone(),
-        msg: Zeroizing::new(Vec::new()),
+        input,
         context,
         hedged,
     }))
@@ -73,10 +147,21 @@ pub fn sign_op(mech: &Mech, key: &Arc<Key>, verify: bool) -> Result<Box<dyn Sign
 
 impl SignOp for SlhDsaSign {
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        if self.msg.len() + data.len() > MAX_MSG {
-            return Err(Error::DataLenRange);
+        match &mut self.input {
+            Input::Message(m) => {
+                if m.len() + data.len() > MAX_MSG {
+                    return Err(Error::DataLenRange);
+                }
+                super::append_secret(m, data);
+            }
+            Input::Hashing(h, _) => h.update(data),
+            Input::Digest(d, ph) => {
+                if d.len() + data.len() > ph.len() {
+                    return Err(Error::DataLenRange);
+                }
+                d.extend_from_slice(data);
+            }
         }
-        super::append_secret(&mut self.msg, data);
         Ok(())
     }
 
@@ -88,22 +173,33 @@ impl SignOp for SlhDsaSign {
         }
     }
 
+    fn multi_part(&self) -> bool {
+        !matches!(self.input, Input::Digest(..))
+    }
+
     fn sign(self: Box<Self>) -> Result<Zeroizing<Vec<u8>>> {
         let Key::SlhDsaPrivate(k) = &*self.key else {
             return Err(Error::KeyTypeInconsistent);
         };
-        Ok(Zeroizing::new(k.sign(
-            &self.msg,
-            &self.context,
-            self.hedged,
-        )?))
+        let sig = match self.input {
+            Input::Message(m) => k.sign(&m, &self.context, self.hedged)?,
+            Input::Hashing(h, ph) => {
+                k.sign_prehashed(&h.finalize(), &self.context, ph, self.hedged)?
+            }
+            Input::Digest(d, ph) => k.sign_prehashed(&d, &self.context, ph, self.hedged)?,
+        };
+        Ok(Zeroizing::new(sig))
     }
 
     fn verify(self: Box<Self>, sig: &[u8]) -> Result<()> {
         let Key::SlhDsaPublic(k) = &*self.key else {
             return Err(Error::KeyTypeInconsistent);
         };
-        k.verify(&self.msg, &self.context, sig)
+        match self.input {
+            Input::Message(m) => k.verify(&m, &self.context, sig),
+            Input::Hashing(h, ph) => k.verify_prehashed(&h.finalize(), &self.context, ph, sig),
+            Input::Digest(d, ph) => k.verify_prehashed(&d, &self.context, ph, sig),
+        }
     }
 }
 
