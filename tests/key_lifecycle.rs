@@ -9,6 +9,7 @@ mod support;
 
 use common::*;
 use cryptoki::error::RvError;
+use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -124,6 +125,7 @@ enum Kind {
     Rsa,
     Ec,
     Hmac,
+    MlDsa,
 }
 
 impl Kind {
@@ -132,6 +134,7 @@ impl Kind {
             Kind::Rsa => "rsa:2048",
             Kind::Ec => "ec:P-256",
             Kind::Hmac => "hmac:32",
+            Kind::MlDsa => "ml-dsa-65",
         }
     }
     fn mech(self) -> Mechanism<'static> {
@@ -139,6 +142,7 @@ impl Kind {
             Kind::Rsa => Mechanism::Sha256RsaPkcs,
             Kind::Ec => Mechanism::EcdsaSha256,
             Kind::Hmac => Mechanism::Sha256Hmac,
+            Kind::MlDsa => Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None)),
         }
     }
     /// The class that signs and the class that verifies.
@@ -383,6 +387,76 @@ fn rsa_family_lifecycle() {
 #[test]
 fn ec_family_lifecycle() {
     lifecycle(Kind::Ec);
+}
+
+#[test]
+fn ml_dsa_family_lifecycle() {
+    lifecycle(Kind::MlDsa);
+}
+
+/// ML-DSA families (draft-ietf-cose-dilithium): `key public --format jwk` gives an "AKP" key
+/// whose "pub" is the public key, with the parameter set's JOSE "alg"; a signature made through
+/// the family's label verifies with the `ml-dsa` crate under that "pub"; one JWKS holds ML-DSA and
+/// classical families together, each newest first.
+#[test]
+fn ml_dsa_family_jwk() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use ml_dsa::{EncodedSignature, EncodedVerifyingKey, MlDsa44, Signature, VerifyingKey};
+    let env = env();
+    let f = env.fixture();
+    let slot = support::slot_by_label(&f, TOKEN).unwrap();
+    let s = f.user_session(slot);
+    for _ in 0..2 {
+        key_ok(&env, &["rotate", "pq", "--type", "ml-dsa-44"]);
+    }
+    key_ok(&env, &["rotate", "classic", "--type", "ec:P-256"]);
+    let o = key_ok(&env, &["public", "pq", "--format", "jwk"]);
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(j["kty"], "AKP", "{o}");
+    assert_eq!(j["alg"], "ML-DSA-44", "{o}");
+    assert_eq!(j["kid"], kid("pq", 2), "{o}");
+    let pk = Base64UrlUnpadded::decode_vec(j["pub"].as_str().unwrap()).unwrap();
+    assert_eq!(pk.len(), 1312);
+    let public = by_kid(&s, ObjectClass::PUBLIC_KEY, &kid("pq", 2));
+    assert_eq!(get_bytes(&s, public, AttributeType::Value), pk);
+    let signer = by_label(&s, ObjectClass::PRIVATE_KEY, "pq");
+    let msg = b"a JWS signing input";
+    let m = Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None));
+    let sig = s.sign(&m, signer[0], msg).unwrap();
+    let vk = VerifyingKey::<MlDsa44>::decode(
+        &EncodedVerifyingKey::<MlDsa44>::try_from(&pk[..]).unwrap(),
+    );
+    let sig =
+        Signature::<MlDsa44>::decode(&EncodedSignature::<MlDsa44>::try_from(&sig[..]).unwrap())
+            .unwrap();
+    assert!(
+        vk.verify_with_context(msg, &[], &sig),
+        "the JWK's key verifies the label's signature"
+    );
+    let o = key_ok(&env, &["public", "pq", "classic", "--format", "jwks"]);
+    let set: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let kids: Vec<&str> = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [kid("pq", 2), kid("pq", 1), kid("classic", 1)], "{o}");
+    let o = key_ok(&env, &["versions", "pq"]);
+    assert!(
+        o.stdout.contains("ml-dsa-44") && o.stdout.contains("ML-DSA-44"),
+        "{o}"
+    );
+    key_fails(
+        &env,
+        &["public", "pq", "classic", "--format", "jwk"],
+        "Several families",
+    );
+    key_fails(
+        &env,
+        &["rotate", "pq2", "--type", "ml-dsa-50"],
+        "Unknown key type",
+    );
 }
 
 #[test]

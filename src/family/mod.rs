@@ -188,6 +188,13 @@ fn algs_for(o: &Object) -> Result<&'static [&'static str]> {
         }
         // RFC 8037: Ed25519 signatures are JOSE's "EdDSA".
         Some(CKK_EC_EDWARDS) => &["EdDSA"],
+        // draft-ietf-cose-dilithium (-06 onwards): one JOSE algorithm per parameter set.
+        Some(CKK_ML_DSA) => match o.ulong(CKA_PARAMETER_SET) {
+            Some(1) => &["ML-DSA-44"],
+            Some(2) => &["ML-DSA-65"],
+            Some(3) => &["ML-DSA-87"],
+            _ => return Err(Error::TemplateIncomplete),
+        },
         Some(_) if o.class() == CKO_SECRET_KEY => &["HS256", "HS384", "HS512"],
         _ => return Err(Error::KeyTypeInconsistent),
     })
@@ -383,6 +390,12 @@ fn algorithm_of(o: &Object) -> String {
             _ => "ec:?".into(),
         },
         (_, Some(CKK_EC_EDWARDS)) => "ed25519".into(),
+        (_, Some(CKK_ML_DSA)) => match o.ulong(CKA_PARAMETER_SET) {
+            Some(1) => "ml-dsa-44".into(),
+            Some(2) => "ml-dsa-65".into(),
+            Some(3) => "ml-dsa-87".into(),
+            _ => "ml-dsa-?".into(),
+        },
         (CKO_SECRET_KEY, _) => format!("hmac:{}", o.ulong(CKA_VALUE_LEN).unwrap_or(0)),
         _ => "?".into(),
     }
@@ -538,6 +551,14 @@ pub fn jwk(v: &Version) -> Result<Option<serde_json::Value>> {
             m.insert("kty".into(), "OKP".into());
             m.insert("crv".into(), "Ed25519".into());
             m.insert("x".into(), b64(&k.bytes()).into());
+        }
+        // draft-ietf-cose-dilithium-06 and later: an Algorithm Key Pair ("AKP", registered by
+        // IANA for it), "pub" the public key (FIPS 204's pkEncode); the "alg" below names the
+        // parameter set.
+        Some(CKK_ML_DSA) => {
+            let pk = o.get(CKA_VALUE).ok_or(Error::TemplateIncomplete)?;
+            m.insert("kty".into(), "AKP".into());
+            m.insert("pub".into(), b64(pk).into());
         }
         _ => return Ok(None),
     }

@@ -34,6 +34,7 @@ pub enum KeyCmd {
         /// Family name (becomes the CKA_LABEL of the newest version)
         name: String,
         /// rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:secp256k1, ed25519,
+        /// ml-dsa-44, ml-dsa-65, ml-dsa-87,
         /// hmac:32 (bytes), ...
         #[arg(long = "type", value_name = "TYPE")]
         key_type: String,
@@ -70,7 +71,9 @@ pub enum KeyCmd {
     /// --version; jwks: all, {"keys":[...]}, newest first). Needs no PIN: public keys are public
     /// objects (a PIN, when given, logs in)
     Public {
-        name: String,
+        /// Family name; with --format jwks or pem, several families make one set
+        #[arg(required = true, num_args = 1..)]
+        names: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Pem)]
         format: Format,
         /// Only this version (it must be enabled)
@@ -131,7 +134,7 @@ const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
 fn bad_type(t: &str) -> Fail {
     Fail(format!(
-        "Unknown key type '{t}': use rsa:<bits> (2048, 3072, 4096), ec:P-256, ec:P-384, ec:P-521, ec:secp256k1, ed25519 or hmac:<bytes> (e.g. hmac:32)."
+        "Unknown key type '{t}': use rsa:<bits> (2048, 3072, 4096), ec:P-256, ec:P-384, ec:P-521, ec:secp256k1, ed25519, ml-dsa-44, ml-dsa-65, ml-dsa-87 or hmac:<bytes> (e.g. hmac:32)."
     ))
 }
 
@@ -210,12 +213,12 @@ pub fn run(m: &Module, cmd: KeyCmd) -> R<()> {
             Ok(())
         }
         KeyCmd::Public {
-            name,
+            names,
             format,
             version,
             sel,
             pins,
-        } => public(m, &name, format, version, &sel, &pins),
+        } => public(m, &names, format, version, &sel, &pins),
     }
 }
 
@@ -256,8 +259,11 @@ fn rotate(
     pins: &Pins,
 ) -> R<()> {
     name_ok(name)?;
-    let (kind, size) = if key_type.eq_ignore_ascii_case("ed25519") {
+    let lower = key_type.to_ascii_lowercase();
+    let (kind, size) = if lower == "ed25519" {
         ("ed25519", "")
+    } else if let Some(set) = lower.strip_prefix("ml-dsa-") {
+        ("ml-dsa", set)
     } else {
         key_type.split_once(':').ok_or_else(|| bad_type(key_type))?
     };
@@ -306,6 +312,27 @@ fn rotate(
             }
             priv_t.extend(common);
             m.generate_key_pair(s.h, &Mech::new(mech), &pub_t, &priv_t)
+                .map(|(_, sh)| sh)
+        }
+        "ml-dsa" if cert => return Err(Fail(
+            "--cert is not offered for ML-DSA keys yet: use rsa, ec or ed25519 for a certificate."
+                .into(),
+        )),
+        "ml-dsa" => {
+            let set: CK_ULONG = match size {
+                "44" => CKP_ML_DSA_44,
+                "65" => CKP_ML_DSA_65,
+                "87" => CKP_ML_DSA_87,
+                _ => return Err(bad_type(key_type)),
+            };
+            let mut pub_t = vec![
+                Attribute::ulong(CKA_PARAMETER_SET, set),
+                Attribute::bool(CKA_VERIFY, true),
+            ];
+            pub_t.extend(common.iter().cloned());
+            let mut priv_t = vec![Attribute::bool(CKA_SIGN, true)];
+            priv_t.extend(common);
+            m.generate_key_pair(s.h, &Mech::new(CKM_ML_DSA_KEY_PAIR_GEN), &pub_t, &priv_t)
                 .map(|(_, sh)| sh)
         }
         "hmac" if cert => {
@@ -372,34 +399,48 @@ fn set_disabled(
 
 fn public(
     m: &Module,
-    name: &str,
+    names: &[String],
     format: Format,
     version: Option<CK_ULONG>,
     sel: &Select,
     pins: &Pins,
 ) -> R<()> {
-    let s = public_session(m, sel, pins)?;
-    let all = versions(&s, name)?;
-    if all.iter().all(|v| v.public.is_none()) {
-        return Err(Fail(format!(
-            "Key family {name} has no public keys ({} is a secret-key family).",
-            all[0].algorithm
-        )));
+    if names.len() > 1 && (format == Format::Jwk || version.is_some()) {
+        return Err(Fail(
+            "Several families make a key set: use --format jwks or pem, without --version.".into(),
+        ));
     }
-    let mut chosen: Vec<&Version> = match version {
-        Some(n) => {
-            let v = all
-                .iter()
-                .find(|v| v.version == n)
-                .ok_or_else(|| Fail(format!("Key family {name} has no version {n}.")))?;
-            if v.disabled {
-                return Err(Fail(format!("Version {n} of {name} is disabled.")));
-            }
-            vec![v]
+    let s = public_session(m, sel, pins)?;
+    let mut all = Vec::new();
+    for name in names {
+        let fam = versions(&s, name)?;
+        if fam.iter().all(|v| v.public.is_none()) {
+            return Err(Fail(format!(
+                "Key family {name} has no public keys ({} is a secret-key family).",
+                fam[0].algorithm
+            )));
         }
-        None => all.iter().filter(|v| !v.disabled).collect(),
-    };
-    chosen.reverse(); // newest first
+        all.push((name, fam));
+    }
+    let mut chosen: Vec<&Version> = Vec::new();
+    // The families in the order given, each newest first.
+    for (name, fam) in &all {
+        let mut these: Vec<&Version> = match version {
+            Some(n) => {
+                let v = fam
+                    .iter()
+                    .find(|v| v.version == n)
+                    .ok_or_else(|| Fail(format!("Key family {name} has no version {n}.")))?;
+                if v.disabled {
+                    return Err(Fail(format!("Version {n} of {name} is disabled.")));
+                }
+                vec![v]
+            }
+            None => fam.iter().filter(|v| !v.disabled).collect(),
+        };
+        these.reverse(); // newest first
+        chosen.extend(these);
+    }
     match format {
         Format::Pem => {
             for v in chosen {
