@@ -685,3 +685,84 @@ fn verify_signature_with_the_signature_first() {
         RvError::KeyTypeInconsistent
     );
 }
+
+/// Encapsulation in this process, decapsulation in another: the child process loads the module,
+/// logs in to the same token, finds the private key by its label and decapsulates the ciphertext
+/// this process made; its secret is the one this process got.
+#[test]
+fn encapsulate_here_decapsulate_in_another_process() {
+    let env = Env::new();
+    let s = env.user();
+    let (public, _) = s
+        .generate_key_pair(
+            &Mechanism::MlKemKeyPairGen,
+            &[
+                Attribute::Token(true),
+                Attribute::Label(b"kem".to_vec()),
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_1024.into()),
+            ],
+            &[Attribute::Token(true), Attribute::Label(b"kem".to_vec())],
+        )
+        .unwrap();
+    let (ct, k) = s
+        .encapsulate_key(&Mechanism::MlKem, public, &readable_aes())
+        .unwrap();
+    let want = secret_of(&s, k);
+    let ct_file = env.dir.path().join("ciphertext");
+    std::fs::write(&ct_file, &ct).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kem_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FERROHSM_CONF", env.dir.path().join("ferrohsm.conf"))
+        .env("FERROHSM_MODULE", module_path())
+        .env("FERROHSM_TEST_KEM_CT", &ct_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = text
+        .lines()
+        .find_map(|l| l.split("SECRET=").nth(1))
+        .unwrap_or_else(|| panic!("no SECRET= line:\n{text}"));
+    assert_eq!(got.trim(), hex::encode(&want));
+}
+
+/// The other process of the test above (run only by it).
+#[test]
+#[ignore]
+fn kem_child() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let Ok(ct_file) = std::env::var("FERROHSM_TEST_KEM_CT") else {
+        return;
+    };
+    let ct = std::fs::read(ct_file).unwrap();
+    let p = Pkcs11::new(module_path()).unwrap();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = p.get_slots_with_initialized_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
+        .unwrap();
+    let private = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(b"kem".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(private.len(), 1);
+    let k = s
+        .decapsulate_key(&Mechanism::MlKem, private[0], &readable_aes(), &ct)
+        .unwrap();
+    println!("SECRET={}", hex::encode(secret_of(&s, k)));
+}

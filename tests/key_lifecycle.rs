@@ -406,42 +406,70 @@ fn ml_dsa_family_jwk() {
     let f = env.fixture();
     let slot = support::slot_by_label(&f, TOKEN).unwrap();
     let s = f.user_session(slot);
-    for _ in 0..2 {
+    let m = Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None));
+    // Three rotations; after each, the label signs a JWT-style input naming the newest kid.
+    let mut jwts: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
+    for v in 1..=3u64 {
         key_ok(&env, &["rotate", "pq", "--type", "ml-dsa-44"]);
+        let header = format!(r#"{{"alg":"ML-DSA-44","kid":"{}"}}"#, kid("pq", v));
+        let input = format!(
+            "{}.{}",
+            b64url(header.as_bytes()),
+            b64url(br#"{"sub":"ci"}"#)
+        );
+        let signer = by_label(&s, ObjectClass::PRIVATE_KEY, "pq");
+        let sig = s.sign(&m, signer[0], input.as_bytes()).unwrap();
+        jwts.push((kid("pq", v), input.into_bytes(), sig));
     }
     key_ok(&env, &["rotate", "classic", "--type", "ec:P-256"]);
+    key_ok(&env, &["disable", "pq", "--version", "1"]);
     let o = key_ok(&env, &["public", "pq", "--format", "jwk"]);
     let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(j["kty"], "AKP", "{o}");
     assert_eq!(j["alg"], "ML-DSA-44", "{o}");
-    assert_eq!(j["kid"], kid("pq", 2), "{o}");
+    assert_eq!(j["kid"], kid("pq", 3), "{o}");
     let pk = Base64UrlUnpadded::decode_vec(j["pub"].as_str().unwrap()).unwrap();
     assert_eq!(pk.len(), 1312);
-    let public = by_kid(&s, ObjectClass::PUBLIC_KEY, &kid("pq", 2));
+    let public = by_kid(&s, ObjectClass::PUBLIC_KEY, &kid("pq", 3));
     assert_eq!(get_bytes(&s, public, AttributeType::Value), pk);
-    let signer = by_label(&s, ObjectClass::PRIVATE_KEY, "pq");
-    let msg = b"a JWS signing input";
-    let m = Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None));
-    let sig = s.sign(&m, signer[0], msg).unwrap();
-    let vk = VerifyingKey::<MlDsa44>::decode(
-        &EncodedVerifyingKey::<MlDsa44>::try_from(&pk[..]).unwrap(),
-    );
-    let sig =
-        Signature::<MlDsa44>::decode(&EncodedSignature::<MlDsa44>::try_from(&sig[..]).unwrap())
-            .unwrap();
-    assert!(
-        vk.verify_with_context(msg, &[], &sig),
-        "the JWK's key verifies the label's signature"
-    );
+    // One JWKS of both families, each newest first, the disabled version left out; each enabled
+    // version's JWT verifies with the `ml-dsa` crate under the key its kid names.
     let o = key_ok(&env, &["public", "pq", "classic", "--format", "jwks"]);
     let set: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
-    let kids: Vec<&str> = set["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids, [kid("pq", 2), kid("pq", 1), kid("classic", 1)], "{o}");
+    let keys = set["keys"].as_array().unwrap();
+    let kids: Vec<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, [kid("pq", 3), kid("pq", 2), kid("classic", 1)], "{o}");
+    let mut verified = 0;
+    for (k, input, sig) in &jwts {
+        let Some(jwk) = keys.iter().find(|j| j["kid"] == *k) else {
+            assert_eq!(*k, kid("pq", 1), "only the disabled version is missing");
+            continue;
+        };
+        let pk = Base64UrlUnpadded::decode_vec(jwk["pub"].as_str().unwrap()).unwrap();
+        let vk = VerifyingKey::<MlDsa44>::decode(
+            &EncodedVerifyingKey::<MlDsa44>::try_from(&pk[..]).unwrap(),
+        );
+        let sig =
+            Signature::<MlDsa44>::decode(&EncodedSignature::<MlDsa44>::try_from(&sig[..]).unwrap())
+                .unwrap();
+        assert!(vk.verify_with_context(input, &[], &sig), "{k}");
+        // ... and not under another version's key.
+        let other = keys
+            .iter()
+            .find(|j| j["kid"] != *k && j["kty"] == "AKP")
+            .unwrap();
+        let pk = Base64UrlUnpadded::decode_vec(other["pub"].as_str().unwrap()).unwrap();
+        let vk = VerifyingKey::<MlDsa44>::decode(
+            &EncodedVerifyingKey::<MlDsa44>::try_from(&pk[..]).unwrap(),
+        );
+        assert!(
+            !vk.verify_with_context(input, &[], &sig),
+            "{k} under {}",
+            other["kid"]
+        );
+        verified += 1;
+    }
+    assert_eq!(verified, 2);
     let o = key_ok(&env, &["versions", "pq"]);
     assert!(
         o.stdout.contains("ml-dsa-44") && o.stdout.contains("ML-DSA-44"),
