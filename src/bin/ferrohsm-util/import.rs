@@ -1,6 +1,7 @@
-//! `import`: PKCS#8 (and PKCS#1 / SEC1) private keys, RSA, EC and Ed25519 (RFC 8410), with their
-//! public key, and X.509 certificates, from PEM or DER. Imported private keys are sensitive and
-//! not extractable.
+//! `import`: PKCS#8 (and PKCS#1 / SEC1) private keys, RSA, EC and Ed25519 (RFC 8410), ML-DSA,
+//! ML-KEM and SLH-DSA (the IETF LAMPS encodings), with their public key; ML-DSA, ML-KEM and SLH-DSA
+//! public keys alone from their SubjectPublicKeyInfo (`PUBLIC KEY`); X.509 certificates; from PEM
+//! or DER. Imported private keys are sensitive and not extractable.
 
 use super::progress::Progress;
 use super::{find_slot, pin, Fail, Pins, Select, R};
@@ -23,7 +24,31 @@ enum Item {
     Rsa(Vec<Attribute>, Vec<Attribute>),
     Ec(Vec<Attribute>, Vec<Attribute>),
     Ed25519(Vec<Attribute>, Vec<Attribute>),
+    /// ML-DSA, ML-KEM, SLH-DSA: the private and public key templates.
+    PostQuantum(Vec<Attribute>, Vec<Attribute>),
+    /// A public key alone (a SubjectPublicKeyInfo).
+    Public(Vec<Attribute>),
     Certificate(Vec<Attribute>),
+}
+
+/// The post-quantum algorithms of NIST's OID arc 2.16.840.1.101.3.4 (the IETF LAMPS profiles:
+/// no parameters): ML-DSA (.3.17-19), SLH-DSA (.3.20-31), ML-KEM (.4.1-3). Gives the key type
+/// and the PKCS #11 3.2 parameter set.
+fn pq_algorithm(oid: &der::asn1::ObjectIdentifier) -> Option<(CK_KEY_TYPE, CK_ULONG)> {
+    let arcs: Vec<u32> = oid.arcs().collect();
+    let (head, tail) = arcs.split_at(arcs.len().checked_sub(2)?);
+    if head != [2, 16, 840, 1, 101, 3, 4] {
+        return None;
+    }
+    Some(match (tail[0], tail[1]) {
+        (3, n @ 17..=19) => (CKK_ML_DSA, (n - 16) as CK_ULONG),
+        // id-slh-dsa-sha2-128s (.20), -128f, -192s, -192f, -256s, -256f, then the SHAKE six
+        // (.26-31); CKP_SLH_DSA_* interleave them: SHA2_128S = 1, SHAKE_128S = 2, SHA2_128F = 3...
+        (3, n @ 20..=25) => (CKK_SLH_DSA, 1 + 2 * (n - 20) as CK_ULONG),
+        (3, n @ 26..=31) => (CKK_SLH_DSA, 2 + 2 * (n - 26) as CK_ULONG),
+        (4, n @ 1..=3) => (CKK_ML_KEM, n as CK_ULONG),
+        _ => return None,
+    })
 }
 
 fn bytes(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Attribute {
@@ -50,7 +75,10 @@ fn parse(data: &[u8]) -> R<Item> {
         "EC PRIVATE KEY" => ec(&der_bytes, None),
         "CERTIFICATE" => certificate(&der_bytes),
         "PRIVATE KEY" => pkcs8_key(&der_bytes),
-        "" => pkcs8_key(&der_bytes).or_else(|_| certificate(&der_bytes)),
+        "PUBLIC KEY" => spki(&der_bytes),
+        "" => pkcs8_key(&der_bytes)
+            .or_else(|_| certificate(&der_bytes))
+            .or_else(|_| spki(&der_bytes)),
         other => Err(Fail(format!("Unsupported PEM content: {other}"))),
     }
 }
@@ -70,6 +98,8 @@ fn pkcs8_key(d: &[u8]) -> R<Item> {
         ec(pk.private_key, Some(curve))
     } else if pk.algorithm.oid == ED25519_OID {
         ed25519(&pk)
+    } else if let Some((kt, set)) = pq_algorithm(&pk.algorithm.oid) {
+        post_quantum(&pk, kt, set)
     } else {
         Err(Fail(format!(
             "Unsupported key algorithm {}",
@@ -167,6 +197,121 @@ fn ed25519(pk: &pkcs8::PrivateKeyInfo<'_>) -> R<Item> {
     Ok(Item::Ed25519(private, public))
 }
 
+/// The private key of an ML-DSA or ML-KEM PKCS#8 (draft-ietf-lamps-dilithium-certificates and
+/// -kyber-certificates): `CHOICE { seed [0] IMPLICIT OCTET STRING, expandedKey OCTET STRING,
+/// both SEQUENCE { seed, expandedKey } }`; SLH-DSA's is the key itself (SK.seed || SK.prf ||
+/// PK.seed || PK.root). The module checks the values (lengths, seed and expanded key the same
+/// key) when the object is created; the public key is computed here for its own object.
+fn post_quantum(pk: &pkcs8::PrivateKeyInfo<'_>, kt: CK_KEY_TYPE, set: CK_ULONG) -> R<Item> {
+    use der::{Reader, Tag, TagNumber, Tagged};
+    if pk.algorithm.parameters.is_some() {
+        return Err(Fail(format!(
+            "A {} key has no algorithm parameters.",
+            pk.algorithm.oid
+        )));
+    }
+    let bad = |e: String| Fail(format!("Not a valid {} private key: {e}", pk.algorithm.oid));
+    let (seed, expanded): (Option<Vec<u8>>, Option<Vec<u8>>) = if kt == CKK_SLH_DSA {
+        (None, Some(pk.private_key.to_vec()))
+    } else {
+        let any = der::asn1::AnyRef::from_der(pk.private_key).map_err(|e| bad(e.to_string()))?;
+        match any.tag() {
+            Tag::ContextSpecific {
+                constructed: false,
+                number,
+            } if number == TagNumber::N0 => (Some(any.value().to_vec()), None),
+            Tag::OctetString => (None, Some(any.value().to_vec())),
+            Tag::Sequence => {
+                let mut r = der::SliceReader::new(any.value()).map_err(|e| bad(e.to_string()))?;
+                let a =
+                    der::asn1::OctetStringRef::decode(&mut r).map_err(|e| bad(e.to_string()))?;
+                let b =
+                    der::asn1::OctetStringRef::decode(&mut r).map_err(|e| bad(e.to_string()))?;
+                r.finish(()).map_err(|e| bad(e.to_string()))?;
+                (Some(a.as_bytes().to_vec()), Some(b.as_bytes().to_vec()))
+            }
+            t => return Err(bad(format!("unexpected {t}"))),
+        }
+    };
+    let public = pq_public(kt, set, seed.as_deref(), expanded.as_deref()).map_err(bad)?;
+    if pk.public_key.is_some_and(|p| p != &public[..]) {
+        return Err(bad("its public key does not belong to it".into()));
+    }
+    let mut private = vec![
+        Attribute::ulong(CKA_KEY_TYPE, kt),
+        Attribute::ulong(CKA_PARAMETER_SET, set),
+    ];
+    if let Some(v) = &seed {
+        private.push(bytes(CKA_SEED, v));
+    }
+    if let Some(v) = &expanded {
+        private.push(bytes(CKA_VALUE, v));
+    }
+    let public = vec![
+        Attribute::ulong(CKA_KEY_TYPE, kt),
+        Attribute::ulong(CKA_PARAMETER_SET, set),
+        bytes(CKA_VALUE, &public),
+    ];
+    Ok(Item::PostQuantum(private, public))
+}
+
+/// The public key of a post-quantum private key, through the module's own key types.
+fn pq_public(
+    kt: CK_KEY_TYPE,
+    set: CK_ULONG,
+    seed: Option<&[u8]>,
+    expanded: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
+    use ferrohsm::crypto::{slhdsa, MlDsaPrivate, MlDsaSet, MlKemPrivate, MlKemSet};
+    let e = |e: ferrohsm::Error| format!("{e:?}");
+    Ok(match kt {
+        CKK_ML_DSA => {
+            let set = MlDsaSet::from_ck(set).ok_or("parameter set")?;
+            MlDsaPrivate::from_parts(set, seed, expanded)
+                .map_err(e)?
+                .public()
+                .bytes()
+                .to_vec()
+        }
+        CKK_ML_KEM => {
+            let set = MlKemSet::from_ck(set).ok_or("parameter set")?;
+            MlKemPrivate::from_parts(set, seed, expanded)
+                .map_err(e)?
+                .public()
+                .bytes()
+                .to_vec()
+        }
+        _ => {
+            let set = slhdsa::SlhDsaSet::from_ck(set).ok_or("parameter set")?;
+            slhdsa::SlhDsaPrivate::from_bytes(set, expanded.unwrap_or_default())
+                .map_err(e)?
+                .public()
+                .bytes()
+        }
+    })
+}
+
+/// A SubjectPublicKeyInfo of ML-DSA, ML-KEM or SLH-DSA: a public key object alone.
+fn spki(d: &[u8]) -> R<Item> {
+    let info = pkcs8::spki::SubjectPublicKeyInfoRef::from_der(d)
+        .map_err(|e| Fail(format!("Not a public key: {e}")))?;
+    let (kt, set) = pq_algorithm(&info.algorithm.oid).ok_or_else(|| {
+        Fail(format!(
+            "Public keys alone are imported for ML-DSA, ML-KEM and SLH-DSA; {} is not one.",
+            info.algorithm.oid
+        ))
+    })?;
+    let key = info
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| Fail("The public key is not a whole number of bytes.".into()))?;
+    Ok(Item::Public(vec![
+        Attribute::ulong(CKA_KEY_TYPE, kt),
+        Attribute::ulong(CKA_PARAMETER_SET, set),
+        bytes(CKA_VALUE, key),
+    ]))
+}
+
 fn certificate(d: &[u8]) -> R<Item> {
     let c = x509_cert::Certificate::from_der(d)
         .map_err(|e| Fail(format!("Not a key or certificate: {e}")))?;
@@ -232,7 +377,14 @@ pub fn run(
                 m.create_object(s, &t)?;
                 return Ok("The certificate has been imported.");
             }
-            Item::Rsa(p, q) | Item::Ec(p, q) | Item::Ed25519(p, q) => (p, q),
+            Item::Public(mut t) => {
+                t.extend(common(CKO_PUBLIC_KEY, false));
+                m.create_object(s, &t)?;
+                return Ok("The public key has been imported.");
+            }
+            Item::Rsa(p, q) | Item::Ec(p, q) | Item::Ed25519(p, q) | Item::PostQuantum(p, q) => {
+                (p, q)
+            }
         };
         private.extend(common(CKO_PRIVATE_KEY, true));
         private.push(Attribute::bool(CKA_SENSITIVE, true));
