@@ -238,8 +238,18 @@ static const char *fn_names_30[] = {
     "C_VerifyMessageNext", "C_MessageVerifyFinal",
 };
 
+/* PKCS #11 3.2 appends these to the 3.0 table (include/pkcs11.h is the 3.0 header, so they
+ * are reached by offset: right after the 3.0 table's last pointer). */
+static const char *fn_names_32[] = {
+    "C_EncapsulateKey", "C_DecapsulateKey", "C_VerifySignatureInit",
+    "C_VerifySignature", "C_VerifySignatureUpdate", "C_VerifySignatureFinal",
+    "C_GetSessionValidationFlags", "C_AsyncComplete", "C_AsyncGetID",
+    "C_AsyncJoin", "C_WrapKeyAuthenticated", "C_UnwrapKeyAuthenticated",
+};
+
 #define N_FN_240 (sizeof fn_names_240 / sizeof fn_names_240[0])
 #define N_FN_30  (sizeof fn_names_30 / sizeof fn_names_30[0])
+#define N_FN_32  (sizeof fn_names_32 / sizeof fn_names_32[0])
 
 /*
  * A function list is a CK_VERSION followed by function pointers; the
@@ -521,6 +531,8 @@ static void test_function_lists(void)
         check_all_non_null(f3, offsetof(CK_FUNCTION_LIST_3_0, C_GetInterfaceList),
                            fn_names_30, N_FN_30,
                            "3.2 list: all 24 v3.0 function pointers non-NULL (3.2 keeps 3.0's layout)");
+        check_all_non_null(f3, sizeof(CK_FUNCTION_LIST_3_0), fn_names_32, N_FN_32,
+                           "3.2 list: all 12 v3.2 function pointers non-NULL");
     }
 
     ip = NULL;
