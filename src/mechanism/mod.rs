@@ -807,8 +807,15 @@ mod tests {
                 "{}",
                 m.name
             );
+            assert_eq!(
+                has(CKF_ENCAPSULATE | CKF_DECAPSULATE),
+                m.kem.is_some(),
+                "{}",
+                m.name
+            );
             // Operations on keys name the keys they take.
-            let keyed = m.sign.is_some() || m.crypt.is_some() || m.derive.is_some();
+            let keyed =
+                m.sign.is_some() || m.crypt.is_some() || m.derive.is_some() || m.kem.is_some();
             assert_eq!(keyed, !matches!(m.keys, Keys::None), "{}", m.name);
             // The C name is the constant's.
             assert!(m.name.starts_with("CKM_"), "{}", m.name);
