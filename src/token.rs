@@ -1255,7 +1255,7 @@ mod tests {
         let mut moved = lb.clone();
         moved[value].value = la[value].value.clone();
         assert!(decode_object(SERIAL, Some(&mk), &stored(&b, &moved)).is_err());
-        // Token a's record in token b: sealed under another serial, same key and object.
+        // Object a as another token sealed it (same key, same object), read in this token.
         let other = legacy("ffffffffffffffff", &a);
         assert!(decode_object(SERIAL, Some(&mk), &stored(&a, &other)).is_err());
         // The row says public, the object is private (CKA_PRIVATE is not in these values' AAD).
