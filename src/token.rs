@@ -1247,7 +1247,10 @@ mod tests {
         let (a, b) = (key(), key());
         assert_ne!(a.unique_id(), b.unique_id());
         let (la, lb) = (legacy(SERIAL, &a), legacy(SERIAL, &b));
-        same(&decode_object(SERIAL, Some(&mk), &stored(&b, &lb)).unwrap(), &b);
+        same(
+            &decode_object(SERIAL, Some(&mk), &stored(&b, &lb)).unwrap(),
+            &b,
+        );
         // Read as another token's record: nothing opens.
         assert!(decode_object("ffffffffffffffff", Some(&mk), &stored(&a, &la)).is_err());
         // Object a's CKA_VALUE put in place of object b's, at the same attribute type.

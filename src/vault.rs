@@ -220,7 +220,10 @@ mod tests {
     /// same (a repeated AES-GCM nonce under one key gives the key stream and the tag key away).
     #[test]
     fn keys_salts_and_nonces_are_fresh() {
-        let (a, b) = (MasterKey::generate().unwrap(), MasterKey::generate().unwrap());
+        let (a, b) = (
+            MasterKey::generate().unwrap(),
+            MasterKey::generate().unwrap(),
+        );
         assert_ne!(&a.key[..], &b.key[..]);
         let (w1, w2) = (
             a.wrap(b"1234", COST, b"tok:user").unwrap(),
