@@ -327,6 +327,11 @@ mod tests {
             seen,
             vec![(3, false, &b"label"[..]), (0x11, true, &[9u8; 40][..])]
         );
+        // The size hint is exact (it sizes the attribute maps objects are decoded into).
+        assert_eq!(so.attrs().size_hint(), (2, Some(2)));
+        let mut it = so.attrs();
+        it.next();
+        assert_eq!(it.size_hint(), (1, Some(1)));
         // A record with no sealed value: the object is readable without the master key.
         let clear = encode_attrs(&attrs[..1]);
         assert!(!StoredObject::new(2, "v".into(), false, clear)
