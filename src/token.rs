@@ -1227,4 +1227,72 @@ mod tests {
         };
         assert!(decode_object(SERIAL, Some(&mk), &stored(&obj, &clear)).is_err());
     }
+
+    /// A record sealed attribute by attribute binds each value to its token and its object, not
+    /// only to its attribute type; and the row's CKA_PRIVATE must be the object's.
+    #[test]
+    fn attribute_sealed_values_are_bound_to_token_and_object() {
+        let mk = MasterKey::generate().unwrap();
+        let legacy = |serial: &str, obj: &Object| -> Vec<StoredAttr> {
+            let mut ctx = seal_prefix(serial, obj.unique_id());
+            let base = ctx.len();
+            obj.attributes()
+                .map(|(ty, v)| StoredAttr {
+                    ty,
+                    sealed: true,
+                    value: mk.seal(seal_context(&mut ctx, base, ty), v).unwrap(),
+                })
+                .collect()
+        };
+        let (a, b) = (key(), key());
+        assert_ne!(a.unique_id(), b.unique_id());
+        let (la, lb) = (legacy(SERIAL, &a), legacy(SERIAL, &b));
+        same(
+            &decode_object(SERIAL, Some(&mk), &stored(&b, &lb)).unwrap(),
+            &b,
+        );
+        // Read as another token's record: nothing opens.
+        assert!(decode_object("ffffffffffffffff", Some(&mk), &stored(&a, &la)).is_err());
+        // Object a's CKA_VALUE put in place of object b's, at the same attribute type.
+        let value = lb.iter().position(|x| x.ty == CKA_VALUE).unwrap();
+        let mut moved = lb.clone();
+        moved[value].value = la[value].value.clone();
+        assert!(decode_object(SERIAL, Some(&mk), &stored(&b, &moved)).is_err());
+        // Object a as another token sealed it (same key, same object), read in this token.
+        let other = legacy("ffffffffffffffff", &a);
+        assert!(decode_object(SERIAL, Some(&mk), &stored(&a, &other)).is_err());
+        // The row says public, the object is private (CKA_PRIVATE is not in these values' AAD).
+        let flipped = StoredObject::new(7, a.unique_id().into(), false, encode_attrs(&la)).unwrap();
+        assert!(decode_object(SERIAL, Some(&mk), &flipped).is_err());
+    }
+
+    /// The record inside an object sealed whole holds clear values only: a sealed flag or a nested
+    /// sealed record in it is damage, even under the right key and context.
+    #[test]
+    fn sealed_whole_record_with_sealed_values_inside_is_refused() {
+        let mk = MasterKey::generate().unwrap();
+        let obj = key();
+        let ctx = object_context(SERIAL, obj.unique_id(), obj.is_private());
+        let seal_inner = |mark: &dyn Fn(u64) -> (u64, bool)| -> StoredObject {
+            let plain = crate::store::encode_record(obj.attributes().map(|(ty, value)| {
+                let (ty, sealed) = mark(ty);
+                crate::store::RecordAttr { ty, sealed, value }
+            }));
+            let outer = [StoredAttr {
+                ty: SEALED_RECORD,
+                sealed: true,
+                value: mk.seal(&ctx, &plain).unwrap(),
+            }];
+            stored(&obj, &outer)
+        };
+        // The unmarked record opens (the construction is right).
+        same(
+            &decode_object(SERIAL, Some(&mk), &seal_inner(&|ty| (ty, false))).unwrap(),
+            &obj,
+        );
+        let label_sealed = seal_inner(&|ty| (ty, ty == CKA_LABEL));
+        assert!(decode_object(SERIAL, Some(&mk), &label_sealed).is_err());
+        let nested = seal_inner(&|ty| (if ty == CKA_LABEL { SEALED_RECORD } else { ty }, false));
+        assert!(decode_object(SERIAL, Some(&mk), &nested).is_err());
+    }
 }

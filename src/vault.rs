@@ -206,5 +206,33 @@ mod tests {
         assert!(mk.open(b"a", &t).is_err());
         assert!(mk.open(b"a", &s[..20]).is_err());
         assert!(!s.windows(6).any(|w| w == b"secret"));
+        // An empty value seals and opens; anything shorter than nonce and tag is an error, not a
+        // panic.
+        let e = mk.seal(b"a", b"").unwrap();
+        assert_eq!(e.len(), NONCE_LEN + 16);
+        assert!(mk.open(b"a", &e).unwrap().is_empty());
+        for cut in 0..e.len() {
+            assert!(mk.open(b"a", &e[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    /// Master keys, wrap salts and nonces, and seal nonces come from the CSPRNG: no two are the
+    /// same (a repeated AES-GCM nonce under one key gives the key stream and the tag key away).
+    #[test]
+    fn keys_salts_and_nonces_are_fresh() {
+        let (a, b) = (
+            MasterKey::generate().unwrap(),
+            MasterKey::generate().unwrap(),
+        );
+        assert_ne!(&a.key[..], &b.key[..]);
+        let (w1, w2) = (
+            a.wrap(b"1234", COST, b"tok:user").unwrap(),
+            a.wrap(b"1234", COST, b"tok:user").unwrap(),
+        );
+        let hl = 1 + 12 + SALT_LEN + NONCE_LEN;
+        assert_ne!(&w1[13..13 + SALT_LEN], &w2[13..13 + SALT_LEN]);
+        assert_ne!(&w1[13 + SALT_LEN..hl], &w2[13 + SALT_LEN..hl]);
+        let (s1, s2) = (a.seal(b"a", b"v").unwrap(), a.seal(b"a", b"v").unwrap());
+        assert_ne!(&s1[..NONCE_LEN], &s2[..NONCE_LEN]);
     }
 }

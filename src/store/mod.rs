@@ -327,5 +327,35 @@ mod tests {
             seen,
             vec![(3, false, &b"label"[..]), (0x11, true, &[9u8; 40][..])]
         );
+        // The size hint is exact (it sizes the attribute maps objects are decoded into).
+        assert_eq!(so.attrs().size_hint(), (2, Some(2)));
+        let mut it = so.attrs();
+        it.next();
+        assert_eq!(it.size_hint(), (1, Some(1)));
+        // A record with no sealed value: the object is readable without the master key.
+        let clear = encode_attrs(&attrs[..1]);
+        assert!(!StoredObject::new(2, "v".into(), false, clear)
+            .unwrap()
+            .has_sealed());
+    }
+
+    /// Empty values (an empty CKA_LABEL or CKA_ID) are a 13-byte header and nothing else, first,
+    /// in the middle or last in a record.
+    #[test]
+    fn empty_values_round_trip() {
+        let a = |ty: u64, v: &[u8]| StoredAttr {
+            ty,
+            sealed: false,
+            value: v.to_vec(),
+        };
+        for attrs in [
+            vec![a(3, b"")],
+            vec![a(3, b"x"), a(0x102, b"")],
+            vec![a(3, b""), a(0x102, b"y")],
+            vec![a(3, b"x"), a(0x102, b""), a(0x11, b"z")],
+        ] {
+            let e = encode_attrs(&attrs);
+            assert_eq!(decode_attrs(&e).unwrap(), attrs);
+        }
     }
 }
