@@ -95,6 +95,11 @@ const DEFINED: &[CK_RV] = &[
 /// Checks a return value: one the module defines, not the panic guard's `CKR_GENERAL_ERROR`, not
 /// `CKR_DEVICE_ERROR` (the token lives on tmpfs: a storage error here is a damaged record or a bug).
 pub fn rv(what: &str, rv: CK_RV) -> CK_RV {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    // FUZZ_TRACE=1: every checked call and its value on standard error (to read a crash input).
+    if *TRACE.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some()) {
+        eprintln!("{what} -> {rv:#x}");
+    }
     assert!(
         DEFINED.contains(&rv),
         "{what} returned {rv:#x}, which is not a value it may return"
