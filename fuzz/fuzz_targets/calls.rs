@@ -11,7 +11,10 @@
 //!   login belongs to the token, so a login in one session shows in all);
 //! - an object is usable from every open session exactly while it exists, its session (for a
 //!   session object) is open, and it is public or the user is logged in; a destroyed object's
-//!   handle, or a session object's after its session closed, works nowhere;
+//!   handle, or a session object's after its session closed, works nowhere; at a logout (or
+//!   when the last session closes) private session objects go, and token objects stored sealed
+//!   (private ones, secret and private keys) leave memory, their handles dead for good (a later
+//!   login gives them new ones: src/token.rs, `drop_login`);
 //! - an operation or a search started in one session is not seen by another:
 //!   `C_Sign`/`C_SignUpdate`/`C_SignFinal`/`C_Verify`/`C_FindObjects` in a session where none was
 //!   started give `CKR_OPERATION_NOT_INITIALIZED`, an init in a session with one active gives

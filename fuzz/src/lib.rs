@@ -358,11 +358,18 @@ impl Template {
             // Bytes, with the true length or a shorter one.
             _ => r.long_blob().to_vec(),
         };
-        let len = if mode & 0x80 != 0 && !buf.is_empty() {
+        let mut len = if mode & 0x80 != 0 && !buf.is_empty() {
             r.u16() as usize % buf.len()
         } else {
             buf.len()
         };
+        // The value of a template attribute (CKA_WRAP_TEMPLATE...) is an array of CK_ATTRIBUTE,
+        // whose pointers the module follows: bytes that fill whole entries would be pointers
+        // made of fuzzed bytes, the caller's fault. One byte short, they are a malformed value.
+        let entry = std::mem::size_of::<CK_ATTRIBUTE>();
+        if ferrohsm::object::attrlist::is_attr_list(type_) && len > 0 && len % entry == 0 {
+            len -= 1;
+        }
         if buf.is_empty() {
             // An empty value: NULL or a dangling-free pointer to nothing.
             buf.reserve(1);
