@@ -212,6 +212,41 @@ fn object_context(serial: &str, uid: &str, private: bool) -> Vec<u8> {
     format!("ferrohsm object v2:{serial}:{uid}:{}", private as u8).into_bytes()
 }
 
+/// Hooks for the fuzz target `record` (fuzz/fuzz_targets/record.rs): the decoder of object
+/// records as read from disk, and the encoder that writes them, with no token around them.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Decodes a stored row as a login does ([`decode_object`]).
+    pub fn decode(serial: &str, mk: Option<&MasterKey>, so: &StoredObject) -> Result<Object> {
+        decode_object(serial, mk, so)
+    }
+
+    /// Encodes an object as the token writes it ([`encode_object`]).
+    pub fn encode(serial: &str, mk: Option<&MasterKey>, obj: &Object) -> Result<Vec<StoredAttr>> {
+        encode_object(serial, mk, obj)
+    }
+
+    /// A row sealed whole around `plain`, any bytes taken as the inner record, as
+    /// [`encode_object`] seals one: lets a fuzzer reach the inner record's decoder, which it
+    /// could not forge past AES-GCM.
+    pub fn seal_whole(
+        serial: &str,
+        mk: &MasterKey,
+        uid: &str,
+        private: bool,
+        plain: &[u8],
+    ) -> Result<Vec<u8>> {
+        let value = mk.seal(&object_context(serial, uid, private), plain)?;
+        Ok(crate::store::encode_attrs(&[StoredAttr {
+            ty: SEALED_RECORD,
+            sealed: true,
+            value,
+        }]))
+    }
+}
+
 /// Objects a login worker thread decodes at a time.
 const DECODE_CHUNK: usize = 256;
 const MAX_DECODE_THREADS: usize = 4;

@@ -271,6 +271,13 @@ fn from_pkcs8(d: &[u8]) -> Result<(CK_KEY_TYPE, Vec<Attribute>)> {
     Err(Error::WrappedKeyInvalid)
 }
 
+/// For the fuzz target `import` (fuzz/fuzz_targets/import.rs): the module's PKCS#8 parser
+/// (PKCS#1 RSA and SEC 1 EC keys inside), which C_UnwrapKey applies to what it decrypts.
+#[doc(hidden)]
+pub fn fuzz_from_pkcs8(d: &[u8]) -> Result<(CK_KEY_TYPE, Vec<Attribute>)> {
+    from_pkcs8(d)
+}
+
 /// The bytes a key wraps as: a secret key's value, a private key's PKCS#8 encoding.
 fn key_bytes(e: &Entry) -> Result<Zeroizing<Vec<u8>>> {
     if e.obj.class() == CKO_SECRET_KEY {
