@@ -235,16 +235,22 @@ pub fn set_of(v: &[u8]) -> Result<MlDsaSet> {
     MlDsaSet::from_ck(n).ok_or(Error::AttributeValueInvalid)
 }
 
-/// id-ml-dsa-44/65/87 (NIST, 2.16.840.1.101.3.4.3.17/18/19) as a DER AlgorithmIdentifier
-/// (the IETF LAMPS profile: no parameters), then the SubjectPublicKeyInfo with the key's pkEncode.
+/// The SubjectPublicKeyInfo of an ML-DSA key: id-ml-dsa-44/65/87 (NIST,
+/// 2.16.840.1.101.3.4.3.17/18/19, no parameters: the IETF LAMPS profile) and pkEncode.
 pub fn spki(set: MlDsaSet, pk: &[u8]) -> Vec<u8> {
     let last = match set {
         MlDsaSet::MlDsa44 => 0x11,
         MlDsaSet::MlDsa65 => 0x12,
         MlDsaSet::MlDsa87 => 0x13,
     };
+    nist_spki(3, last, pk)
+}
+
+/// A SubjectPublicKeyInfo whose algorithm is NIST's 2.16.840.1.101.3.4.`arc`.`last` without
+/// parameters (ML-DSA: arc 3, ML-KEM: arc 4), for keys of 256 to 65535 bytes.
+pub fn nist_spki(arc: u8, last: u8, pk: &[u8]) -> Vec<u8> {
     let alg = [
-        0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, last,
+        0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, arc, last,
     ];
     let bits = pk.len() + 1;
     let inner = alg.len() + 4 + bits;

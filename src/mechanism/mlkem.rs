@@ -83,33 +83,10 @@ pub fn set_of(v: &[u8]) -> Result<MlKemSet> {
     MlKemSet::from_ck(n).ok_or(Error::AttributeValueInvalid)
 }
 
-/// id-alg-ml-kem-512/768/1024 (NIST, 2.16.840.1.101.3.4.4.1/2/3) as a DER AlgorithmIdentifier
-/// without parameters (the IETF LAMPS profile), then the SubjectPublicKeyInfo with the
-/// encapsulation key.
+/// The SubjectPublicKeyInfo of an ML-KEM key: id-alg-ml-kem-512/768/1024 (NIST,
+/// 2.16.840.1.101.3.4.4.1/2/3, no parameters: the IETF LAMPS profile) and the encapsulation key.
 pub fn spki(set: MlKemSet, pk: &[u8]) -> Vec<u8> {
-    let alg = [
-        0x30,
-        0x0b,
-        0x06,
-        0x09,
-        0x60,
-        0x86,
-        0x48,
-        0x01,
-        0x65,
-        0x03,
-        0x04,
-        0x04,
-        set.ck() as u8,
-    ];
-    let bits = pk.len() + 1;
-    let inner = alg.len() + 4 + bits;
-    let mut out = Vec::with_capacity(4 + inner);
-    out.extend_from_slice(&[0x30, 0x82, (inner >> 8) as u8, inner as u8]);
-    out.extend_from_slice(&alg);
-    out.extend_from_slice(&[0x03, 0x82, (bits >> 8) as u8, bits as u8, 0x00]);
-    out.extend_from_slice(pk);
-    out
+    super::mldsa::nist_spki(4, set.ck() as u8, pk)
 }
 
 /// CKM_ML_KEM_KEY_PAIR_GEN from the public key template's CKA_PARAMETER_SET.
