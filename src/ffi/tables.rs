@@ -7,93 +7,13 @@ use std::ffi::c_void;
 pub const INTERFACE_NAME: &[u8] = b"PKCS 11";
 static INTERFACE_NAME_Z: [u8; 8] = *b"PKCS 11\0";
 
-macro_rules! list_240 {
-    ($get_info:ident) => {
-        CK_FUNCTION_LIST {
-            version: CK_VERSION {
-                major: 2,
-                minor: 40,
-            },
-            C_Initialize: Some(C_Initialize),
-            C_Finalize: Some(C_Finalize),
-            C_GetInfo: Some($get_info),
-            C_GetFunctionList: Some(C_GetFunctionList),
-            C_GetSlotList: Some(C_GetSlotList),
-            C_GetSlotInfo: Some(C_GetSlotInfo),
-            C_GetTokenInfo: Some(C_GetTokenInfo),
-            C_GetMechanismList: Some(C_GetMechanismList),
-            C_GetMechanismInfo: Some(C_GetMechanismInfo),
-            C_InitToken: Some(C_InitToken),
-            C_InitPIN: Some(C_InitPIN),
-            C_SetPIN: Some(C_SetPIN),
-            C_OpenSession: Some(C_OpenSession),
-            C_CloseSession: Some(C_CloseSession),
-            C_CloseAllSessions: Some(C_CloseAllSessions),
-            C_GetSessionInfo: Some(C_GetSessionInfo),
-            C_GetOperationState: Some(C_GetOperationState),
-            C_SetOperationState: Some(C_SetOperationState),
-            C_Login: Some(C_Login),
-            C_Logout: Some(C_Logout),
-            C_CreateObject: Some(C_CreateObject),
-            C_CopyObject: Some(C_CopyObject),
-            C_DestroyObject: Some(C_DestroyObject),
-            C_GetObjectSize: Some(C_GetObjectSize),
-            C_GetAttributeValue: Some(C_GetAttributeValue),
-            C_SetAttributeValue: Some(C_SetAttributeValue),
-            C_FindObjectsInit: Some(C_FindObjectsInit),
-            C_FindObjects: Some(C_FindObjects),
-            C_FindObjectsFinal: Some(C_FindObjectsFinal),
-            C_EncryptInit: Some(C_EncryptInit),
-            C_Encrypt: Some(C_Encrypt),
-            C_EncryptUpdate: Some(C_EncryptUpdate),
-            C_EncryptFinal: Some(C_EncryptFinal),
-            C_DecryptInit: Some(C_DecryptInit),
-            C_Decrypt: Some(C_Decrypt),
-            C_DecryptUpdate: Some(C_DecryptUpdate),
-            C_DecryptFinal: Some(C_DecryptFinal),
-            C_DigestInit: Some(C_DigestInit),
-            C_Digest: Some(C_Digest),
-            C_DigestUpdate: Some(C_DigestUpdate),
-            C_DigestKey: Some(C_DigestKey),
-            C_DigestFinal: Some(C_DigestFinal),
-            C_SignInit: Some(C_SignInit),
-            C_Sign: Some(C_Sign),
-            C_SignUpdate: Some(C_SignUpdate),
-            C_SignFinal: Some(C_SignFinal),
-            C_SignRecoverInit: Some(C_SignRecoverInit),
-            C_SignRecover: Some(C_SignRecover),
-            C_VerifyInit: Some(C_VerifyInit),
-            C_Verify: Some(C_Verify),
-            C_VerifyUpdate: Some(C_VerifyUpdate),
-            C_VerifyFinal: Some(C_VerifyFinal),
-            C_VerifyRecoverInit: Some(C_VerifyRecoverInit),
-            C_VerifyRecover: Some(C_VerifyRecover),
-            C_DigestEncryptUpdate: Some(C_DigestEncryptUpdate),
-            C_DecryptDigestUpdate: Some(C_DecryptDigestUpdate),
-            C_SignEncryptUpdate: Some(C_SignEncryptUpdate),
-            C_DecryptVerifyUpdate: Some(C_DecryptVerifyUpdate),
-            C_GenerateKey: Some(C_GenerateKey),
-            C_GenerateKeyPair: Some(C_GenerateKeyPair),
-            C_WrapKey: Some(C_WrapKey),
-            C_UnwrapKey: Some(C_UnwrapKey),
-            C_DeriveKey: Some(C_DeriveKey),
-            C_SeedRandom: Some(C_SeedRandom),
-            C_GenerateRandom: Some(C_GenerateRandom),
-            C_GetFunctionStatus: Some(C_GetFunctionStatus),
-            C_CancelFunction: Some(C_CancelFunction),
-            C_WaitForSlotEvent: Some(C_WaitForSlotEvent),
-        }
-    };
-}
-
-static FUNCTIONS_240: CK_FUNCTION_LIST = list_240!(ferrohsm_GetInfo_v240);
-
-/// A 3.x table: the 3.0 functions (with the version's own C_GetInfo), then `$extra` fields.
-macro_rules! list_3x {
-    ($ty:ident, $minor:expr, $get_info:ident, { $($extra:tt)* }) => {
+/// A function table: the version, its own C_GetInfo (which reports that version), the 2.40
+/// functions, then `$extra` fields (the later versions' functions).
+macro_rules! list {
+    ($ty:ident, $major:expr, $minor:expr, $get_info:ident, { $($extra:tt)* }) => {
         $ty {
             version: CK_VERSION {
-                major: 3,
+                major: $major,
                 minor: $minor,
             },
             C_GetInfo: Some($get_info),
@@ -164,6 +84,17 @@ macro_rules! list_3x {
             C_GetFunctionStatus: Some(C_GetFunctionStatus),
             C_CancelFunction: Some(C_CancelFunction),
             C_WaitForSlotEvent: Some(C_WaitForSlotEvent),
+            $($extra)*
+        }
+    };
+}
+
+static FUNCTIONS_240: CK_FUNCTION_LIST = list!(CK_FUNCTION_LIST, 2, 40, ferrohsm_GetInfo_v240, {});
+
+/// A 3.x table: the 2.40 and 3.0 functions, then `$extra` fields.
+macro_rules! list_3x {
+    ($ty:ident, $minor:expr, $get_info:ident, { $($extra:tt)* }) => {
+        list!($ty, 3, $minor, $get_info, {
             C_GetInterfaceList: Some(C_GetInterfaceList),
             C_GetInterface: Some(C_GetInterface),
             C_LoginUser: Some(C_LoginUser),
@@ -189,7 +120,7 @@ macro_rules! list_3x {
             C_VerifyMessageNext: Some(C_VerifyMessageNext),
             C_MessageVerifyFinal: Some(C_MessageVerifyFinal),
             $($extra)*
-        }
+        })
     };
 }
 

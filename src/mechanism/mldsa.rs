@@ -274,17 +274,31 @@ fn pair_gen(
     let pk = k.public().bytes().to_vec();
     let info = spki(set, &pk);
     let seed = k.seed().ok_or(Error::GeneralError)?;
+    let (pubs, privs) = seeded_pair(set.ck() as CK_ULONG, pk, info, &seed, &k.expanded());
+    Ok((CKK_ML_DSA, pubs, privs))
+}
+
+/// The computed attributes of a generated key pair whose private key is a seed and its expanded
+/// form (ML-DSA, ML-KEM): the public key's value and SPKI; the private key's parameter set,
+/// seed, expanded key and SPKI.
+pub fn seeded_pair(
+    set: CK_ULONG,
+    pk: Vec<u8>,
+    info: Vec<u8>,
+    seed: &[u8],
+    expanded: &[u8],
+) -> (Vec<Attribute>, Vec<Attribute>) {
     let pubs = vec![
         Attribute::new(CKA_VALUE, pk),
         Attribute::new(CKA_PUBLIC_KEY_INFO, info.clone()),
     ];
     let privs = vec![
-        Attribute::ulong(CKA_PARAMETER_SET, set.ck() as CK_ULONG),
+        Attribute::ulong(CKA_PARAMETER_SET, set),
         Attribute::new(CKA_SEED, seed.to_vec()),
-        Attribute::new(CKA_VALUE, k.expanded().to_vec()),
+        Attribute::new(CKA_VALUE, expanded.to_vec()),
         Attribute::new(CKA_PUBLIC_KEY_INFO, info),
     ];
-    Ok((CKK_ML_DSA, pubs, privs))
+    (pubs, privs)
 }
 
 #[cfg(test)]

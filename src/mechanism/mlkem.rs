@@ -101,16 +101,8 @@ fn pair_gen(
     let pk = k.public().bytes().to_vec();
     let info = spki(set, &pk);
     let seed = k.seed().ok_or(Error::GeneralError)?;
-    let pubs = vec![
-        Attribute::new(CKA_VALUE, pk),
-        Attribute::new(CKA_PUBLIC_KEY_INFO, info.clone()),
-    ];
-    let privs = vec![
-        Attribute::ulong(CKA_PARAMETER_SET, set.ck() as CK_ULONG),
-        Attribute::new(CKA_SEED, seed.to_vec()),
-        Attribute::new(CKA_VALUE, k.expanded().to_vec()),
-        Attribute::new(CKA_PUBLIC_KEY_INFO, info),
-    ];
+    let (pubs, privs) =
+        super::mldsa::seeded_pair(set.ck() as CK_ULONG, pk, info, &seed, &k.expanded());
     Ok((CKK_ML_KEM, pubs, privs))
 }
 
