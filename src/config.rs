@@ -54,6 +54,9 @@ pub struct Config {
     pub log_level: Level,
     pub log_file: Option<PathBuf>,
     pub max_pin_attempts: u32,
+    /// `token.state_mismatch = accept`: a login that finds the token's files do not match their
+    /// state tag makes the tags again instead of failing (`crate::store::state`).
+    pub accept_state_mismatch: bool,
     pub kdf: KdfCost,
     pub removable: bool,
     /// `slots.mechanisms`: `None` means all; an allow list, or a deny list when `deny` is set.
@@ -177,6 +180,16 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "How long a cached login lasts.",
     },
     KeyDoc {
+        name: "token.state_mismatch",
+        values: "refuse | accept",
+        default: "refuse",
+        doc: "What a login does when the token's sealed objects or IV counters do not match \
+              their authenticated state (its files were rolled back, mixed with older copies, \
+              or damaged): refuse logs the cause and fails the login (CKR_DEVICE_ERROR); accept \
+              logs it, makes the state tags again over what the files hold now, and logs in. \
+              Set accept once, deliberately, to recover a damaged token, then remove it.",
+    },
+    KeyDoc {
         name: "slots.removable",
         values: "true | false",
         default: "false",
@@ -271,6 +284,7 @@ impl Default for Config {
             log_level: Level::Warning,
             log_file: None,
             max_pin_attempts: 10,
+            accept_state_mismatch: false,
             kdf: KdfCost::default(),
             removable: false,
             mechanisms: None,
@@ -378,6 +392,13 @@ impl Config {
                         .ok_or_else(|| bad("must be a number of seconds from 1 to 86400"))?;
                     if let Some(lc) = c.login_cache.as_mut() {
                         lc.seconds = n;
+                    }
+                }
+                "token.state_mismatch" => {
+                    c.accept_state_mismatch = match value {
+                        "refuse" => false,
+                        "accept" => true,
+                        _ => return Err(bad("must be `refuse` or `accept`")),
                     }
                 }
                 "slots.removable" => {

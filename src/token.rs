@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::object::{Attribute, Object};
+use crate::store::state::{self as tags, Acc, StateKey};
 use crate::store::{Batch, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::sys::sharded::{ShardedReadGuard, ShardedRwLock};
 use crate::vault::MasterKey;
@@ -74,6 +75,8 @@ pub struct Token {
     pub serial: String,
     pub slot_id: CK_SLOT_ID,
     max_attempts: u32,
+    /// `token.state_mismatch = accept` (see [`Token::login`]).
+    accept_mismatch: bool,
     kdf: crate::config::KdfCost,
     /// The login cache in the kernel keyring (`None`: off).
     login_cache: Option<crate::login_cache::LoginCache>,
@@ -109,6 +112,49 @@ struct Inner {
     locked_complete: bool,
     seq: u64,
     epoch: u64,
+    /// The objects' state tag as of `seq` (`None`: not made yet, see [`TokenStore::init_state`]).
+    state_tag: Option<Vec<u8>>,
+    /// While the master key is at hand: the contributions of the sealed rows to that tag.
+    tracker: Option<Tracker>,
+}
+
+/// The contributions of the sealed rows held in the cache to the objects' state tag
+/// ([`crate::store::state`]), kept up to date by every sync so that each sync checks the tag in
+/// time proportional to what changed.
+struct Tracker {
+    key: StateKey,
+    rows: HashMap<i64, Acc>,
+    acc: Acc,
+}
+
+impl Tracker {
+    fn new(key: StateKey) -> Tracker {
+        Tracker {
+            key,
+            rows: HashMap::default(),
+            acc: [0; 32],
+        }
+    }
+
+    /// A row read from the store (an upsert): counted if it is sealed, in place of what it was.
+    fn upsert(&mut self, so: &StoredObject) {
+        self.remove(so.id);
+        if so.has_sealed() {
+            let c = self.key.row(so.id, so.record());
+            tags::xor(&mut self.acc, &c);
+            self.rows.insert(so.id, c);
+        }
+    }
+
+    fn remove(&mut self, id: i64) {
+        if let Some(c) = self.rows.remove(&id) {
+            tags::xor(&mut self.acc, &c);
+        }
+    }
+
+    fn matches(&self, tag: &[u8]) -> Result<bool> {
+        self.key.verify(tags::Kind::Objects, tag, &self.acc)
+    }
 }
 
 /// Attributes kept in the search index.
@@ -374,6 +420,7 @@ impl Token {
             serial: meta.serial.clone(),
             slot_id: slot_id_for_serial(&meta.serial),
             max_attempts: config.max_pin_attempts,
+            accept_mismatch: config.accept_state_mismatch,
             kdf: config.kdf,
             login_cache: config.login_cache,
             threads: config.threads_allowed,
@@ -389,6 +436,8 @@ impl Token {
                 locked_complete: true,
                 seq: 0,
                 epoch: 0,
+                state_tag: None,
+                tracker: None,
             }),
             store: Mutex::new(store),
             hint_seen: AtomicU64::new(hint.as_ref().map_or(0, |h| h.load())),
@@ -418,7 +467,11 @@ impl Token {
             so_wrap: Some(so_wrap),
             ..TokenMeta::default()
         };
-        let store = backend.create(&meta)?;
+        let mut store = backend.create(&meta)?;
+        // The state tags start here, over nothing.
+        store.set_state_key(Some(StateKey::new(&mk.state_key_bytes())));
+        store.init_state(false)?;
+        store.set_state_key(None);
         Token::open(store, config)
     }
 
@@ -491,14 +544,24 @@ impl Token {
             // Every stored object comes again below.
             inner.locked.clear();
             inner.locked_complete = true;
+            if let Some(t) = &mut inner.tracker {
+                t.rows.clear();
+                t.acc = [0; 32];
+            }
         }
         for id in &ch.deleted {
             inner.locked.remove(id);
+            if let Some(t) = &mut inner.tracker {
+                t.remove(*id);
+            }
             if let Some(h) = inner.by_db.remove(id) {
                 inner.take(h);
             }
         }
         for so in ch.upserts {
+            if let Some(t) = &mut inner.tracker {
+                t.upsert(&so);
+            }
             self.load_object(inner, so);
         }
         let reinitialized = ch.epoch != inner.epoch && inner.epoch != 0;
@@ -511,7 +574,24 @@ impl Token {
         inner.meta = meta;
         inner.seq = ch.seq;
         inner.epoch = ch.epoch;
+        inner.state_tag = ch.state;
+        // Logged in: what was read must be what the tag covers (a re-initialization above ended
+        // the login, and with it the old key's tracker).
+        if let (Some(t), Some(tag)) = (&inner.tracker, &inner.state_tag) {
+            if !t.matches(tag)? {
+                return Err(self.tampered(inner, "objects"));
+            }
+        }
         Ok(())
+    }
+
+    /// The token's files do not match their state tag: logs it, ends the login (the objects
+    /// read with the key leave memory) and gives the error to return.
+    fn tampered(&self, inner: &mut Inner, what: &str) -> Error {
+        let e = tags::mismatch(what);
+        crate::log_error!("token {}: {e}", self.serial);
+        self.drop_login(inner);
+        e
     }
 
     /// Decodes a stored object into the cache, or keeps it aside until a login brings the key.
@@ -758,6 +838,8 @@ impl Token {
         // Objects that need the master key become readable: decode them all once, from what was
         // read before (no store access) unless a logout dropped them. If reading fails, the login
         // fails whole: no half-logged-in token.
+        // The tag read with the rows, when they are read here.
+        let mut all_state: Option<Option<Vec<u8>>> = None;
         let pending: Vec<StoredObject> = if inner.locked_complete {
             inner.locked.drain().map(|(_, so)| so).collect()
         } else {
@@ -765,6 +847,7 @@ impl Token {
             match all {
                 Ok(all) => {
                     inner.locked.clear();
+                    all_state = Some(all.state);
                     all.upserts
                         .into_iter()
                         .filter(|so| so.has_sealed())
@@ -778,6 +861,59 @@ impl Token {
         };
         inner.locked_complete = true;
         let mk = inner.mk.clone().expect("set above");
+        // Before any of them is used: the sealed rows must be the set the state tag covers.
+        let key = StateKey::new(&mk.state_key_bytes());
+        let mut tracker = Tracker::new(key.clone());
+        for so in &pending {
+            tracker.upsert(so);
+        }
+        let tag = all_state.unwrap_or_else(|| inner.state_tag.clone());
+        let objects_ok = match &tag {
+            Some(tag) => match tracker.matches(tag) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    self.drop_login(&mut inner);
+                    return Err(e);
+                }
+            },
+            None => true,
+        };
+        {
+            let mut st = self.store.lock();
+            st.set_state_key(Some(key));
+            let ivs_ok = st.check_ivs().is_ok();
+            let mismatch = match (objects_ok, ivs_ok) {
+                (true, true) => None,
+                (false, true) => Some("objects"),
+                (true, false) => Some("IV counters"),
+                (false, false) => Some("objects and IV counters"),
+            };
+            if let Some(what) = mismatch {
+                if !self.accept_mismatch {
+                    drop(st);
+                    return Err(self.tampered(&mut inner, what));
+                }
+                crate::log_error!(
+                    "token {}: {}; accepted (token.state_mismatch = accept): the state tags are \
+                     made again over what the files hold now",
+                    self.serial,
+                    tags::mismatch(what)
+                );
+                if let Err(e) = st.init_state(true) {
+                    drop(st);
+                    crate::log_error!("token {}: state tags not made: {e}", self.serial);
+                    self.drop_login(&mut inner);
+                    return Err(e);
+                }
+            } else if tag.is_none() {
+                // A token of an earlier version: its tags are made now (best effort: on a full
+                // disk the login goes on, and the next login tries again).
+                if let Err(e) = st.init_state(false) {
+                    crate::log_warn!("token {}: state tags not made: {e}", self.serial);
+                }
+            }
+        }
+        inner.tracker = Some(tracker);
         self.load_all(&mut inner, &mk, &pending);
         Ok(())
     }
@@ -793,6 +929,8 @@ impl Token {
     fn drop_login(&self, inner: &mut Inner) {
         inner.login = Login::Public;
         inner.mk = None;
+        inner.tracker = None;
+        self.store.lock().set_state_key(None);
         // The decoded objects go below; their records are read again at the next login.
         inner.locked.clear();
         inner.locked_complete = false;
@@ -837,7 +975,16 @@ impl Token {
         let so_wrap = mk.wrap(so_pin, self.kdf, &wrap_context(&self.serial, PinKind::So))?;
         let before = self.store.lock().meta()?;
         let mut inner = self.inner.write();
-        self.store.lock().reinitialize(label, &so_wrap)?;
+        {
+            // The tags start again under the new key (the login below ends, and takes it away).
+            let mut st = self.store.lock();
+            st.set_state_key(Some(StateKey::new(&mk.state_key_bytes())));
+            let r = st.reinitialize(label, &so_wrap);
+            if r.is_err() {
+                st.set_state_key(inner.mk.as_ref().map(|m| StateKey::new(&m.state_key_bytes())));
+            }
+            r?;
+        }
         for (kind, w) in [
             (PinKind::So, before.so_wrap),
             (PinKind::User, before.user_wrap),

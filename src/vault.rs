@@ -51,6 +51,15 @@ impl MasterKey {
         MasterKey { key, sealer }
     }
 
+    /// The key of the token's state tags ([`crate::store::state`]), derived from this one.
+    pub fn state_key_bytes(&self) -> Zeroizing<[u8; 32]> {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, &self.key[..]);
+        let mut k = Zeroizing::new([0u8; 32]);
+        hk.expand(b"ferrohsm state tag v1", &mut k[..])
+            .expect("32 bytes is a valid HKDF length");
+        k
+    }
+
     /// Wraps this key under a key derived from `pin`. `context` is bound as associated data.
     pub fn wrap(&self, pin: &[u8], cost: KdfCost, context: &[u8]) -> Result<Vec<u8>> {
         let mut salt = [0u8; SALT_LEN];

@@ -67,11 +67,15 @@ fn make_key(s: &Session, label: &str, private: bool, sensitive: bool) -> (Object
     (h, v)
 }
 
+/// The attacks here edit single records: the token's state tag (tests/store_rollback.rs) makes
+/// every such login fail at once. These tests check the layer below it, each record's own seal,
+/// which holds alone: `token.state_mismatch = accept` lets the login go on over the damage.
+///
 /// A token with: `victim` (private, extractable: its value can be read back), `pub-victim`
 /// (public, extractable: only CKA_VALUE is sealed), `donor` (private, extractable) and `control`
 /// (private, extractable), `pub-sensitive` (public, sensitive, not extractable).
 fn setup() -> Setup {
-    let env = Env::new("pin.max_attempts = 1000\nlog.level = ERROR\n");
+    let env = Env::new("pin.max_attempts = 1000\nlog.level = ERROR\ntoken.state_mismatch = accept\n");
     let log = env.path("ferrohsm.log");
     std::fs::write(
         &env.conf,

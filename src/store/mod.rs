@@ -7,6 +7,7 @@
 
 pub mod pins;
 pub mod sqlite;
+pub mod state;
 
 use crate::error::{Error, Result};
 
@@ -99,9 +100,15 @@ impl StoredObject {
         RecordAttrs::new(&self.record).expect("checked when read")
     }
 
-    /// Whether any value is sealed (the object cannot be read without the master key).
+    /// Whether any value is sealed (the object cannot be read without the master key). Such
+    /// rows are covered by the token's state tag ([`state`]).
     pub fn has_sealed(&self) -> bool {
         self.attrs().any(|a| a.sealed)
+    }
+
+    /// The record as stored (what the state tag covers).
+    pub fn record(&self) -> &[u8] {
+        &self.record
     }
 }
 
@@ -188,6 +195,9 @@ pub struct Changes {
     pub deleted: Vec<i64>,
     pub seq: u64,
     pub epoch: u64,
+    /// The tag of the sealed rows at `seq` ([`state`]), read with them; `None` until a login
+    /// makes it (a token written by a version before it).
+    pub state: Option<Vec<u8>>,
 }
 
 /// Writes applied together by [`TokenStore::apply_batch`]: all of them or none.
@@ -239,6 +249,17 @@ pub trait TokenStore: Send {
     /// not even by [`TokenStore::reinitialize`]. `MechanismParamInvalid` when the counter would
     /// pass 2^63.
     fn reserve_ivs(&mut self, key: &[u8], n: u64) -> Result<u64>;
+    /// The key of the state tags ([`state`]), held while someone with the master key is logged
+    /// in: with it, every write of a sealed row and every IV reservation updates the tags in
+    /// the same transaction; without it, writing a sealed row is `UserNotLoggedIn`.
+    fn set_state_key(&mut self, key: Option<state::StateKey>);
+    /// Makes the tags that are missing (a token written by an earlier version), or all of them
+    /// when `replace`, from what the store holds now, with the key given by
+    /// [`TokenStore::set_state_key`].
+    fn init_state(&mut self, replace: bool) -> Result<()>;
+    /// Checks the IV counters against their tag: each counter at or above its authenticated
+    /// value, the authenticated values those the tag covers. A mismatch is a storage error.
+    fn check_ivs(&mut self) -> Result<()>;
 }
 
 /// A directory of tokens.

@@ -8,6 +8,7 @@
 //! renamed into place once its database holds the token, so a crash never leaves half a token.
 
 use super::pins::{PinCounters, PIN_FILE};
+use super::state::{self, Acc, Kind, StateKey};
 use super::{Backend, Batch, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
 use crate::error::{Error, Result};
 use crate::sys::shm::SharedCounter;
@@ -20,7 +21,8 @@ const DB_FILE: &str = "token.db";
 /// The change counter shared by the processes using a token ([`SharedCounter`]).
 const CHANGES_FILE: &str = "changes";
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: IV counters carry their authenticated value, and `meta` the state tags (`state.rs`).
+const SCHEMA_VERSION: i64 = 2;
 /// Space set aside in the token's directory so objects can still be destroyed, to make room, on
 /// a full file system (SQLite needs a little space even to delete): released when a destroy finds
 /// the disk full, made again when there is room.
@@ -150,7 +152,10 @@ impl Backend for SqliteBackend {
             dir,
             umask: self.umask,
             unsettled: false,
+            state_key: None,
+            key_epoch: None,
         };
+        s.upgrade()?;
         let v: Option<i64> = s.get_meta("schema")?;
         if v != Some(SCHEMA_VERSION) {
             return Err(Error::Storage(format!(
@@ -236,7 +241,8 @@ fn open_db(path: &Path, umask: u32, create: bool) -> Result<Connection> {
          CREATE INDEX IF NOT EXISTS objects_seq ON objects(seq);
          CREATE TABLE IF NOT EXISTS deleted (seq INTEGER NOT NULL, id INTEGER NOT NULL);
          CREATE INDEX IF NOT EXISTS deleted_seq ON deleted(seq);
-         CREATE TABLE IF NOT EXISTS iv_counters (key BLOB PRIMARY KEY, next INTEGER NOT NULL);",
+         CREATE TABLE IF NOT EXISTS iv_counters (key BLOB PRIMARY KEY, next INTEGER NOT NULL,
+             auth INTEGER);",
     )?;
     Ok(conn)
 }
@@ -254,6 +260,10 @@ struct SqliteToken {
     /// A failed commit could not be settled (see `settle`): the next commit, or the close,
     /// settles it.
     unsettled: bool,
+    /// The key of the state tags while the token's master key is at hand, and the epoch it
+    /// belongs to (a re-initialization by another process makes a new master key).
+    state_key: Option<StateKey>,
+    key_epoch: Option<i64>,
 }
 
 impl Drop for SqliteToken {
@@ -285,51 +295,127 @@ fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
     Ok(seq + 1)
 }
 
+/// Whether a stored record is covered by the objects' state tag: a well-formed record with a
+/// sealed value (exactly the rows readers count, see `Token::sync`).
+fn covered(record: &[u8]) -> bool {
+    super::record_attrs(record).is_ok_and(|mut a| a.any(|a| a.sealed))
+}
+
+/// The change one transaction makes to the sealed rows, for the objects' state tag.
+struct Delta<'k> {
+    key: Option<&'k StateKey>,
+    acc: Acc,
+    touched: bool,
+}
+
+impl<'k> Delta<'k> {
+    fn new(key: Option<&'k StateKey>) -> Delta<'k> {
+        Delta {
+            key,
+            acc: [0; 32],
+            touched: false,
+        }
+    }
+
+    /// A row that appears or goes (the two are the same XOR).
+    fn flip(&mut self, id: i64, record: &[u8]) -> Result<()> {
+        if covered(record) {
+            // A sealed row is only written by someone holding the master key; this keeps the
+            // tag exact (and a sealed value cannot be made without the key anyway).
+            let key = self.key.ok_or(Error::UserNotLoggedIn)?;
+            state::xor(&mut self.acc, &key.row(id, record));
+            self.touched = true;
+        }
+        Ok(())
+    }
+
+    /// Moves the objects' tag to the new set, in the same transaction. A missing tag (a token of
+    /// an earlier version, before its first login here) stays missing.
+    fn finish(self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        let (Some(key), true) = (self.key, self.touched) else {
+            return Ok(());
+        };
+        if let Some(tag) = meta_blob(tx, "state_objects")? {
+            let tag = key.update(Kind::Objects, &tag, &self.acc)?;
+            put_meta(tx, "state_objects", &tag)?;
+        }
+        Ok(())
+    }
+}
+
+fn meta_blob(tx: &rusqlite::Transaction<'_>, k: &str) -> Result<Option<Vec<u8>>> {
+    let v: Option<Option<Vec<u8>>> = tx
+        .query_row("SELECT v FROM meta WHERE k = ?1", params![k], |r| r.get(0))
+        .optional()?;
+    Ok(v.flatten())
+}
+
+fn put_meta(tx: &rusqlite::Transaction<'_>, k: &str, v: &[u8]) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+        params![k, v],
+    )?;
+    Ok(())
+}
+
+fn old_record(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<Option<Vec<u8>>> {
+    Ok(tx
+        .query_row(
+            "SELECT attrs FROM objects WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 // The row writes of one change, at change `seq`; every write path (one object or a batch) uses them.
 
 fn insert_row(
     tx: &rusqlite::Transaction<'_>,
+    d: &mut Delta<'_>,
     seq: i64,
     uid: &str,
     private: bool,
     attrs: &[StoredAttr],
 ) -> Result<i64> {
+    let record = super::encode_attrs(attrs);
     tx.execute(
         "INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, ?2, ?3, ?4)",
-        params![uid, seq, private, super::encode_attrs(attrs)],
+        params![uid, seq, private, record],
     )?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    d.flip(id, &record)?;
+    Ok(id)
 }
 
 /// `ObjectHandleInvalid` if the row is gone (another process deleted it).
 fn update_row(
     tx: &rusqlite::Transaction<'_>,
+    d: &mut Delta<'_>,
     seq: i64,
     id: i64,
     private: bool,
     attrs: &[StoredAttr],
 ) -> Result<()> {
-    let n = tx.execute(
+    let old = old_record(tx, id)?.ok_or(Error::ObjectHandleInvalid)?;
+    let record = super::encode_attrs(attrs);
+    tx.execute(
         "UPDATE objects SET seq = ?1, private = ?2, attrs = ?3 WHERE id = ?4",
-        params![seq, private, super::encode_attrs(attrs), id],
+        params![seq, private, record, id],
     )?;
-    if n == 0 {
-        return Err(Error::ObjectHandleInvalid);
-    }
-    Ok(())
+    d.flip(id, &old)?;
+    d.flip(id, &record)
 }
 
 /// Deletes a row and logs the deletion for other readers; `ObjectHandleInvalid` if it is gone.
-fn delete_row(tx: &rusqlite::Transaction<'_>, seq: i64, id: i64) -> Result<()> {
-    let n = tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
-    if n == 0 {
-        return Err(Error::ObjectHandleInvalid);
-    }
+fn delete_row(tx: &rusqlite::Transaction<'_>, d: &mut Delta<'_>, seq: i64, id: i64) -> Result<()> {
+    let old = old_record(tx, id)?.ok_or(Error::ObjectHandleInvalid)?;
+    tx.execute("DELETE FROM objects WHERE id = ?1", params![id])?;
     tx.execute(
         "INSERT INTO deleted (seq, id) VALUES (?1, ?2)",
         params![seq, id],
     )?;
-    Ok(())
+    d.flip(id, &old)
 }
 
 impl SqliteToken {
@@ -343,7 +429,7 @@ impl SqliteToken {
 
     /// The body of [`TokenStore::apply_batch`].
     fn batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>> {
-        self.write(|tx| {
+        self.write_rows(|tx, d| {
             // Under the write lock (BEGIN IMMEDIATE): no other process can commit until we do, so
             // the caller's decision, made at `seq`, still holds when it is written.
             if position(tx)? != (seq as i64, epoch as i64) {
@@ -352,16 +438,60 @@ impl SqliteToken {
             let next = next_seq(tx)?;
             let mut ids = Vec::with_capacity(batch.inserts.len());
             for (uid, private, attrs) in &batch.inserts {
-                ids.push(insert_row(tx, next, uid, *private, attrs)?);
+                ids.push(insert_row(tx, d, next, uid, *private, attrs)?);
             }
             for (id, private, attrs) in &batch.updates {
-                update_row(tx, next, *id, *private, attrs)?;
+                update_row(tx, d, next, *id, *private, attrs)?;
             }
             for id in &batch.deletes {
-                delete_row(tx, next, *id)?;
+                delete_row(tx, d, next, *id)?;
             }
             Ok(Some(ids))
         })
+    }
+
+    /// A write of object rows: [`SqliteToken::write`], with the objects' state tag moved along.
+    fn write_rows<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &mut Delta<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let key = self.state_key.clone();
+        let key_epoch = self.key_epoch;
+        self.write(|tx| {
+            // A key of an earlier epoch (another process re-initialized the token since this
+            // one logged in) is no key: its tags would be garbage under the new master key.
+            let epoch = position(tx)?.1;
+            let key = key.filter(|_| key_epoch == Some(epoch));
+            let mut d = Delta::new(key.as_ref());
+            let v = f(tx, &mut d)?;
+            d.finish(tx)?;
+            Ok(v)
+        })
+    }
+
+    /// Brings a database of an earlier schema to this one (once, whichever process opens it
+    /// first). Schema 1 had no state tags: they are made at the next login (`init_state`).
+    fn upgrade(&mut self) -> Result<()> {
+        if self.get_meta::<i64>("schema")? != Some(1) {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let v: Option<i64> = tx
+            .query_row("SELECT v FROM meta WHERE k = 'schema'", [], |r| r.get(0))
+            .optional()?;
+        if v == Some(1) {
+            let has_auth: bool = tx
+                .prepare("SELECT 1 FROM pragma_table_info('iv_counters') WHERE name = 'auth'")?
+                .exists([])?;
+            if !has_auth {
+                tx.execute("ALTER TABLE iv_counters ADD COLUMN auth INTEGER", [])?;
+            }
+            tx.execute("UPDATE meta SET v = ?1 WHERE k = 'schema'", params![SCHEMA_VERSION])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Makes the reserve file when it is missing and there is room (best effort).
@@ -539,6 +669,7 @@ impl TokenStore for SqliteToken {
             reset,
             seq: cur_seq as u64,
             epoch: cur_epoch as u64,
+            state: meta_blob(&tx, "state_objects")?,
             ..Changes::default()
         };
         {
@@ -569,15 +700,15 @@ impl TokenStore for SqliteToken {
     }
 
     fn insert_object(&mut self, uid: &str, private: bool, attrs: &[StoredAttr]) -> Result<i64> {
-        self.write(|tx| insert_row(tx, next_seq(tx)?, uid, private, attrs))
+        self.write_rows(|tx, d| insert_row(tx, d, next_seq(tx)?, uid, private, attrs))
     }
 
     fn update_object(&mut self, id: i64, private: bool, attrs: &[StoredAttr]) -> Result<()> {
-        self.write(|tx| update_row(tx, next_seq(tx)?, id, private, attrs))
+        self.write_rows(|tx, d| update_row(tx, d, next_seq(tx)?, id, private, attrs))
     }
 
     fn delete_object(&mut self, id: i64) -> Result<()> {
-        self.freeing(|s| s.write(|tx| delete_row(tx, next_seq(tx)?, id)))
+        self.freeing(|s| s.write_rows(|tx, d| delete_row(tx, d, next_seq(tx)?, id)))
     }
 
     fn apply_batch(&mut self, seq: u64, epoch: u64, batch: &Batch) -> Result<Option<Vec<i64>>> {
@@ -657,7 +788,14 @@ impl TokenStore for SqliteToken {
     }
 
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()> {
+        // The new master key's state key (see `Token::reinitialize`): the tags start again, the
+        // objects' over nothing, the IV counters' over the values they have now.
+        let key = self.state_key.clone();
         self.write(|tx| {
+            tx.execute("DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')", [])?;
+            if let Some(key) = &key {
+                make_tags(tx, key)?;
+            }
             tx.execute("DELETE FROM objects", [])?;
             tx.execute("DELETE FROM deleted", [])?;
             tx.execute("UPDATE meta SET v = v + 1 WHERE k = 'epoch'", [])?;
@@ -683,25 +821,137 @@ impl TokenStore for SqliteToken {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let first: i64 = tx
+        let (first, auth): (i64, Option<i64>) = tx
             .query_row(
-                "SELECT next FROM iv_counters WHERE key = ?1",
+                "SELECT next, auth FROM iv_counters WHERE key = ?1",
                 params![key],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
-            .unwrap_or(0);
+            .unwrap_or((0, None));
         let next = first
             .checked_add(n)
             .filter(|_| first >= 0)
             .ok_or(Error::MechanismParamInvalid)?;
+        // With the state key, the new value becomes the authenticated one (so rolling the counter
+        // back below it is seen at the next login); without it (a session key used by a session
+        // with nobody logged in), only the counter moves.
+        let tag = meta_blob(&tx, "state_ivs")?;
+        let auth = match (&self.state_key, tag) {
+            (Some(k), Some(tag)) => {
+                let mut delta = k.iv(key, next);
+                if let Some(a) = auth {
+                    state::xor(&mut delta, &k.iv(key, a));
+                }
+                put_meta(&tx, "state_ivs", &k.update(Kind::Ivs, &tag, &delta)?)?;
+                Some(next)
+            }
+            _ => auth,
+        };
         tx.execute(
-            "INSERT OR REPLACE INTO iv_counters (key, next) VALUES (?1, ?2)",
-            params![key, next],
+            "INSERT OR REPLACE INTO iv_counters (key, next, auth) VALUES (?1, ?2, ?3)",
+            params![key, next, auth],
         )?;
         tx.commit()?;
         Ok(first as u64)
     }
+
+    fn set_state_key(&mut self, key: Option<StateKey>) {
+        self.key_epoch = key
+            .as_ref()
+            .and_then(|_| self.get_meta::<i64>("epoch").ok().flatten());
+        self.state_key = key;
+    }
+
+    fn init_state(&mut self, replace: bool) -> Result<()> {
+        let key = self.state_key.clone().ok_or(Error::UserNotLoggedIn)?;
+        let missing = |s: &Self| -> Result<bool> {
+            Ok(s.get_meta::<Vec<u8>>("state_objects")?.is_none()
+                || s.get_meta::<Vec<u8>>("state_ivs")?.is_none())
+        };
+        if !replace && !missing(self)? {
+            return Ok(());
+        }
+        self.write(|tx| {
+            if replace {
+                tx.execute("DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')", [])?;
+            }
+            // Made over what is there now: whatever happened to the files before this point is
+            // accepted (docs/SECURITY.md says what that leaves open).
+            let have_objects = meta_blob(tx, "state_objects")?.is_some();
+            let have_ivs = meta_blob(tx, "state_ivs")?.is_some();
+            if !have_objects {
+                let mut acc = [0u8; 32];
+                let mut st = tx.prepare("SELECT id, attrs FROM objects")?;
+                let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+                for row in rows {
+                    let (id, record) = row?;
+                    if covered(&record) {
+                        state::xor(&mut acc, &key.row(id, &record));
+                    }
+                }
+                put_meta(tx, "state_objects", &key.tag(Kind::Objects, &acc)?)?;
+            }
+            if !have_ivs {
+                put_meta(tx, "state_ivs", &iv_tag_now(tx, &key)?)?;
+            }
+            crate::log_info!("token state tags made ({}{})",
+                if have_objects { "" } else { "objects " },
+                if have_ivs { "" } else { "IV counters" });
+            Ok(())
+        })
+    }
+
+    fn check_ivs(&mut self) -> Result<()> {
+        let key = self.state_key.clone().ok_or(Error::UserNotLoggedIn)?;
+        let tx = self.conn.transaction()?;
+        let Some(tag) = meta_blob(&tx, "state_ivs")? else {
+            return Ok(());
+        };
+        let mut acc = [0u8; 32];
+        let mut below = false;
+        {
+            let mut st = tx.prepare("SELECT key, next, auth FROM iv_counters")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (name, next, auth) = row?;
+                if let Some(a) = auth {
+                    state::xor(&mut acc, &key.iv(&name, a));
+                    below |= next < a;
+                }
+            }
+        }
+        tx.commit()?;
+        if below || !key.verify(Kind::Ivs, &tag, &acc)? {
+            return Err(state::mismatch("IV counters"));
+        }
+        Ok(())
+    }
+}
+
+/// Sets every IV counter's authenticated value to its value and returns the tag over them.
+fn iv_tag_now(tx: &rusqlite::Transaction<'_>, key: &StateKey) -> Result<Vec<u8>> {
+    tx.execute("UPDATE iv_counters SET auth = next", [])?;
+    let mut acc = [0u8; 32];
+    let mut st = tx.prepare("SELECT key, next FROM iv_counters")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (name, next) = row?;
+        state::xor(&mut acc, &key.iv(&name, next));
+    }
+    key.tag(Kind::Ivs, &acc)
+}
+
+/// The tags of a token with no objects (after a re-initialization) under `key`.
+fn make_tags(tx: &rusqlite::Transaction<'_>, key: &StateKey) -> Result<()> {
+    put_meta(tx, "state_objects", &key.tag(Kind::Objects, &[0; 32])?)?;
+    put_meta(tx, "state_ivs", &iv_tag_now(tx, key)?)
 }
 
 #[cfg(test)]
