@@ -988,6 +988,60 @@ mod tests {
         ));
     }
 
+    /// The IV counters' tag: a counter put back below its authenticated value, an authenticated
+    /// value changed, or a counter deleted is a mismatch; reservations without the key (nobody
+    /// logged in) move the counter only, which stays valid; a re-initialization starts the tag
+    /// again under the new key, over the counters as they are.
+    #[test]
+    fn iv_counters_rolled_back_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::new(dir.path(), 0o077).unwrap();
+        let meta = TokenMeta {
+            serial: "2c5".into(),
+            ..Default::default()
+        };
+        let mut st = b.create(&meta).unwrap();
+        let key = StateKey::new(&zeroize::Zeroizing::new([7u8; 32]));
+        st.set_state_key(Some(key.clone()));
+        st.init_state(false).unwrap();
+        assert_eq!(st.reserve_ivs(b"k", 10).unwrap(), 0);
+        assert_eq!(st.reserve_ivs(b"j", 3).unwrap(), 0);
+        st.check_ivs().unwrap();
+        st.set_state_key(None);
+        assert_eq!(st.reserve_ivs(b"k", 5).unwrap(), 10);
+        st.set_state_key(Some(key.clone()));
+        st.check_ivs().expect("a counter above its authenticated value");
+        let other = Connection::open(dir.path().join("2c5").join(DB_FILE)).unwrap();
+        let set = |sql: &str| {
+            other.execute(sql, []).unwrap();
+        };
+        for (attack, undo) in [
+            (
+                "UPDATE iv_counters SET next = 4 WHERE key = x'6b'",
+                "UPDATE iv_counters SET next = 15 WHERE key = x'6b'",
+            ),
+            (
+                "UPDATE iv_counters SET next = 4, auth = 4 WHERE key = x'6b'",
+                "UPDATE iv_counters SET next = 15, auth = 10 WHERE key = x'6b'",
+            ),
+            (
+                "DELETE FROM iv_counters WHERE key = x'6a'",
+                "INSERT INTO iv_counters (key, next, auth) VALUES (x'6a', 3, 3)",
+            ),
+        ] {
+            set(attack);
+            assert!(st.check_ivs().is_err(), "not detected: {attack}");
+            set(undo);
+            st.check_ivs().unwrap_or_else(|e| panic!("after undoing {attack}: {e}"));
+        }
+        let new_key = StateKey::new(&zeroize::Zeroizing::new([8u8; 32]));
+        st.set_state_key(Some(new_key));
+        st.reinitialize(&[b' '; 32], b"so").unwrap();
+        st.check_ivs().unwrap();
+        st.set_state_key(Some(key));
+        assert!(st.check_ivs().is_err(), "the old key's tag is gone");
+    }
+
     /// A read that fails part-way (a row that cannot be read) must leave no transaction open:
     /// otherwise the connection keeps reading that old snapshot, and every later change, repairs
     /// and other processes' writes included, stays unseen until the module is restarted.
