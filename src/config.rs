@@ -57,6 +57,8 @@ pub struct Config {
     /// `token.state_mismatch = accept`: a login that finds the token's files do not match their
     /// state tag makes the tags again instead of failing (`crate::store::state`).
     pub accept_state_mismatch: bool,
+    /// `token.anchor_dir`: where the rollback anchors are kept (`crate::store::anchor`).
+    pub anchor_dir: Option<PathBuf>,
     pub kdf: KdfCost,
     pub removable: bool,
     /// `slots.mechanisms`: `None` means all; an allow list, or a deny list when `deny` is set.
@@ -190,6 +192,15 @@ pub const KEYS: &[KeyDoc] = &[
               Set accept once, deliberately, to recover a damaged token, then remove it.",
     },
     KeyDoc {
+        name: "token.anchor_dir",
+        values: "a directory path, or empty",
+        default: "",
+        doc: "Keeps, for each token, the highest change number its files have reached in a \
+              small file in this directory, outside the token directory, and refuses a token \
+              whose files are older than that (a whole older copy put back). Useful only where \
+              whoever can write the token directory cannot write this one.",
+    },
+    KeyDoc {
         name: "slots.removable",
         values: "true | false",
         default: "false",
@@ -285,6 +296,7 @@ impl Default for Config {
             log_file: None,
             max_pin_attempts: 10,
             accept_state_mismatch: false,
+            anchor_dir: None,
             kdf: KdfCost::default(),
             removable: false,
             mechanisms: None,
@@ -393,6 +405,9 @@ impl Config {
                     if let Some(lc) = c.login_cache.as_mut() {
                         lc.seconds = n;
                     }
+                }
+                "token.anchor_dir" => {
+                    c.anchor_dir = (!value.is_empty()).then(|| PathBuf::from(value))
                 }
                 "token.state_mismatch" => {
                     c.accept_state_mismatch = match value {

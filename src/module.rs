@@ -198,7 +198,8 @@ pub struct TokenInfo {
 
 impl Module {
     pub fn new(config: Config) -> Result<Module> {
-        let backend = SqliteBackend::new(&config.token_dir, config.umask)?;
+        let backend = SqliteBackend::new(&config.token_dir, config.umask)?
+            .with_anchor(config.anchor_dir.as_deref())?;
         let m = Module {
             config,
             backend: Box::new(backend),

@@ -981,7 +981,12 @@ impl Token {
             st.set_state_key(Some(StateKey::new(&mk.state_key_bytes())));
             let r = st.reinitialize(label, &so_wrap);
             if r.is_err() {
-                st.set_state_key(inner.mk.as_ref().map(|m| StateKey::new(&m.state_key_bytes())));
+                st.set_state_key(
+                    inner
+                        .mk
+                        .as_ref()
+                        .map(|m| StateKey::new(&m.state_key_bytes())),
+                );
             }
             r?;
         }

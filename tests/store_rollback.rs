@@ -218,9 +218,15 @@ fn accept_recovers_a_damaged_token() {
     set_attrs_blob(&st.db, row.id, &damaged);
     st.assert_refused("a damaged record");
     let conf = std::fs::read_to_string(&st.env.conf).unwrap();
-    std::fs::write(&st.env.conf, format!("{conf}token.state_mismatch = accept\n")).unwrap();
+    std::fs::write(
+        &st.env.conf,
+        format!("{conf}token.state_mismatch = accept\n"),
+    )
+    .unwrap();
     assert_eq!(st.login(), Ok(()));
-    assert!(st.log_text().contains("accepted (token.state_mismatch = accept)"));
+    assert!(st
+        .log_text()
+        .contains("accepted (token.state_mismatch = accept)"));
     st.as_user(|s| {
         assert_eq!(find(s, "ok").len(), 1);
         assert!(find(s, "bad").is_empty(), "the damaged record is skipped");
@@ -263,4 +269,73 @@ fn ordinary_writes_keep_the_tag_true() {
         assert!(find(&s, "a").is_empty());
     }
     assert!(!st.log_text().contains(MISMATCH), "{}", st.log_text());
+}
+
+/// The files of the token's directory that hold its database (after the module is finalized).
+fn db_files(st: &Setup) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = st.db.parent().unwrap();
+    ["token.db", "token.db-wal"]
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.exists())
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+fn put_back(st: &Setup, copy: &[(PathBuf, Vec<u8>)]) {
+    let dir = st.db.parent().unwrap();
+    for n in ["token.db-wal", "token.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(n));
+    }
+    for (p, b) in copy {
+        std::fs::write(p, b).unwrap();
+    }
+}
+
+/// A whole older copy of the token's database put back (undoing a destroy): the state tag
+/// inside cannot see it (the copy is a consistent earlier state: without an anchor the login
+/// works and the destroyed key is back, which this test also shows), the anchor outside can: the
+/// token is not listed, and the log says why. The current files put back work again.
+#[test]
+fn a_whole_older_copy_is_refused_with_an_anchor() {
+    let st = Setup::new("");
+    let plain = std::fs::read_to_string(&st.env.conf).unwrap();
+    let anchored = format!(
+        "{plain}token.anchor_dir = {}\n",
+        st.env.path("anchor").display()
+    );
+    std::fs::write(&st.env.conf, &anchored).unwrap();
+    st.as_user(|s| {
+        make_key(s, "a", true);
+        make_key(s, "b", true);
+    });
+    let old = db_files(&st);
+    st.as_user(|s| s.destroy_object(find(s, "b")[0]).unwrap());
+    let new = db_files(&st);
+    put_back(&st, &old);
+    let before = st.log_text().len();
+    {
+        let fx = st.env.fixture();
+        assert!(
+            slot_by_label(&fx, TOKEN).is_none(),
+            "a rolled-back token must not be listed"
+        );
+    }
+    let log = st.log_text();
+    assert!(
+        log[before..].contains("was rolled back"),
+        "the log must say why\nlog:\n{log}"
+    );
+    // Without the anchor, the same files are taken: the destroyed key is back.
+    std::fs::write(&st.env.conf, &plain).unwrap();
+    assert_eq!(st.login(), Ok(()));
+    st.as_user(|s| assert_eq!(find(s, "b").len(), 1, "the old copy is in use"));
+    // With the anchor again and the current files: listed, and b is gone.
+    std::fs::write(&st.env.conf, &anchored).unwrap();
+    put_back(&st, &new);
+    assert_eq!(st.login(), Ok(()));
+    st.as_user(|s| assert!(find(s, "b").is_empty()));
 }

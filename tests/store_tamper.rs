@@ -75,7 +75,8 @@ fn make_key(s: &Session, label: &str, private: bool, sensitive: bool) -> (Object
 /// (public, extractable: only CKA_VALUE is sealed), `donor` (private, extractable) and `control`
 /// (private, extractable), `pub-sensitive` (public, sensitive, not extractable).
 fn setup() -> Setup {
-    let env = Env::new("pin.max_attempts = 1000\nlog.level = ERROR\ntoken.state_mismatch = accept\n");
+    let env =
+        Env::new("pin.max_attempts = 1000\nlog.level = ERROR\ntoken.state_mismatch = accept\n");
     let log = env.path("ferrohsm.log");
     std::fs::write(
         &env.conf,

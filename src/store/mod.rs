@@ -5,6 +5,7 @@
 //! Every write is durable when the call returns. Readers learn of other processes' writes through a
 //! cheap [`TokenStore::has_changed`] check and then read only what changed ([`TokenStore::changes_since`]).
 
+pub mod anchor;
 pub mod pins;
 pub mod sqlite;
 pub mod state;

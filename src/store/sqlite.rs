@@ -7,6 +7,7 @@
 //! Layout: `<tokendir>/<serial>/token.db`. A token directory is created under a temporary name and
 //! renamed into place once its database holds the token, so a crash never leaves half a token.
 
+use super::anchor::Anchor;
 use super::pins::{PinCounters, PIN_FILE};
 use super::state::{self, Acc, Kind, StateKey};
 use super::{Backend, Batch, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
@@ -32,6 +33,8 @@ const RESERVE_SIZE: usize = 256 << 10;
 pub struct SqliteBackend {
     dir: PathBuf,
     umask: u32,
+    /// `token.anchor_dir` (see [`super::anchor`]).
+    anchor_dir: Option<PathBuf>,
 }
 
 impl SqliteBackend {
@@ -65,7 +68,34 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             dir: dir.to_path_buf(),
             umask,
+            anchor_dir: None,
         })
+    }
+
+    /// Keeps each token's rollback anchor in `dir` (created `0700` if missing).
+    pub fn with_anchor(mut self, dir: Option<&Path>) -> Result<SqliteBackend> {
+        if let Some(d) = dir {
+            if !d.is_dir() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(d)
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "cannot create the rollback anchor directory {}: {e}",
+                            d.display()
+                        ))
+                    })?;
+            }
+        }
+        self.anchor_dir = dir.map(Path::to_path_buf);
+        Ok(self)
+    }
+
+    fn anchor(&self, serial: &str) -> Option<Anchor> {
+        self.anchor_dir
+            .as_ref()
+            .map(|d| Anchor::new(d, serial, self.umask))
     }
 
     fn token_dir(&self, serial: &str) -> Result<PathBuf> {
@@ -154,6 +184,8 @@ impl Backend for SqliteBackend {
             unsettled: false,
             state_key: None,
             key_epoch: None,
+            anchor: self.anchor(serial),
+            serial: serial.to_string(),
         };
         s.upgrade()?;
         let v: Option<i64> = s.get_meta("schema")?;
@@ -191,6 +223,9 @@ impl Backend for SqliteBackend {
             .join(format!(".del-{serial}-{}", std::process::id()));
         std::fs::rename(&dir, &trash)?;
         std::fs::remove_dir_all(&trash)?;
+        if let Some(a) = self.anchor(serial) {
+            a.remove();
+        }
         Ok(())
     }
 }
@@ -264,6 +299,9 @@ struct SqliteToken {
     /// belongs to (a re-initialization by another process makes a new master key).
     state_key: Option<StateKey>,
     key_epoch: Option<i64>,
+    /// The rollback anchor outside the token's directory, when configured.
+    anchor: Option<Anchor>,
+    serial: String,
 }
 
 impl Drop for SqliteToken {
@@ -341,6 +379,24 @@ impl<'k> Delta<'k> {
         }
         Ok(())
     }
+}
+
+/// Moves the token's generation on (every write transaction does) and returns the new one.
+fn next_gen(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
+    let g: i64 = tx.query_row(
+        "INSERT INTO meta (k, v) VALUES ('gen', 1) ON CONFLICT(k) DO UPDATE SET v = v + 1 \
+         RETURNING v",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(g as u64)
+}
+
+fn current_gen(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
+    let g: Option<i64> = tx
+        .query_row("SELECT v FROM meta WHERE k = 'gen'", [], |r| r.get(0))
+        .optional()?;
+    Ok(g.unwrap_or(0) as u64)
 }
 
 fn meta_blob(tx: &rusqlite::Transaction<'_>, k: &str) -> Result<Option<Vec<u8>>> {
@@ -488,7 +544,10 @@ impl SqliteToken {
             if !has_auth {
                 tx.execute("ALTER TABLE iv_counters ADD COLUMN auth INTEGER", [])?;
             }
-            tx.execute("UPDATE meta SET v = ?1 WHERE k = 'schema'", params![SCHEMA_VERSION])?;
+            tx.execute(
+                "UPDATE meta SET v = ?1 WHERE k = 'schema'",
+                params![SCHEMA_VERSION],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -539,6 +598,26 @@ impl SqliteToken {
         }
     }
 
+    /// After a commit: the anchor learns the new generation. A failure is logged, not returned:
+    /// the change is committed, and an anchor that lags only detects less.
+    fn raise_anchor(&self, gen: u64) {
+        if let Some(a) = &self.anchor {
+            if let Err(e) = a.advance(gen) {
+                crate::log_warn!("token {}: {e}", self.serial);
+            }
+        }
+    }
+
+    /// `Err` when the anchor has seen a later generation than the files hold.
+    fn check_anchor(&self, gen: u64) -> Result<()> {
+        match &self.anchor {
+            Some(a) => a.check(&self.serial, gen).inspect_err(|e| {
+                crate::log_error!("{e}");
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A failed-PIN count: from the counter file, else from the database.
     fn failures(&self, kind: PinKind) -> Result<u32> {
         match &self.pins {
@@ -556,7 +635,7 @@ impl SqliteToken {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let v = match f(&tx) {
+        let v = match f(&tx).and_then(|v| Ok((v, next_gen(&tx)?))) {
             Ok(v) => v,
             Err(e) => {
                 bump(&self.counter);
@@ -564,10 +643,15 @@ impl SqliteToken {
             }
         };
         let r = tx.commit().map(|()| v);
-        if r.is_ok() {
-            // Written over the frames of an earlier failed commit, if any.
-            self.unsettled = false;
-        }
+        let r = match r {
+            Ok((v, gen)) => {
+                // Written over the frames of an earlier failed commit, if any.
+                self.unsettled = false;
+                self.raise_anchor(gen);
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        };
         let r = r.map_err(|e| {
             let e = match Error::from(e) {
                 // A sync or a late write that failed for want of space is a full disk too
@@ -630,6 +714,10 @@ fn row_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, bool, Vec
 
 impl TokenStore for SqliteToken {
     fn meta(&mut self) -> Result<TokenMeta> {
+        if self.anchor.is_some() {
+            let gen = self.get_meta::<i64>("gen")?.unwrap_or(0) as u64;
+            self.check_anchor(gen)?;
+        }
         let label: Vec<u8> = self.get_meta("label")?.unwrap_or_default();
         let mut l = [b' '; 32];
         if label.len() == 32 {
@@ -663,6 +751,7 @@ impl TokenStore for SqliteToken {
     fn changes_since(&mut self, seq: u64, epoch: u64) -> Result<Changes> {
         let tx = self.conn.transaction()?;
         let (cur_seq, cur_epoch) = position(&tx)?;
+        let gen = current_gen(&tx)?;
         let reset = cur_epoch as u64 != epoch;
         let since = if reset { -1 } else { seq as i64 };
         let mut ch = Changes {
@@ -696,6 +785,7 @@ impl TokenStore for SqliteToken {
             }
         }
         tx.commit()?;
+        self.check_anchor(gen)?;
         Ok(ch)
     }
 
@@ -792,7 +882,10 @@ impl TokenStore for SqliteToken {
         // objects' over nothing, the IV counters' over the values they have now.
         let key = self.state_key.clone();
         self.write(|tx| {
-            tx.execute("DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')", [])?;
+            tx.execute(
+                "DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')",
+                [],
+            )?;
             if let Some(key) = &key {
                 make_tags(tx, key)?;
             }
@@ -852,7 +945,9 @@ impl TokenStore for SqliteToken {
             "INSERT OR REPLACE INTO iv_counters (key, next, auth) VALUES (?1, ?2, ?3)",
             params![key, next, auth],
         )?;
+        let gen = next_gen(&tx)?;
         tx.commit()?;
+        self.raise_anchor(gen);
         Ok(first as u64)
     }
 
@@ -874,7 +969,10 @@ impl TokenStore for SqliteToken {
         }
         self.write(|tx| {
             if replace {
-                tx.execute("DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')", [])?;
+                tx.execute(
+                    "DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')",
+                    [],
+                )?;
             }
             // Made over what is there now: whatever happened to the files before this point is
             // accepted (docs/SECURITY.md says what that leaves open).
@@ -883,7 +981,8 @@ impl TokenStore for SqliteToken {
             if !have_objects {
                 let mut acc = [0u8; 32];
                 let mut st = tx.prepare("SELECT id, attrs FROM objects")?;
-                let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+                let rows =
+                    st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
                 for row in rows {
                     let (id, record) = row?;
                     if covered(&record) {
@@ -895,9 +994,11 @@ impl TokenStore for SqliteToken {
             if !have_ivs {
                 put_meta(tx, "state_ivs", &iv_tag_now(tx, &key)?)?;
             }
-            crate::log_info!("token state tags made ({}{})",
+            crate::log_info!(
+                "token state tags made ({}{})",
                 if have_objects { "" } else { "objects " },
-                if have_ivs { "" } else { "IV counters" });
+                if have_ivs { "" } else { "IV counters" }
+            );
             Ok(())
         })
     }
@@ -1010,7 +1111,8 @@ mod tests {
         st.set_state_key(None);
         assert_eq!(st.reserve_ivs(b"k", 5).unwrap(), 10);
         st.set_state_key(Some(key.clone()));
-        st.check_ivs().expect("a counter above its authenticated value");
+        st.check_ivs()
+            .expect("a counter above its authenticated value");
         let other = Connection::open(dir.path().join("2c5").join(DB_FILE)).unwrap();
         let set = |sql: &str| {
             other.execute(sql, []).unwrap();
@@ -1032,7 +1134,8 @@ mod tests {
             set(attack);
             assert!(st.check_ivs().is_err(), "not detected: {attack}");
             set(undo);
-            st.check_ivs().unwrap_or_else(|e| panic!("after undoing {attack}: {e}"));
+            st.check_ivs()
+                .unwrap_or_else(|e| panic!("after undoing {attack}: {e}"));
         }
         let new_key = StateKey::new(&zeroize::Zeroizing::new([8u8; 32]));
         st.set_state_key(Some(new_key));
