@@ -1,0 +1,445 @@
+//! A SoftHSM 2 token of the database object store (`objectstore.backend = db`): one SQLite file,
+//! `<tokendir>/<uuid>/sqlite3.db`, read without writing anything. The attributes, PIN blobs and
+//! encryption are those of the file store (decrypted by [`super::softhsm`]); only the container
+//! differs.
+//!
+//! The layout (learnt from SoftHSM 2.6.1's public sources, `DBToken`, `DBObject`, `DB`, and
+//! checked against databases SoftHSM 2.6.1 wrote; docs/MIGRATION.md has the details):
+//! - a table `object` (`id`), one row per object; row 1 is the token itself (label, serial,
+//!   flags, PIN blobs as SoftHSM's own attributes);
+//! - tables `attribute_boolean`, `attribute_integer`, `attribute_binary` and `attribute_array`,
+//!   each `(value, type, object_id, id)`: a row per attribute of an object, by the kind of value.
+//!   Integers are stored as signed 64-bit (an unsigned long cast), booleans as 0 or 1.
+//!   `CKA_ALLOWED_MECHANISMS` is in `attribute_binary`: the mechanism types one after the other,
+//!   8 bytes each in the writing machine's order. `attribute_array` holds the templates
+//!   (`CKA_WRAP_TEMPLATE`...) as records `type (8) | kind (4) | value` in the machine's order:
+//!   kind 1 a boolean (1 byte), 2 an unsigned long (8), 3 a byte string (length (8), bytes),
+//!   5 a mechanism set (byte length (8), types). Read here as little-endian with 8-byte unsigned
+//!   longs: what x86-64 and arm64 Linux write.
+//! - `attribute_text`, `attribute_datetime` and `attribute_real` exist but SoftHSM 2.6 puts
+//!   nothing in them: a row there (a newer schema) is refused, not dropped.
+//!
+//! Reading: in place with `SQLITE_OPEN_READ_ONLY`, in one read transaction (a consistent view
+//! while SoftHSM writes; SQLite's shared lock is a lock, not a write). SoftHSM keeps its database
+//! in SQLite's default rollback-journal mode; a database someone switched to WAL mode is copied
+//! (with its `-wal`) into a private directory and read there, since reading WAL in place needs
+//! a `-shm` file that SQLite would create or write beside it.
+
+use super::softhsm::{
+    get, token_from_attrs, Attrs, Found, SoftObject, Store, Value, DB_FILE, MAX_LEN,
+};
+use cryptoki_sys::*;
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The token's own row in `object`.
+const TOKEN_ROW: i64 = 1;
+/// The tables SoftHSM 2.6 creates, and their columns.
+const ATTR_TABLES: [&str; 7] = [
+    "attribute_boolean",
+    "attribute_integer",
+    "attribute_binary",
+    "attribute_array",
+    "attribute_text",
+    "attribute_datetime",
+    "attribute_real",
+];
+/// The ones SoftHSM 2.6 writes nothing into.
+const UNUSED_TABLES: [&str; 3] = ["attribute_text", "attribute_datetime", "attribute_real"];
+const ATTR_COLUMNS: [&str; 4] = ["value", "type", "object_id", "id"];
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Reads one token directory of the database store.
+pub fn open_token(dir: &Path) -> Result<Found, String> {
+    let path = dir.join(DB_FILE);
+    let what = path.display().to_string();
+    let fail = |e: String| format!("{what}: {e}");
+    let (token, rows) = read_db(&path).map_err(fail)?;
+    let objects = rows
+        .into_iter()
+        .map(|(id, attrs)| SoftObject {
+            origin: format!("{what}, object {id}"),
+            name: format!("object {id}"),
+            attrs,
+        })
+        .collect();
+    token_from_attrs(
+        dir,
+        Store::Db,
+        &format!("{what} (object {TOKEN_ROW}, the token)"),
+        &token,
+        objects,
+    )
+}
+
+/// A directory of our own for a WAL database's copy, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let mut r = [0u8; 8];
+        crate::vault::random(&mut r).map_err(|e| format!("{e:?}"))?;
+        let p = std::env::temp_dir().join(format!(
+            "ferrohsm-migrate-{}-{}",
+            std::process::id(),
+            hex::encode(r)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&p)
+            .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        Ok(Scratch(p))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Opens the database without writing anything beside it: in place, read-only, in rollback
+/// mode; from a private copy in WAL mode. The scratch directory must outlive the connection.
+fn open(path: &Path) -> Result<(Connection, Option<Scratch>), String> {
+    let mut head = [0u8; 100];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        if len == 0 {
+            return Err(
+                "the database is empty (a token SoftHSM began to create and did not \
+                        finish?)"
+                    .into(),
+            );
+        }
+        if len < 100 || f.read_exact(&mut head).is_err() || &head[..16] != SQLITE_MAGIC {
+            return Err("not an SQLite database (damaged or truncated)".into());
+        }
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // Bytes 18 and 19: the write and read format versions, 2 for WAL.
+    let (conn, scratch) = if head[18] == 2 || head[19] == 2 {
+        let s = Scratch::new()?;
+        let copy = s.0.join(DB_FILE);
+        std::fs::copy(path, &copy).map_err(|e| format!("cannot copy it: {e}"))?;
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        if wal.exists() {
+            std::fs::copy(&wal, s.0.join(format!("{DB_FILE}-wal")))
+                .map_err(|e| format!("cannot copy {}: {e}", wal.display()))?;
+        }
+        (Connection::open_with_flags(&copy, flags), Some(s))
+    } else {
+        (Connection::open_with_flags(path, flags), None)
+    };
+    let conn = conn.map_err(sqlite_error)?;
+    // SoftHSM writes in short transactions: wait for one to end rather than fail.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sqlite_error)?;
+    Ok((conn, scratch))
+}
+
+/// SQLite's errors in the user's terms.
+fn sqlite_error(e: rusqlite::Error) -> String {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match (f.code, f.extended_code) {
+            (_, ffi::SQLITE_READONLY_ROLLBACK) => "a SoftHSM write was interrupted (its \
+                 sqlite3.db-journal is still there): let SoftHSM open the token once (for \
+                 example `softhsm2-util --show-slots` with its configuration), which rolls the \
+                 write back, then migrate again"
+                .into(),
+            (ffi::ErrorCode::NotADatabase, _) => {
+                format!("not an SQLite database (damaged or truncated): {e}")
+            }
+            (ffi::ErrorCode::DatabaseCorrupt, _) => format!("the database is damaged: {e}"),
+            (ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked, _) => {
+                format!("the database stayed locked by another process (SoftHSM writing?): {e}")
+            }
+            _ => format!("SQLite: {e}"),
+        },
+        _ => format!("SQLite: {e}"),
+    }
+}
+
+/// The token's attributes and every object's, by row, objects in row order.
+type Rows = Vec<(i64, Attrs)>;
+
+fn read_db(path: &Path) -> Result<(Attrs, Rows), String> {
+    let (mut conn, _scratch) = open(path)?;
+    // One read transaction: every query sees the same state of the database.
+    let tx = conn.transaction().map_err(sqlite_error)?;
+    check_schema(&tx)?;
+    let ids: Vec<i64> = {
+        let mut st = tx
+            .prepare("select id from object order by id")
+            .map_err(sqlite_error)?;
+        let r = st
+            .query_map([], |r| r.get(0))
+            .map_err(sqlite_error)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_error)?;
+        r
+    };
+    if ids.first() != Some(&TOKEN_ROW) {
+        return Err(format!(
+            "the token's own object (row {TOKEN_ROW}) is missing: a token SoftHSM did not \
+             finish creating?"
+        ));
+    }
+    // Every attribute row, by object then row id: SoftHSM reads the first row of a type.
+    let mut by_object: BTreeMap<i64, Vec<(u64, &'static str, Value)>> = BTreeMap::new();
+    for table in [
+        "attribute_boolean",
+        "attribute_integer",
+        "attribute_binary",
+        "attribute_array",
+    ] {
+        let mut st = tx
+            .prepare(&format!(
+                "select object_id, type, value from {table} order by object_id, id"
+            ))
+            .map_err(sqlite_error)?;
+        let mut rows = st.query([]).map_err(sqlite_error)?;
+        while let Some(r) = rows.next().map_err(sqlite_error)? {
+            let object: i64 = r.get(0).map_err(sqlite_error)?;
+            let ty = r.get::<_, i64>(1).map_err(sqlite_error)? as u64;
+            let value = value_of(table, ty, r.get_ref(2).map_err(sqlite_error)?)
+                .map_err(|e| format!("object {object}, attribute {ty:#x}: {e}"))?;
+            by_object
+                .entry(object)
+                .or_default()
+                .push((ty, table, value));
+        }
+    }
+    for table in UNUSED_TABLES {
+        let n: i64 = tx
+            .query_row(&format!("select count(*) from {table}"), [], |r| r.get(0))
+            .map_err(sqlite_error)?;
+        if n > 0 {
+            return Err(format!(
+                "{table} has {n} row(s), which SoftHSM 2.6 never writes: a newer SoftHSM's \
+                 schema? Nothing was read"
+            ));
+        }
+    }
+    drop(tx);
+    let mut token = None;
+    let mut objects = Vec::with_capacity(ids.len());
+    for id in ids {
+        // Rows of an object deleted without its attributes (foreign keys off) belong to no
+        // object SoftHSM shows: they are not read.
+        let attrs = merge(by_object.remove(&id).unwrap_or_default())
+            .map_err(|e| format!("object {id}: {e}"))?;
+        if id == TOKEN_ROW {
+            token = Some(attrs);
+        } else {
+            objects.push((id, attrs));
+        }
+    }
+    Ok((token.expect("row 1 checked"), objects))
+}
+
+/// One attribute per type, sorted by type. A type given twice in one table is read as SoftHSM
+/// reads it, the first row (SoftHSM itself adds a second row of the attributes it cannot read
+/// back, `CKA_DESTROYABLE` and `CKA_PUBLIC_KEY_INFO`, each time it loads the object); in two
+/// tables, it is an error.
+fn merge(rows: Vec<(u64, &'static str, Value)>) -> Result<Attrs, String> {
+    let mut out: BTreeMap<u64, (&'static str, Value)> = BTreeMap::new();
+    for (ty, table, v) in rows {
+        match out.get(&ty) {
+            None => {
+                out.insert(ty, (table, v));
+            }
+            Some((t, _)) if *t == table => {}
+            Some((t, _)) => return Err(format!("attribute {ty:#x} is both in {t} and in {table}")),
+        }
+    }
+    Ok(out.into_iter().map(|(ty, (_, v))| (ty, v)).collect())
+}
+
+fn value_of(table: &str, ty: u64, v: rusqlite::types::ValueRef<'_>) -> Result<Value, String> {
+    use rusqlite::types::ValueRef;
+    Ok(match (table, v) {
+        ("attribute_boolean", ValueRef::Integer(i)) => Value::Bool(i != 0),
+        ("attribute_integer", ValueRef::Integer(i)) => Value::Ulong(i as u64),
+        ("attribute_binary" | "attribute_array", ValueRef::Null) => empty(table, ty),
+        ("attribute_binary", ValueRef::Blob(b)) if ty == CKA_ALLOWED_MECHANISMS as u64 => {
+            Value::Mechanisms(mechanisms(b)?)
+        }
+        ("attribute_binary", ValueRef::Blob(b)) => Value::Bytes(Zeroizing::new(b.to_vec())),
+        ("attribute_array", ValueRef::Blob(b)) => Value::Map(template(b)?),
+        (_, other) => {
+            return Err(format!(
+                "a {:?} value in {table}, where SoftHSM writes none",
+                other.data_type()
+            ))
+        }
+    })
+}
+
+fn empty(table: &str, ty: u64) -> Value {
+    if table == "attribute_array" {
+        Value::Map(Vec::new())
+    } else if ty == CKA_ALLOWED_MECHANISMS as u64 {
+        Value::Mechanisms(Vec::new())
+    } else {
+        Value::Bytes(Zeroizing::new(Vec::new()))
+    }
+}
+
+fn u64_at(b: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let s = b
+        .get(*pos..*pos + 8)
+        .ok_or_else(|| format!("truncated at byte {}", *pos))?;
+    *pos += 8;
+    Ok(u64::from_le_bytes(s.try_into().expect("8")))
+}
+
+fn mechanisms(b: &[u8]) -> Result<Vec<u64>, String> {
+    if !b.len().is_multiple_of(8) {
+        return Err(format!(
+            "a mechanism set of {} bytes (not a multiple of 8)",
+            b.len()
+        ));
+    }
+    let mut pos = 0;
+    let mut v = Vec::with_capacity(b.len() / 8);
+    while pos < b.len() {
+        v.push(u64_at(b, &mut pos)?);
+    }
+    Ok(v)
+}
+
+/// An attribute template as SoftHSM's database stores it (see the module's documentation).
+fn template(b: &[u8]) -> Result<Vec<(u64, Value)>, String> {
+    let mut pos = 0;
+    let mut out: Vec<(u64, Value)> = Vec::new();
+    let take = |pos: &mut usize, n: u64| -> Result<&[u8], String> {
+        let end = (*pos as u64)
+            .checked_add(n)
+            .filter(|&e| n <= MAX_LEN && e <= b.len() as u64)
+            .ok_or_else(|| format!("template truncated at byte {}", *pos))?;
+        let s = &b[*pos..end as usize];
+        *pos = end as usize;
+        Ok(s)
+    };
+    while pos < b.len() {
+        let ty = u64_at(b, &mut pos).map_err(|e| format!("template {e}"))?;
+        let kind = u32::from_le_bytes(take(&mut pos, 4)?.try_into().expect("4"));
+        let v = match kind {
+            1 => Value::Bool(take(&mut pos, 1)?[0] != 0),
+            2 => Value::Ulong(u64_at(b, &mut pos).map_err(|e| format!("template {e}"))?),
+            3 => {
+                let n = u64_at(b, &mut pos).map_err(|e| format!("template {e}"))?;
+                Value::Bytes(Zeroizing::new(take(&mut pos, n)?.to_vec()))
+            }
+            5 => {
+                let n = u64_at(b, &mut pos).map_err(|e| format!("template {e}"))?;
+                Value::Mechanisms(mechanisms(take(&mut pos, n)?)?)
+            }
+            k => return Err(format!("unknown value kind {k} in a template")),
+        };
+        if get(&out, ty).is_some() {
+            return Err(format!("attribute {ty:#x} is given twice in a template"));
+        }
+        out.push((ty, v));
+    }
+    Ok(out)
+}
+
+/// The tables and columns are SoftHSM 2.6's, the schema version is 0 (SoftHSM sets none), and
+/// SQLite finds no damage.
+fn check_schema(c: &Connection) -> Result<(), String> {
+    let version: i64 = c
+        .query_row("pragma user_version", [], |r| r.get(0))
+        .map_err(sqlite_error)?;
+    if version != 0 {
+        return Err(format!(
+            "schema version {version}: SoftHSM 2.6 sets none (0); a newer SoftHSM's database? \
+             Nothing was read"
+        ));
+    }
+    let tables: Vec<String> = {
+        let mut st = c
+            .prepare("select name from sqlite_master where type = 'table' order by name")
+            .map_err(sqlite_error)?;
+        let r = st
+            .query_map([], |r| r.get(0))
+            .map_err(sqlite_error)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_error)?;
+        r
+    };
+    if !tables.iter().any(|t| t == "object") {
+        return Err(if tables.is_empty() {
+            "the database has no tables: a token SoftHSM began to create and did not finish?"
+                .to_string()
+        } else {
+            format!(
+                "no table \"object\": not a SoftHSM token database (tables: {})",
+                tables.join(", ")
+            )
+        });
+    }
+    for t in &tables {
+        let known = t == "object" || t.starts_with("sqlite_") || ATTR_TABLES.contains(&t.as_str());
+        if !known {
+            return Err(format!(
+                "table {t:?} is not one SoftHSM 2.6 makes: a newer SoftHSM's schema? Nothing \
+                 was read"
+            ));
+        }
+    }
+    for (t, want) in std::iter::once(("object", &["id"][..]))
+        .chain(ATTR_TABLES.iter().map(|t| (*t, &ATTR_COLUMNS[..])))
+    {
+        if !tables.iter().any(|x| x == t) {
+            return Err(format!(
+                "table {t:?} is missing: not a whole SoftHSM 2.6 token database"
+            ));
+        }
+        let cols: Vec<String> = {
+            let mut st = c
+                .prepare(&format!("pragma table_info({t})"))
+                .map_err(sqlite_error)?;
+            let r = st
+                .query_map([], |r| r.get(1))
+                .map_err(sqlite_error)?
+                .collect::<Result<_, _>>()
+                .map_err(sqlite_error)?;
+            r
+        };
+        let mut sorted = cols.clone();
+        sorted.sort();
+        let mut w: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        w.sort();
+        if sorted != w {
+            return Err(format!(
+                "table {t:?} has columns {} where SoftHSM 2.6 has {}: a newer SoftHSM's \
+                 schema? Nothing was read",
+                cols.join(", "),
+                want.join(", ")
+            ));
+        }
+    }
+    let check: Vec<String> = {
+        let mut st = c.prepare("pragma integrity_check").map_err(sqlite_error)?;
+        let r = st
+            .query_map([], |r| r.get(0))
+            .map_err(sqlite_error)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_error)?;
+        r
+    };
+    if check != ["ok"] {
+        return Err(format!(
+            "the database is damaged (SQLite's integrity check: {})",
+            check.join("; ")
+        ));
+    }
+    Ok(())
+}
