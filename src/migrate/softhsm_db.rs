@@ -443,3 +443,176 @@ fn check_schema(c: &Connection) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ty: u64, kind: u32, value: &[u8]) -> Vec<u8> {
+        let mut v = ty.to_le_bytes().to_vec();
+        v.extend(kind.to_le_bytes());
+        v.extend(value);
+        v
+    }
+
+    fn sized(b: &[u8]) -> Vec<u8> {
+        let mut v = (b.len() as u64).to_le_bytes().to_vec();
+        v.extend(b);
+        v
+    }
+
+    #[test]
+    fn templates_of_every_kind_and_damage_refused() {
+        let mechs: Vec<u8> = [0x1040u64, 0x250]
+            .iter()
+            .flat_map(|m| m.to_le_bytes())
+            .collect();
+        let mut t = Vec::new();
+        let mut boundaries = vec![0];
+        t.extend(rec(CKA_EXTRACTABLE as u64, 1, &[1]));
+        boundaries.push(t.len());
+        t.extend(rec(CKA_KEY_TYPE as u64, 2, &0x1fu64.to_le_bytes()));
+        boundaries.push(t.len());
+        t.extend(rec(CKA_LABEL as u64, 3, &sized(b"wrapped")));
+        boundaries.push(t.len());
+        t.extend(rec(CKA_ALLOWED_MECHANISMS as u64, 5, &sized(&mechs)));
+        let m = template(&t).unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[0], (CKA_EXTRACTABLE as u64, Value::Bool(true)));
+        assert_eq!(m[1], (CKA_KEY_TYPE as u64, Value::Ulong(0x1f)));
+        assert_eq!(m[2].1, Value::Bytes(Zeroizing::new(b"wrapped".to_vec())));
+        assert_eq!(m[3].1, Value::Mechanisms(vec![0x1040, 0x250]));
+        for cut in 1..t.len() {
+            let r = template(&t[..cut]);
+            match boundaries.iter().position(|&b| b == cut) {
+                Some(n) => assert_eq!(r.unwrap().len(), n, "cut at {cut}"),
+                None => assert!(r.is_err(), "cut at {cut} parsed"),
+            }
+        }
+        // A nested template (kind 4), an unknown kind, a type twice, a huge length.
+        for bad in [
+            rec(CKA_WRAP_TEMPLATE as u64, 4, &sized(&[])),
+            rec(CKA_LABEL as u64, 9, &[]),
+            [rec(1, 1, &[0]), rec(1, 1, &[1])].concat(),
+            rec(CKA_LABEL as u64, 3, &u64::MAX.to_le_bytes()),
+        ] {
+            assert!(template(&bad).is_err());
+        }
+        assert!(mechanisms(&[0; 12]).is_err());
+        assert_eq!(mechanisms(&[]).unwrap(), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn values_as_softhsm_reads_them() {
+        use rusqlite::types::ValueRef;
+        assert_eq!(
+            value_of("attribute_integer", 0, ValueRef::Integer(-1)).unwrap(),
+            Value::Ulong(u64::MAX)
+        );
+        assert_eq!(
+            value_of("attribute_boolean", 1, ValueRef::Integer(1)).unwrap(),
+            Value::Bool(true)
+        );
+        let am = CKA_ALLOWED_MECHANISMS as u64;
+        assert_eq!(
+            value_of("attribute_binary", am, ValueRef::Null).unwrap(),
+            Value::Mechanisms(vec![])
+        );
+        assert_eq!(
+            value_of("attribute_binary", am, ValueRef::Blob(&7u64.to_le_bytes())).unwrap(),
+            Value::Mechanisms(vec![7])
+        );
+        assert!(value_of("attribute_boolean", 1, ValueRef::Text(b"yes")).is_err());
+        assert!(value_of("attribute_integer", 0, ValueRef::Real(1.5)).is_err());
+        // The first row of a type is the one SoftHSM reads; a type in two tables is damage.
+        let m = merge(vec![
+            (0x172, "attribute_boolean", Value::Bool(false)),
+            (0x172, "attribute_boolean", Value::Bool(true)),
+            (0x0, "attribute_integer", Value::Ulong(3)),
+        ])
+        .unwrap();
+        assert_eq!(m, vec![(0, Value::Ulong(3)), (0x172, Value::Bool(false))]);
+        assert!(merge(vec![
+            (1, "attribute_boolean", Value::Bool(true)),
+            (1, "attribute_integer", Value::Ulong(1)),
+        ])
+        .is_err());
+    }
+
+    /// SoftHSM 2.6's tables, as its sources describe them.
+    fn softhsm_schema(c: &Connection) {
+        c.execute_batch("create table object (id integer primary key autoincrement);")
+            .unwrap();
+        for t in ATTR_TABLES {
+            let kind = match t {
+                "attribute_boolean" => "boolean",
+                "attribute_integer" => "integer",
+                "attribute_text" => "text",
+                "attribute_datetime" => "datetime",
+                "attribute_real" => "real",
+                _ => "blob",
+            };
+            c.execute_batch(&format!(
+                "create table {t} (value {kind}, type integer, object_id integer references \
+                 object(id) on delete cascade, id integer primary key autoincrement);"
+            ))
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_wal_database_is_read_without_a_file_made_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            softhsm_schema(&c);
+            c.query_row("pragma journal_mode = wal", [], |_| Ok(()))
+                .unwrap();
+            c.execute_batch(
+                "pragma foreign_keys = off;
+                 insert into object default values; insert into object default values;
+                 insert into attribute_integer (value, type, object_id) values (-2, 0, 2);
+                 insert into attribute_binary (value, type, object_id) values (x'6b', 3, 2);
+                 insert into attribute_boolean (value, type, object_id) values (1, 1, 2);
+                 insert into attribute_boolean (value, type, object_id) values (0, 1, 9);",
+            )
+            .unwrap();
+        }
+        let listing = || {
+            let mut v: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = listing();
+        assert_eq!(before, [DB_FILE]);
+        let (token, objects) = read_db(&path).unwrap();
+        assert!(token.is_empty());
+        assert_eq!(objects.len(), 1);
+        assert_eq!(
+            objects[0].1,
+            vec![
+                (0, Value::Ulong(u64::MAX - 1)),
+                (1, Value::Bool(true)),
+                (3, Value::Bytes(Zeroizing::new(b"k".to_vec()))),
+            ]
+        );
+        assert_eq!(listing(), before);
+        // Without the token's row, or with no tables at all, it is a token not finished.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("delete from object where id = 1").unwrap();
+        drop(c);
+        assert!(read_db(&path).unwrap_err().contains("did not finish"));
+        let empty = dir.path().join("empty.db");
+        Connection::open(&empty)
+            .unwrap()
+            .execute_batch("pragma user_version = 0; vacuum;")
+            .unwrap();
+        if std::fs::metadata(&empty).unwrap().len() > 0 {
+            assert!(read_db(&empty).unwrap_err().contains("no tables"));
+        }
+    }
+}
