@@ -244,9 +244,9 @@ fn read_db(path: &Path) -> Result<(Attrs, Rows), String> {
 }
 
 /// One attribute per type, sorted by type. A type given twice in one table is read as SoftHSM
-/// reads it, the first row (SoftHSM itself adds a second row of the attributes it cannot read
-/// back, `CKA_DESTROYABLE` and `CKA_PUBLIC_KEY_INFO`, each time it loads the object); in two
-/// tables, it is an error.
+/// reads it, the first row. (SoftHSM cannot read back `CKA_DESTROYABLE` and
+/// `CKA_PUBLIC_KEY_INFO`, so it adds a row of their defaults each time it loads the object: the
+/// first row is the value the object was created with.) A type in two tables is an error.
 fn merge(rows: Vec<(u64, &'static str, Value)>) -> Result<Attrs, String> {
     let mut out: BTreeMap<u64, (&'static str, Value)> = BTreeMap::new();
     for (ty, table, v) in rows {
