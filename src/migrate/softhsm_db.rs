@@ -267,7 +267,7 @@ fn value_of(table: &str, ty: u64, v: rusqlite::types::ValueRef<'_>) -> Result<Va
         ("attribute_boolean", ValueRef::Integer(i)) => Value::Bool(i != 0),
         ("attribute_integer", ValueRef::Integer(i)) => Value::Ulong(i as u64),
         ("attribute_binary" | "attribute_array", ValueRef::Null) => empty(table, ty),
-        ("attribute_binary", ValueRef::Blob(b)) if ty == CKA_ALLOWED_MECHANISMS as u64 => {
+        ("attribute_binary", ValueRef::Blob(b)) if ty == CKA_ALLOWED_MECHANISMS => {
             Value::Mechanisms(mechanisms(b)?)
         }
         ("attribute_binary", ValueRef::Blob(b)) => Value::Bytes(Zeroizing::new(b.to_vec())),
@@ -284,7 +284,7 @@ fn value_of(table: &str, ty: u64, v: rusqlite::types::ValueRef<'_>) -> Result<Va
 fn empty(table: &str, ty: u64) -> Value {
     if table == "attribute_array" {
         Value::Map(Vec::new())
-    } else if ty == CKA_ALLOWED_MECHANISMS as u64 {
+    } else if ty == CKA_ALLOWED_MECHANISMS {
         Value::Mechanisms(Vec::new())
     } else {
         Value::Bytes(Zeroizing::new(Vec::new()))
@@ -469,17 +469,17 @@ mod tests {
             .collect();
         let mut t = Vec::new();
         let mut boundaries = vec![0];
-        t.extend(rec(CKA_EXTRACTABLE as u64, 1, &[1]));
+        t.extend(rec(CKA_EXTRACTABLE, 1, &[1]));
         boundaries.push(t.len());
-        t.extend(rec(CKA_KEY_TYPE as u64, 2, &0x1fu64.to_le_bytes()));
+        t.extend(rec(CKA_KEY_TYPE, 2, &0x1fu64.to_le_bytes()));
         boundaries.push(t.len());
-        t.extend(rec(CKA_LABEL as u64, 3, &sized(b"wrapped")));
+        t.extend(rec(CKA_LABEL, 3, &sized(b"wrapped")));
         boundaries.push(t.len());
-        t.extend(rec(CKA_ALLOWED_MECHANISMS as u64, 5, &sized(&mechs)));
+        t.extend(rec(CKA_ALLOWED_MECHANISMS, 5, &sized(&mechs)));
         let m = template(&t).unwrap();
         assert_eq!(m.len(), 4);
-        assert_eq!(m[0], (CKA_EXTRACTABLE as u64, Value::Bool(true)));
-        assert_eq!(m[1], (CKA_KEY_TYPE as u64, Value::Ulong(0x1f)));
+        assert_eq!(m[0], (CKA_EXTRACTABLE, Value::Bool(true)));
+        assert_eq!(m[1], (CKA_KEY_TYPE, Value::Ulong(0x1f)));
         assert_eq!(m[2].1, Value::Bytes(Zeroizing::new(b"wrapped".to_vec())));
         assert_eq!(m[3].1, Value::Mechanisms(vec![0x1040, 0x250]));
         for cut in 1..t.len() {
@@ -491,10 +491,10 @@ mod tests {
         }
         // A nested template (kind 4), an unknown kind, a type twice, a huge length.
         for bad in [
-            rec(CKA_WRAP_TEMPLATE as u64, 4, &sized(&[])),
-            rec(CKA_LABEL as u64, 9, &[]),
+            rec(CKA_WRAP_TEMPLATE, 4, &sized(&[])),
+            rec(CKA_LABEL, 9, &[]),
             [rec(1, 1, &[0]), rec(1, 1, &[1])].concat(),
-            rec(CKA_LABEL as u64, 3, &u64::MAX.to_le_bytes()),
+            rec(CKA_LABEL, 3, &u64::MAX.to_le_bytes()),
         ] {
             assert!(template(&bad).is_err());
         }
@@ -513,7 +513,7 @@ mod tests {
             value_of("attribute_boolean", 1, ValueRef::Integer(1)).unwrap(),
             Value::Bool(true)
         );
-        let am = CKA_ALLOWED_MECHANISMS as u64;
+        let am = CKA_ALLOWED_MECHANISMS;
         assert_eq!(
             value_of("attribute_binary", am, ValueRef::Null).unwrap(),
             Value::Mechanisms(vec![])
