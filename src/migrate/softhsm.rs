@@ -61,7 +61,7 @@ impl std::fmt::Debug for Value {
     }
 }
 
-/// The attributes of one SoftHSM file, in file order.
+/// The attributes of one SoftHSM object: in file order (file store), by type (database store).
 pub type Attrs = Vec<(u64, Value)>;
 
 pub(crate) fn get(attrs: &Attrs, ty: u64) -> Option<&Value> {
