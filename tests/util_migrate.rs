@@ -4,6 +4,9 @@
 //! both modules and compared; every migrated private key signs and SoftHSM's public key verifies;
 //! a JWT SoftHSM signed before verifies after; secret keys give the same ciphertexts and MACs.
 //! Bad input (wrong PINs, damaged files, a directory that is not SoftHSM's) writes nothing.
+//! The same for SoftHSM's database object store (SoftHSM 2.6.1 built with it by
+//! conformance/softhsm-db.sh, cached under the target directory): the same token moves, and a
+//! damaged, newer or half-written database is refused.
 mod common;
 mod support;
 
@@ -22,74 +25,136 @@ const LABEL: &str = "moving token";
 const SOFT_SO: &str = "87654321";
 const SOFT_PIN: &str = "4321";
 
-/// A SoftHSM configuration with its own token directory under `dir`, holding one initialized
-/// token (label LABEL, PINs SOFT_PIN and SOFT_SO) made by softhsm2-util.
-fn soft_conf(dir: &Path) -> (PathBuf, PathBuf) {
-    assert!(
-        Path::new(SOFTHSM).exists() && have("softhsm2-util") && have("pkcs11-tool"),
-        "these tests need SoftHSM 2 and OpenSC: apt-get install softhsm2 opensc"
-    );
-    let tokens = dir.join("softhsm-tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let o = softhsm_util(
-        &conf,
-        &[
-            "--init-token",
-            "--free",
-            "--label",
-            LABEL,
-            "--pin",
-            SOFT_PIN,
-            "--so-pin",
-            SOFT_SO,
-        ],
-    );
-    assert!(o.ok(), "softhsm2-util --init-token: {o}");
-    (conf, tokens)
+/// A SoftHSM build and the object store its tokens are made in: Debian's softhsm2 with the file
+/// store, or SoftHSM 2.6.1 built with the database store by conformance/softhsm-db.sh.
+struct Soft {
+    module: PathBuf,
+    util: PathBuf,
+    backend: &'static str,
 }
 
-fn p11tool(conf: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new("pkcs11-tool");
-    c.args([
-        "--module",
-        SOFTHSM,
-        "--token-label",
-        LABEL,
-        "--login",
-        "--pin",
-        SOFT_PIN,
-    ])
-    .args(args)
-    .env("SOFTHSM2_CONF", conf);
-    c
-}
+/// Tests that load SoftHSM in this process take this lock: SOFTHSM2_CONF is process-wide.
+static SOFT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A SoftHSM token with one EC key: enough for the failure cases.
-fn small_soft_token(dir: &Path) -> (PathBuf, PathBuf) {
-    let (conf, tokens) = soft_conf(dir);
-    let o = run(p11tool(
-        &conf,
-        &[
-            "--keypairgen",
-            "--key-type",
-            "EC:prime256v1",
-            "--id",
-            "02",
-            "--label",
-            "ec",
-        ],
-    ));
-    assert!(o.ok(), "pkcs11-tool keypairgen: {o}");
-    (conf, tokens)
+impl Soft {
+    fn file() -> Soft {
+        assert!(
+            Path::new(SOFTHSM).exists() && have("softhsm2-util") && have("pkcs11-tool"),
+            "these tests need SoftHSM 2 and OpenSC: apt-get install softhsm2 opensc"
+        );
+        Soft {
+            module: SOFTHSM.into(),
+            util: "softhsm2-util".into(),
+            backend: "file",
+        }
+    }
+
+    /// SoftHSM 2.6.1 with the database object store, as conformance/softhsm-db.sh builds it
+    /// (`<target dir>/softhsm-db`, or `$SOFTHSM_DB_PREFIX`). Missing, the test is skipped with
+    /// a message, except under CI, where it fails: scripts/test builds it first.
+    fn db() -> Option<Soft> {
+        let prefix = std::env::var_os("SOFTHSM_DB_PREFIX")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .parent()
+                    .expect("the target directory")
+                    .join("softhsm-db")
+            });
+        let s = Soft {
+            module: prefix.join("lib/softhsm/libsofthsm2.so"),
+            util: prefix.join("bin/softhsm2-util"),
+            backend: "db",
+        };
+        if s.module.exists() && s.util.exists() && have("pkcs11-tool") {
+            return Some(s);
+        }
+        let msg = format!(
+            "SoftHSM with the database object store is not built in {} (or pkcs11-tool is \
+             missing): run `bash conformance/softhsm-db.sh` (scripts/test does)",
+            prefix.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+        None
+    }
+
+    fn util(&self, conf: &Path, args: &[&str]) -> Out {
+        let mut c = Command::new(&self.util);
+        c.args(args).env("SOFTHSM2_CONF", conf);
+        run(c)
+    }
+
+    /// A SoftHSM configuration with its own token directory under `dir`, holding one
+    /// initialized token (label LABEL, PINs SOFT_PIN and SOFT_SO) made by softhsm2-util.
+    fn conf(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let tokens = dir.join("softhsm-tokens");
+        std::fs::create_dir_all(&tokens).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = {}\nlog.level = ERROR\n",
+                tokens.display(),
+                self.backend
+            ),
+        )
+        .unwrap();
+        let o = self.util(
+            &conf,
+            &[
+                "--init-token",
+                "--free",
+                "--label",
+                LABEL,
+                "--pin",
+                SOFT_PIN,
+                "--so-pin",
+                SOFT_SO,
+            ],
+        );
+        assert!(o.ok(), "softhsm2-util --init-token: {o}");
+        (conf, tokens)
+    }
+
+    fn p11tool(&self, conf: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("pkcs11-tool");
+        c.arg("--module")
+            .arg(&self.module)
+            .args(["--token-label", LABEL, "--login", "--pin", SOFT_PIN])
+            .args(args)
+            .env("SOFTHSM2_CONF", conf);
+        c
+    }
+
+    /// A SoftHSM token with one EC key: enough for the failure cases.
+    fn small_token(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let (conf, tokens) = self.conf(dir);
+        let o = run(self.p11tool(
+            &conf,
+            &[
+                "--keypairgen",
+                "--key-type",
+                "EC:prime256v1",
+                "--id",
+                "02",
+                "--label",
+                "ec",
+            ],
+        ));
+        assert!(o.ok(), "pkcs11-tool keypairgen: {o}");
+        (conf, tokens)
+    }
+
+    /// The module loaded in this process (the caller holds SOFT_LOCK).
+    fn load(&self, conf: &Path) -> Pkcs11 {
+        std::env::set_var("SOFTHSM2_CONF", conf);
+        let p = Pkcs11::new(&self.module).unwrap();
+        p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap();
+        p
+    }
 }
 
 /// Every file under `dir` with its bytes: to show the SoftHSM token was only read.
@@ -127,14 +192,6 @@ fn assert_nothing_written(env: &Env) {
             .collect();
         assert!(left.is_empty(), "staging left behind: {left:?}");
     }
-}
-
-fn load_softhsm(conf: &Path) -> Pkcs11 {
-    std::env::set_var("SOFTHSM2_CONF", conf);
-    let p = Pkcs11::new(SOFTHSM).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    p
 }
 
 fn login(p: &Pkcs11, pin: &str) -> Session {
@@ -244,8 +301,21 @@ fn find(s: &Session, class: ObjectClass, id: &[u8]) -> ObjectHandle {
 
 #[test]
 fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
+    moves_with_every_attribute(&Soft::file());
+}
+
+#[test]
+fn a_softhsm_database_token_moves_with_every_attribute_and_its_keys_work() {
+    if let Some(soft) = Soft::db() {
+        moves_with_every_attribute(&soft);
+    }
+}
+
+/// A token with every kind of object SoftHSM makes, migrated and compared through both modules.
+fn moves_with_every_attribute(soft_hsm: &Soft) {
+    let _soft_lock = SOFT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new("log.level = ERROR\n");
-    let (sconf, stokens) = soft_conf(env.dir.path());
+    let (sconf, stokens) = soft_hsm.conf(env.dir.path());
     // Several processes write the token at once, as CI jobs sharing a SoftHSM token do.
     let gens: Vec<Vec<&str>> = vec![
         vec![
@@ -305,7 +375,7 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
     ];
     let children: Vec<_> = gens
         .iter()
-        .map(|a| (a, p11tool(&sconf, a).output_spawn()))
+        .map(|a| (a, soft_hsm.p11tool(&sconf, a).output_spawn()))
         .collect();
     // Every child ends before any retry: a retry beside a running writer could lose again.
     let outputs: Vec<_> = children
@@ -319,7 +389,7 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
         if !o.status.success() {
             let err = String::from_utf8_lossy(&o.stderr);
             eprintln!("pkcs11-tool {a:?} failed beside the others (SoftHSM race): {err}");
-            let o = run(p11tool(&sconf, a));
+            let o = run(soft_hsm.p11tool(&sconf, a));
             assert!(o.ok(), "pkcs11-tool {a:?} (again): {o}");
         }
     }
@@ -351,7 +421,7 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
         c
     });
     assert!(o.ok(), "openssl req: {o}");
-    let o = run(p11tool(
+    let o = run(soft_hsm.p11tool(
         &sconf,
         &[
             "--write-object",
@@ -367,7 +437,7 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
     assert!(o.ok(), "pkcs11-tool --write-object cert: {o}");
     let data = env.path("data.bin");
     std::fs::write(&data, b"configuration blob").unwrap();
-    let o = run(p11tool(
+    let o = run(soft_hsm.p11tool(
         &sconf,
         &[
             "--write-object",
@@ -383,7 +453,7 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
 
     // What pkcs11-tool cannot ask for: an extractable, non-sensitive, non-private secret key
     // with allowed mechanisms and dates, and a public data object; and a JWT signed now.
-    let soft = load_softhsm(&sconf);
+    let soft = soft_hsm.load(&sconf);
     let jwt_input = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtaWdyYXRlZCJ9".to_vec();
     let jwt_sig;
     {
@@ -425,7 +495,13 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
     let took = t0.elapsed();
     assert!(o.ok(), "migrate: {o}");
     assert!(o.stdout.contains("Migrated 14 object(s)"), "{o}");
-    eprintln!("migrated 14 objects in {took:?}");
+    let store = if soft_hsm.backend == "db" {
+        "(database object store)"
+    } else {
+        "(file object store)"
+    };
+    assert!(o.stdout.contains(store), "{o}");
+    eprintln!("{}: migrated 14 objects in {took:?}", soft_hsm.backend);
     assert_eq!(snapshot(&stokens), before, "the SoftHSM token was written");
     let serial = env.serials();
     assert_eq!(serial.len(), 1);
@@ -493,7 +569,7 @@ fn a_softhsm_token_moves_with_every_attribute_and_its_keys_work() {
             }
         }
     }
-    eprintln!("{compared} attribute values compared");
+    eprintln!("{}: {compared} attribute values compared", soft_hsm.backend);
     assert!(compared > 250, "only {compared} attributes compared");
 
     // Every private key signs in ferrohsm and SoftHSM's public key verifies.
@@ -580,8 +656,19 @@ impl SpawnOut for Command {
 
 #[test]
 fn wrong_pins_are_refused_and_nothing_is_written_or_counted() {
+    wrong_pins(&Soft::file());
+}
+
+#[test]
+fn wrong_pins_of_a_database_token_are_refused_and_nothing_is_written_or_counted() {
+    if let Some(soft) = Soft::db() {
+        wrong_pins(&soft);
+    }
+}
+
+fn wrong_pins(soft: &Soft) {
     let env = Env::new("log.level = ERROR\n");
-    let (_sconf, stokens) = small_soft_token(env.dir.path());
+    let (_sconf, stokens) = soft.small_token(env.dir.path());
     let before = snapshot(&stokens);
     for (pin, so, which) in [("9999", SOFT_SO, "user"), (SOFT_PIN, "99999999", "SO")] {
         let o = migrate(&env, &stokens, &["--pin", pin, "--so-pin", so]);
@@ -617,7 +704,7 @@ fn wrong_pins_are_refused_and_nothing_is_written_or_counted() {
 #[test]
 fn damaged_or_foreign_directories_write_nothing() {
     let env = Env::new("log.level = ERROR\n");
-    let (_sconf, stokens) = small_soft_token(env.dir.path());
+    let (_sconf, stokens) = Soft::file().small_token(env.dir.path());
     let tokdir = std::fs::read_dir(&stokens)
         .unwrap()
         .flatten()
@@ -690,4 +777,148 @@ fn damaged_or_foreign_directories_write_nothing() {
     let o = migrate(&env, &stokens, &args);
     assert!(o.ok(), "{o}");
     assert_eq!(env.serials().len(), 2);
+}
+
+/// The database store's bad inputs: a truncated, overwritten, empty or foreign sqlite3.db, a
+/// newer schema, a write SoftHSM did not finish. Each is one `ERROR:` naming the database, exit
+/// status 1, nothing written anywhere. Then the good cases SoftHSM does not make itself: the
+/// interrupted write rolled back by SoftHSM, and a database switched to WAL mode with its `-wal`
+/// still there, read without a file created beside it.
+#[test]
+fn damaged_newer_or_interrupted_databases_write_nothing() {
+    let Some(soft) = Soft::db() else { return };
+    let env = Env::new("log.level = ERROR\n");
+    let (sconf, stokens) = soft.small_token(env.dir.path());
+    let tokdir = std::fs::read_dir(&stokens)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("sqlite3.db").exists())
+        .expect("a database token");
+    let db = tokdir.join("sqlite3.db");
+    let good = std::fs::read(&db).unwrap();
+    let args = ["--pin", SOFT_PIN, "--so-pin", SOFT_SO];
+    let refused = |what: &str, needle: &str| {
+        let before = snapshot(&stokens);
+        let o = migrate(&env, &stokens, &args);
+        assert_eq!(o.code, Some(1), "{what}: {o}");
+        assert!(o.stderr.contains(needle), "{what}: {o}");
+        assert!(
+            o.stderr.contains("sqlite3.db"),
+            "{what}: the database is named: {o}"
+        );
+        assert_eq!(o.stderr.lines().count(), 1, "{what}: one line: {o}");
+        assert_nothing_written(&env);
+        assert_eq!(
+            snapshot(&stokens),
+            before,
+            "{what}: the SoftHSM token was written"
+        );
+    };
+    let mut overwritten = good.clone();
+    let mid = good.len() / 2;
+    overwritten[mid..mid + 1024].fill(0xa5);
+    for (what, bytes, needle) in [
+        ("truncated", good[..mid].to_vec(), "damaged"),
+        ("overwritten", overwritten, "damaged"),
+        ("empty", Vec::new(), "the database is empty"),
+        ("not SQLite", vec![b'x'; 4096], "not an SQLite database"),
+    ] {
+        std::fs::write(&db, &bytes).unwrap();
+        refused(what, needle);
+    }
+    // Newer schemas: a version number, a table, a column, a kind of row SoftHSM 2.6 never writes.
+    for (what, sql) in [
+        ("user_version", "pragma user_version = 3"),
+        ("table", "create table object_meta (k, v)"),
+        (
+            "column",
+            "alter table attribute_binary add column flags integer",
+        ),
+        (
+            "text attribute",
+            "insert into attribute_text (value, type, object_id) values ('x', 3, 2)",
+        ),
+    ] {
+        std::fs::write(&db, &good).unwrap();
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(sql).unwrap();
+        drop(c);
+        refused(what, "newer SoftHSM");
+    }
+    // A write killed midway leaves a hot journal, which only a writer can roll back: refused
+    // with what to do, and once SoftHSM has opened the token, it moves.
+    std::fs::write(&db, &good).unwrap();
+    if have("sqlite3") {
+        let journal = tokdir.join("sqlite3.db-journal");
+        let mut w = Command::new("sqlite3")
+            .arg(&db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        w.stdin
+            .as_mut()
+            .unwrap()
+            .write_all(
+                b"pragma cache_size = 1;\nbegin;\nupdate attribute_binary set value = zeroblob(20000);\n",
+            )
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while !(journal.metadata().is_ok_and(|m| m.len() > 0)
+            && db.metadata().unwrap().len() > good.len() as u64)
+        {
+            assert!(t0.elapsed().as_secs() < 20, "sqlite3 wrote nothing");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        w.kill().unwrap();
+        w.wait().unwrap();
+        refused("interrupted write", "a SoftHSM write was interrupted");
+        let o = soft.util(&sconf, &["--show-slots"]);
+        assert!(o.ok(), "softhsm2-util --show-slots: {o}");
+        assert!(!journal.exists(), "SoftHSM rolled the write back");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            good,
+            "SoftHSM rolled the write back"
+        );
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the interrupted-write case needs sqlite3 (apt-get install sqlite3)"
+        );
+        eprintln!("SKIPPED the interrupted write: no sqlite3");
+    }
+    // WAL mode, with committed writes still in the -wal: the database's state includes them, and
+    // reading it creates no -shm (nor anything else) beside it.
+    let wal_dir = env.path("wal-token");
+    std::fs::create_dir(&wal_dir).unwrap();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row("pragma journal_mode = wal", [], |_| Ok(()))
+            .unwrap();
+        c.execute_batch(
+            "pragma wal_autocheckpoint = 0;
+             update attribute_binary set value = cast('moved from WAL' as blob)
+                 where type = 3 and object_id = (select min(object_id) from attribute_binary
+                     where type = 3 and object_id > 1 and value = cast('ec' as blob));",
+        )
+        .unwrap();
+        assert!(tokdir.join("sqlite3.db-wal").metadata().unwrap().len() > 0);
+        for f in ["sqlite3.db", "sqlite3.db-wal"] {
+            std::fs::copy(tokdir.join(f), wal_dir.join(f)).unwrap();
+        }
+    }
+    let before = snapshot(&wal_dir);
+    let o = migrate(&env, &wal_dir, &args);
+    assert!(o.ok(), "{o}");
+    assert!(o.stdout.contains("label \"moved from WAL\""), "{o}");
+    assert_eq!(
+        snapshot(&wal_dir),
+        before,
+        "files written beside a WAL database"
+    );
+    assert_eq!(env.serials().len(), 1);
 }

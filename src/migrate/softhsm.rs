@@ -1,9 +1,10 @@
-//! A SoftHSM 2 token read from its own files: the file object store parsed strictly, the PIN
-//! blobs opened with the PINs, the private objects' values decrypted, every attribute turned into
-//! ferrohsm's form. Read only: nothing here writes, locks or counts a PIN attempt.
+//! A SoftHSM 2 token read from its own files: the file object store parsed strictly (the
+//! database object store in [`super::softhsm_db`]), the PIN blobs opened with the PINs, the
+//! private objects' values decrypted, every attribute turned into ferrohsm's form. Read only:
+//! nothing here writes or counts a PIN attempt.
 //!
-//! The format (learnt from SoftHSM 2's public sources and checked against tokens SoftHSM 2.6.1
-//! wrote; docs/MIGRATION.md has the details):
+//! The file store's format (learnt from SoftHSM 2's public sources and checked against tokens
+//! SoftHSM 2.6.1 wrote; docs/MIGRATION.md has the details):
 //! - `<tokendir>/<uuid>/token.object` holds the token's label, serial, flags and two PIN blobs;
 //!   each other `<uuid>/<uuid>.object` file is one token object.
 //! - A file is a generation number then records `type | kind | value`, every integer a big-endian
@@ -14,6 +15,8 @@
 //! - In an object whose CKA_PRIVATE is true, every non-empty byte string is `IV (16) |
 //!   AES-256-CBC-PKCS#7(value)` under the master key, but for CKA_START_DATE and CKA_END_DATE,
 //!   which SoftHSM stores in clear. Attribute maps and mechanism sets are in clear.
+//!
+//! Both stores keep the same attributes, PIN blobs and encryption: only the container differs.
 
 use crate::object::{attrlist, Attribute};
 use cryptoki_sys::*;
@@ -30,9 +33,9 @@ const OS_SOPIN: u64 = OS_BASE + 4;
 const OS_USERPIN: u64 = OS_BASE + 5;
 
 const TOKEN_FILE: &str = "token.object";
-const DB_FILE: &str = "sqlite3.db";
+pub(crate) const DB_FILE: &str = "sqlite3.db";
 /// Longer byte strings than this are not SoftHSM's (its own dump tool has the same bound).
-const MAX_LEN: u64 = 0x3fff_ffff;
+pub(crate) const MAX_LEN: u64 = 0x3fff_ffff;
 const MAGIC: &[u8; 3] = b"RJR";
 const PBE_BASE: u32 = 1500;
 
@@ -58,10 +61,10 @@ impl std::fmt::Debug for Value {
     }
 }
 
-/// The attributes of one SoftHSM file, in file order.
+/// The attributes of one SoftHSM object: in file order (file store), by type (database store).
 pub type Attrs = Vec<(u64, Value)>;
 
-fn get(attrs: &Attrs, ty: u64) -> Option<&Value> {
+pub(crate) fn get(attrs: &Attrs, ty: u64) -> Option<&Value> {
     attrs.iter().find(|(t, _)| *t == ty).map(|(_, v)| v)
 }
 
@@ -217,8 +220,10 @@ pub enum Pin {
 /// One object of a SoftHSM token, as read (private values still encrypted).
 #[derive(Debug)]
 pub struct SoftObject {
-    /// The file it came from.
-    pub file: PathBuf,
+    /// Where it came from, for messages: its file, or the database and the object's row.
+    pub origin: String,
+    /// The same, short: the file's name, or `object <row>`.
+    pub name: String,
     pub attrs: Attrs,
 }
 
@@ -250,10 +255,20 @@ impl SoftObject {
     }
 }
 
+/// Which of SoftHSM's object stores a token was kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `objectstore.backend = file`: one file per object (SoftHSM's default).
+    File,
+    /// `objectstore.backend = db`: one SQLite database per token.
+    Db,
+}
+
 /// A SoftHSM token found on disk, every file parsed. Debug leaves the PIN blobs out: each is the
 /// master key under a cheap PIN derivation, material for guessing the PIN offline.
 pub struct Found {
     pub dir: PathBuf,
+    pub store: Store,
     /// The label as the token shows it (32 bytes, blank-padded).
     pub label: [u8; 32],
     pub serial: String,
@@ -267,6 +282,7 @@ impl std::fmt::Debug for Found {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Found")
             .field("dir", &self.dir)
+            .field("store", &self.store)
             .field("label", &self.label_str())
             .field("serial", &self.serial)
             .field("flags", &self.flags)
@@ -306,7 +322,7 @@ impl Found {
     pub fn decrypt(&self, mk: &[u8; 32]) -> Result<Vec<Vec<Attribute>>, String> {
         self.objects
             .iter()
-            .map(|o| convert(o, mk).map_err(|e| format!("{}: {e}", o.file.display())))
+            .map(|o| convert(o, mk).map_err(|e| format!("{}: {e}", o.origin)))
             .collect()
     }
 }
@@ -380,14 +396,19 @@ fn read(path: &Path) -> Result<Attrs, String> {
         .map_err(|e| format!("{} is not a valid SoftHSM object file: {e}", path.display()))
 }
 
-/// Reads one SoftHSM token directory (`<tokendir>/<uuid>`).
-pub fn open_token(dir: &Path) -> Result<Found, String> {
-    let t = read(&dir.join(TOKEN_FILE))?;
-    let bytes = |ty: u64, what: &str| match get(&t, ty) {
+/// The token from its token object's attributes (`what` names where they came from) and its
+/// objects: the same for both stores.
+pub(crate) fn token_from_attrs(
+    dir: &Path,
+    store: Store,
+    what: &str,
+    t: &Attrs,
+    objects: Vec<SoftObject>,
+) -> Result<Found, String> {
+    let bytes = |ty: u64, name: &str| match get(t, ty) {
         Some(Value::Bytes(b)) => Ok(b.clone()),
         _ => Err(format!(
-            "{}: token.object has no {what} (a token written by another SoftHSM version?)",
-            dir.display()
+            "{what} has no {name} (a token written by another SoftHSM version?)"
         )),
     };
     let raw_label = bytes(OS_TOKENLABEL, "label")?;
@@ -397,21 +418,60 @@ pub fn open_token(dir: &Path) -> Result<Found, String> {
     let serial = String::from_utf8_lossy(&bytes(OS_TOKENSERIAL, "serial")?)
         .trim_end()
         .to_string();
-    let flags = match get(&t, OS_TOKENFLAGS) {
+    let flags = match get(t, OS_TOKENFLAGS) {
         Some(Value::Ulong(f)) => *f,
-        _ => return Err(format!("{}: token.object has no flags", dir.display())),
+        _ => return Err(format!("{what} has no flags")),
     };
-    let so_blob = bytes(OS_SOPIN, "SO PIN")?;
-    if so_blob.is_empty() {
-        return Err(format!(
-            "{}: the token was never initialized",
-            dir.display()
-        ));
-    }
-    let user_blob = match get(&t, OS_USERPIN) {
+    let so_blob = match get(t, OS_SOPIN) {
+        Some(Value::Bytes(b)) if !b.is_empty() => b.clone(),
+        _ => {
+            return Err(format!(
+                "{}: the token was never initialized (no SO PIN in {what})",
+                dir.display()
+            ))
+        }
+    };
+    let user_blob = match get(t, OS_USERPIN) {
         Some(Value::Bytes(b)) if !b.is_empty() => Some(b.clone()),
         _ => None,
     };
+    for o in &objects {
+        if o.class().is_none() {
+            return Err(format!("{}: the object has no class", o.origin));
+        }
+    }
+    Ok(Found {
+        dir: dir.to_path_buf(),
+        store,
+        label,
+        serial,
+        flags,
+        so_blob,
+        user_blob,
+        objects,
+    })
+}
+
+/// Reads one SoftHSM token directory (`<tokendir>/<uuid>`), of either object store.
+pub fn open_token(dir: &Path) -> Result<Found, String> {
+    let file = dir.join(TOKEN_FILE);
+    let db = dir.join(DB_FILE);
+    match (file.exists(), db.exists()) {
+        (true, true) => Err(format!(
+            "{} holds both a token.object (file object store) and a {DB_FILE} (database \
+             object store): which one SoftHSM uses depends on its objectstore.backend; move \
+             the other away",
+            dir.display()
+        )),
+        (false, true) => super::softhsm_db::open_token(dir),
+        _ => open_file_token(dir),
+    }
+}
+
+/// A token of the file object store.
+fn open_file_token(dir: &Path) -> Result<Found, String> {
+    let tf = dir.join(TOKEN_FILE);
+    let t = read(&tf)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -424,53 +484,41 @@ pub fn open_token(dir: &Path) -> Result<Found, String> {
     let mut objects = Vec::with_capacity(files.len());
     for f in files {
         let attrs = read(&f)?;
-        let o = SoftObject { file: f, attrs };
-        if o.class().is_none() {
-            return Err(format!("{}: the object has no class", o.file.display()));
-        }
-        objects.push(o);
+        objects.push(SoftObject {
+            origin: f.display().to_string(),
+            name: f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            attrs,
+        });
     }
-    Ok(Found {
-        dir: dir.to_path_buf(),
-        label,
-        serial,
-        flags,
-        so_blob,
-        user_blob,
-        objects,
-    })
+    token_from_attrs(dir, Store::File, &tf.display().to_string(), &t, objects)
 }
 
-/// The SoftHSM token directories under `dir` (SoftHSM's `directories.tokendir`), or `dir` itself
-/// when it is one token's directory. An error says why `dir` is not a SoftHSM token directory.
+/// The SoftHSM token directories under `dir` (SoftHSM's `directories.tokendir`), of either object
+/// store, or `dir` itself when it is one token's directory. An error says why `dir` is not a
+/// SoftHSM token directory.
 pub fn find_tokens(dir: &Path) -> Result<Vec<PathBuf>, String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    if dir.join(TOKEN_FILE).is_file() {
+    let is_token = |p: &Path| p.join(TOKEN_FILE).is_file() || p.join(DB_FILE).is_file();
+    if is_token(dir) {
         return Ok(vec![dir.to_path_buf()]);
     }
     let mut out = Vec::new();
-    let mut db = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
         let p = e.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-        if p.join(TOKEN_FILE).is_file() {
+        if is_token(&p) {
             out.push(p);
-        } else if p.join(DB_FILE).is_file() {
-            db.push(p);
         }
-    }
-    if out.is_empty() && !db.is_empty() {
-        return Err(format!(
-            "{} holds SoftHSM tokens in its database object store ({}), which this version \
-             does not read yet; only the file object store (SoftHSM's default) can be migrated",
-            dir.display(),
-            db[0].display()
-        ));
     }
     if out.is_empty() {
         return Err(format!(
-            "{} is not a SoftHSM 2 token directory: no <token>/token.object in it",
+            "{} is not a SoftHSM 2 token directory: no <token>/token.object or \
+             <token>/{DB_FILE} in it",
             dir.display()
         ));
     }

@@ -1,4 +1,5 @@
-//! `ferrohsm-util migrate softhsm`: a SoftHSM 2 token, read from its files with its PINs,
+//! `ferrohsm-util migrate softhsm`: a SoftHSM 2 token, read from its files (either object store)
+//! with its PINs,
 //! becomes a ferrohsm token with the same label, serial (so the same slot ID), PINs and objects,
 //! non-extractable keys included.
 //!
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum MigrateCmd {
-    /// Move a SoftHSM 2 token (its file object store) into a new ferrohsm token
+    /// Move a SoftHSM 2 token (file or database object store) into a new ferrohsm token
     Softhsm {
         /// SoftHSM's token directory (directories.tokendir of softhsm2.conf), or one token's
         /// directory in it
@@ -188,10 +189,14 @@ fn softhsm_run(tokendir: &Path, label: Option<&str>, pins: &Pins, dry_run: bool)
     })?;
     drop(keys);
     println!(
-        "SoftHSM token {:?} (serial {}) in {}: {} object(s)",
+        "SoftHSM token {:?} (serial {}) in {} ({} object store): {} object(s)",
         soft.label_str(),
         soft.serial,
         soft.dir.display(),
+        match soft.store {
+            softhsm::Store::File => "file",
+            softhsm::Store::Db => "database",
+        },
         objects.len()
     );
     for (o, plain) in soft.objects.iter().zip(&objects) {
@@ -262,7 +267,7 @@ fn softhsm_run(tokendir: &Path, label: Option<&str>, pins: &Pins, dry_run: bool)
             let names: Vec<String> = d.iter().map(|t| format!("{t:#x}")).collect();
             println!(
                 "  note: {} kept without attribute(s) ferrohsm does not define for it: {}",
-                o.file.file_name().unwrap_or_default().to_string_lossy(),
+                o.name,
                 names.join(", ")
             );
         }
@@ -311,8 +316,7 @@ fn build(
     let (_handles, dropped) = m.restore_objects(s, objects).map_err(|e| match e.index {
         Some(i) => Fail(format!(
             "{}: ferrohsm refuses this object ({:?}); nothing was written",
-            soft.objects[i].file.display(),
-            e.error
+            soft.objects[i].origin, e.error
         )),
         None => Fail(format!("{:?}; nothing was written", e.error)),
     })?;
