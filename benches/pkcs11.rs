@@ -110,7 +110,8 @@ PKCS#11 benchmark: ferrohsm against SoftHSM (or any two modules).
 usage: cargo bench --bench pkcs11 -- [options]
 
   --module-a PATH        first module  (default target/release/libferrohsm.so)
-  --module-b PATH        second module (default /usr/lib/softhsm/libsofthsm2.so; `none` for A alone)
+  --module-b PATH        second module (default /usr/lib/softhsm/libsofthsm2.so; `none` for A alone;
+                         another ferrohsm build is taken as it is, for A/B runs)
   --threads 1|2          threads for the sign and HMAC rows, each with its own session (default 1)
   --rounds N             timed rounds per row and module (default 5; --quick 3)
   --seconds-per-round S  length of a round (default 0.5; --quick 0.1)
@@ -550,7 +551,9 @@ fn find_token_slot(p11: &Pkcs11, label: &str) -> Result<Option<Slot>, Error> {
     Ok(None)
 }
 
-fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
+/// `own_build`: the library must be this build's (module A); a ferrohsm given as module B is a
+/// deliberate comparison (another version, another build) and is taken as it is.
+fn open_module(path: &Path, fast_kdf: bool, own_build: bool) -> Result<Module, String> {
     let lower = path.to_string_lossy().to_lowercase();
     let dir = tempfile::Builder::new()
         .prefix("pkcs11-bench-")
@@ -608,7 +611,7 @@ fn open_module(path: &Path, fast_kdf: bool) -> Result<Module, String> {
     };
     // A ferrohsm library must be the one built from these sources, with this bench's features:
     // `cargo bench` does not rebuild target/release/libferrohsm.so.
-    if kind == Kind::Ferrohsm {
+    if kind == Kind::Ferrohsm && own_build {
         ferrohsm::build_info::check_library(path)?;
     }
     let name = match kind {
@@ -2510,9 +2513,9 @@ fn main() {
     let mut paths = vec![o.module_a.clone()];
     paths.extend(o.module_b.clone());
     let mut mods = Vec::new();
-    for p in &paths {
+    for (i, p) in paths.iter().enumerate() {
         eprintln!("setting up {} ...", p.display());
-        match open_module(p, o.fast_kdf) {
+        match open_module(p, o.fast_kdf, i == 0) {
             Ok(m) => mods.push(m),
             Err(e) => {
                 eprintln!("error: {e}");
