@@ -881,7 +881,15 @@ impl Token {
         {
             let mut st = self.store.lock();
             st.set_state_key(Some(key));
-            let ivs_ok = st.check_ivs().is_ok();
+            let ivs_ok = match st.check_ivs() {
+                Ok(ok) => ok,
+                Err(e) => {
+                    drop(st);
+                    crate::log_error!("token {}: IV counters not checked: {e}", self.serial);
+                    self.drop_login(&mut inner);
+                    return Err(e);
+                }
+            };
             let mismatch = match (objects_ok, ivs_ok) {
                 (true, true) => None,
                 (false, true) => Some("objects"),

@@ -259,8 +259,9 @@ pub trait TokenStore: Send {
     /// [`TokenStore::set_state_key`].
     fn init_state(&mut self, replace: bool) -> Result<()>;
     /// Checks the IV counters against their tag: each counter at or above its authenticated
-    /// value, the authenticated values those the tag covers. A mismatch is a storage error.
-    fn check_ivs(&mut self) -> Result<()>;
+    /// value, the authenticated values those the tag covers (`Ok(true)`; also when there is no
+    /// tag yet). `Err` only when the check could not be made.
+    fn check_ivs(&mut self) -> Result<bool>;
 }
 
 /// A directory of tokens.
