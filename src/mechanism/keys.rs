@@ -13,6 +13,7 @@ use crate::crypto::{
 };
 use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::sys::secmem::{SecretBytes, SecureBox};
 use crate::token::Entry;
 use cryptoki_sys::*;
 use std::sync::{Arc, OnceLock};
@@ -47,16 +48,18 @@ pub enum Key {
 }
 
 /// A secret key value (zeroized on drop, never printed), with its keyed HMAC states and its keyed
-/// block cipher.
+/// block cipher. The value, the keyed HMAC states and the cipher object live in secure memory
+/// (`sys::secmem`: out of core dumps, locked where allowed); what a cipher keeps behind a pointer
+/// (AWS-LC's `EVP_AEAD_CTX` for AES-GCM) stays on the C heap.
 pub struct Secret {
-    pub value: Zeroizing<Vec<u8>>,
+    pub value: SecretBytes,
     /// CKA_KEY_TYPE.
     pub kt: CK_KEY_TYPE,
     /// The keyed cipher of an AES or triple DES key, made on first use.
-    sym: OnceLock<Box<SymKey>>,
+    sym: OnceLock<SecureBox<SymKey>>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
     /// and the parsed key lives in the key cache, so each key is keyed once per hash.
-    hmac: Box<[OnceLock<HmacKey>; HashAlg::ALL.len()]>,
+    hmac: SecureBox<[OnceLock<HmacKey>; HashAlg::ALL.len()]>,
 }
 
 impl std::fmt::Debug for Secret {
@@ -72,10 +75,10 @@ impl Secret {
 
     pub fn typed(value: Zeroizing<Vec<u8>>, kt: CK_KEY_TYPE) -> Secret {
         Secret {
-            value,
+            value: SecretBytes::new(&value),
             kt,
             sym: OnceLock::new(),
-            hmac: Default::default(),
+            hmac: SecureBox::new(Default::default()),
         }
     }
 
@@ -89,7 +92,7 @@ impl Secret {
             CKK_DES2 | CKK_DES3 => Cipher::Des3,
             _ => return Err(Error::KeyTypeInconsistent),
         };
-        let k = Box::new(SymKey::new(cipher, &self.value)?);
+        let k = SecureBox::new(SymKey::new(cipher, &self.value)?);
         Ok(self.sym.get_or_init(|| k))
     }
 
