@@ -197,6 +197,45 @@ fn memory_worker() {
 struct Run {
     out: Vec<String>,
     core: Vec<u8>,
+    /// The token's master key, and the key derived from the user PIN that unwraps it, both
+    /// recomputed from the token's files and the PIN.
+    master: [u8; 32],
+    kek: [u8; 32],
+}
+
+/// The master key of the one token under `tokendir`, unwrapped from its stored user wrap with
+/// the user PIN as `vault::MasterKey::unwrap` does, and the PIN-derived key that unwrapped it.
+fn master_key(tokendir: &Path) -> ([u8; 32], [u8; 32]) {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let dir = std::fs::read_dir(tokendir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a token directory");
+    let serial = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let db = rusqlite::Connection::open(dir.join("token.db")).unwrap();
+    let wrap: Vec<u8> = db
+        .query_row("SELECT v FROM meta WHERE k = 'user_wrap'", [], |r| r.get(0))
+        .unwrap();
+    let word = |i: usize| u32::from_be_bytes(wrap[1 + 4 * i..5 + 4 * i].try_into().unwrap());
+    let (salt, nonce, hl) = (&wrap[13..29], &wrap[29..41], 41);
+    let params = argon2::Params::new(word(0), word(1), word(2), Some(32)).unwrap();
+    let mut kek = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(user_pin().as_bytes(), salt, &mut kek)
+        .unwrap();
+    let aad = [&wrap[..hl], format!("ferrohsm master key:{serial}:User").as_bytes()].concat();
+    let mk = aes_gcm::Aes256Gcm::new_from_slice(&kek)
+        .unwrap()
+        .decrypt(
+            aes_gcm::Nonce::from_slice(nonce),
+            Payload {
+                msg: &wrap[hl..],
+                aad: &aad,
+            },
+        )
+        .expect("the user PIN unwraps the master key");
+    (mk.try_into().unwrap(), kek)
 }
 
 /// Runs the worker for `phase` with `key` and dumps it.
@@ -273,8 +312,16 @@ fn run(phase: &str, key: &[u8; 32], how: Dumper) -> Run {
         std::fs::create_dir_all(&keep).unwrap();
         std::fs::write(keep.join(format!("core.{phase}")), &core).unwrap();
         std::fs::write(keep.join(format!("key.{phase}")), key).unwrap();
+        let (master, _) = master_key(&dir.path().join("tokens"));
+        std::fs::write(keep.join(format!("master.{phase}")), master).unwrap();
     }
-    Run { out, core }
+    let (master, kek) = master_key(&dir.path().join("tokens"));
+    Run {
+        out,
+        core,
+        master,
+        kek,
+    }
 }
 
 fn core_file(dir: &Path) -> Option<PathBuf> {
@@ -327,6 +374,14 @@ fn key_values_stay_out_of_core_dumps() {
     assert!(
         !find(&live.core, user_pin().as_bytes()),
         "the user PIN is in the core dump"
+    );
+    assert!(
+        !find(&live.core, &live.master),
+        "the token's master key is in the core dump"
+    );
+    eprintln!(
+        "the PIN-derived key that unwrapped the master key is {}in the dump",
+        if find(&live.core, &live.kek) { "" } else { "not " }
     );
     let flags = line(&live, "KEY_IN_SECURE");
     assert_ne!(
