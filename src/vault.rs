@@ -72,6 +72,7 @@ impl MasterKey {
                 },
             )
             .map_err(|_| Error::GeneralError)?;
+        crate::sys::secmem::scrub_stack();
         Ok([header, ct].concat())
     }
 
@@ -115,7 +116,10 @@ impl MasterKey {
         let mut key = SecureBox::new([0u8; 32]);
         key.copy_from_slice(&pt[..]);
         pt.zeroize();
-        Ok(MasterKey::from_bytes(key))
+        let mk = MasterKey::from_bytes(key);
+        // The PIN-derived key and the sealer's key schedule were built on the stack.
+        crate::sys::secmem::scrub_stack();
+        Ok(mk)
     }
 
     /// Seals an attribute value. Output: nonce || ciphertext || tag.
@@ -159,14 +163,17 @@ fn wrap_header(cost: KdfCost, salt: &[u8], nonce: &[u8]) -> Vec<u8> {
     h
 }
 
-fn derive_kek(pin: &[u8], salt: &[u8], cost: KdfCost) -> Result<Aes256Gcm> {
+/// The key-encryption key derived from a PIN, in secure memory.
+fn derive_kek(pin: &[u8], salt: &[u8], cost: KdfCost) -> Result<SecureBox<Aes256Gcm>> {
     let params = argon2::Params::new(cost.memory_kib, cost.iterations, cost.lanes, Some(32))
         .map_err(|_| Error::Storage("stored KDF parameters are invalid".into()))?;
     let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
     a2.hash_password_into(pin, salt, &mut out[..])
         .map_err(|_| Error::GeneralError)?;
-    Ok(Aes256Gcm::new_from_slice(&out[..]).expect("32-byte key"))
+    Ok(SecureBox::new(
+        Aes256Gcm::new_from_slice(&out[..]).expect("32-byte key"),
+    ))
 }
 
 #[cfg(test)]

@@ -224,7 +224,11 @@ fn master_key(tokendir: &Path) -> ([u8; 32], [u8; 32]) {
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
         .hash_password_into(user_pin().as_bytes(), salt, &mut kek)
         .unwrap();
-    let aad = [&wrap[..hl], format!("ferrohsm master key:{serial}:User").as_bytes()].concat();
+    let aad = [
+        &wrap[..hl],
+        format!("ferrohsm master key:{serial}:User").as_bytes(),
+    ]
+    .concat();
     let mk = aes_gcm::Aes256Gcm::new_from_slice(&kek)
         .unwrap()
         .decrypt(
@@ -379,9 +383,11 @@ fn key_values_stay_out_of_core_dumps() {
         !find(&live.core, &live.master),
         "the token's master key is in the core dump"
     );
-    eprintln!(
-        "the PIN-derived key that unwrapped the master key is {}in the dump",
-        if find(&live.core, &live.kek) { "" } else { "not " }
+    // Nor the key derived from the PIN that unwrapped it at login (kept in secure memory for the
+    // call, its stack frames scrubbed after).
+    assert!(
+        !find(&live.core, &live.kek),
+        "the PIN-derived key that unwrapped the master key is in the core dump"
     );
     let flags = line(&live, "KEY_IN_SECURE");
     assert_ne!(

@@ -58,8 +58,10 @@ pub struct Secret {
     /// The keyed cipher of an AES or triple DES key, made on first use.
     sym: OnceLock<SecureBox<SymKey>>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
-    /// and the parsed key lives in the key cache, so each key is keyed once per hash.
-    hmac: SecureBox<[OnceLock<HmacKey>; HashAlg::ALL.len()]>,
+    /// and the parsed key lives in the key cache, so each key is keyed once per hash. Each in a
+    /// slot of its own, so a key that is only checked (a KCV) or used with one hash allocates
+    /// nothing for the others.
+    hmac: [OnceLock<SecureBox<HmacKey>>; HashAlg::ALL.len()],
 }
 
 impl std::fmt::Debug for Secret {
@@ -78,7 +80,7 @@ impl Secret {
             value: SecretBytes::new(&value),
             kt,
             sym: OnceLock::new(),
-            hmac: SecureBox::new(Default::default()),
+            hmac: Default::default(),
         }
     }
 
@@ -93,6 +95,7 @@ impl Secret {
             _ => return Err(Error::KeyTypeInconsistent),
         };
         let k = SecureBox::new(SymKey::new(cipher, &self.value)?);
+        crate::sys::secmem::scrub_stack();
         Ok(self.sym.get_or_init(|| k))
     }
 
@@ -102,7 +105,8 @@ impl Secret {
         if let Some(k) = self.hmac[i].get() {
             return Ok(k.start());
         }
-        let k = HmacKey::new(alg, &self.value)?;
+        let k = SecureBox::new(HmacKey::new(alg, &self.value)?);
+        crate::sys::secmem::scrub_stack();
         Ok(self.hmac[i].get_or_init(|| k).start())
     }
 }
@@ -115,6 +119,8 @@ pub fn parsed(entry: &Entry) -> Result<&Arc<Key>> {
         return Ok(k);
     }
     let key = Arc::new(parse(&entry.obj)?);
+    // Parsing leaves key bytes in the frames it used.
+    crate::sys::secmem::scrub_stack();
     Ok(entry.parsed.get_or_init(|| key))
 }
 

@@ -358,7 +358,8 @@ impl Object {
     fn seclude(&mut self) {
         let (class, sub) = (self.class, self.sub);
         self.attrs.seclude(|ty| {
-            rules::find_rule(class, sub, ty).is_some_and(|r| r.flags & flag::SECRET != 0)
+            rules::may_be_secret(ty)
+                && rules::find_rule(class, sub, ty).is_some_and(|r| r.flags & flag::SECRET != 0)
         });
     }
 

@@ -182,14 +182,26 @@ unsafe fn free(p: NonNull<u8>, size: usize, align: usize) {
     }
 }
 
-/// Zeroes `len` bytes at `p` in a way the compiler keeps.
+/// Zeroes `len` bytes at `p` in a way the compiler keeps: glibc's `explicit_bzero` (a `memset`
+/// the optimizer may not remove), far faster than a volatile byte loop on a large slot.
 ///
 /// # Safety
 /// `p..p+len` is writable memory the caller owns.
 unsafe fn wipe(p: *mut u8, len: usize) {
     // SAFETY: as the caller promises.
-    let s = unsafe { std::slice::from_raw_parts_mut(p, len) };
-    zeroize::Zeroize::zeroize(s);
+    unsafe { libc::explicit_bzero(p.cast(), len) };
+}
+
+/// Zeroes the 16 KiB of stack below the caller's frame: where the frames of the calls it just
+/// made were. A key schedule or keyed hash state built on the stack and moved into secure memory
+/// (RustCrypto's `hmac` copies the key into a block on the stack, for one) leaves its bytes there
+/// until the stack is reused; the cold paths that key something call this afterwards.
+#[inline(never)]
+pub fn scrub_stack() {
+    let mut buf = [0u8; 16 * 1024];
+    // SAFETY: a local buffer of that length.
+    unsafe { libc::explicit_bzero(buf.as_mut_ptr().cast(), buf.len()) };
+    std::hint::black_box(&mut buf);
 }
 
 /// Takes the arena's lock before `fork()` (the child must not inherit it held by a thread it
