@@ -275,15 +275,14 @@ fn run(phase: &str, key: &[u8; 32], how: Dumper) -> Run {
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut out = Vec::new();
     let mut lines = stdout.lines();
-    let core_path: PathBuf;
-    match how {
+    let core_path = match how {
         Dumper::Kernel => {
             out.extend(lines.map_while(|l| l.ok()));
             let st = child.wait().unwrap();
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(st.signal(), Some(libc::SIGABRT), "worker: {st:?} {out:?}");
             assert!(st.core_dumped(), "no core dumped: {out:?}");
-            core_path = core_file(dir.path()).expect("core file in the working directory");
+            core_file(dir.path()).expect("core file in the working directory")
         }
         Dumper::Gcore => {
             for l in lines.by_ref() {
@@ -306,9 +305,9 @@ fn run(phase: &str, key: &[u8; 32], how: Dumper) -> Run {
             let _ = child.kill();
             let _ = child.wait();
             assert!(st.success(), "gcore failed");
-            core_path = core_file(dir.path()).expect("gcore wrote no file");
+            core_file(dir.path()).expect("gcore wrote no file")
         }
-    }
+    };
     let core = std::fs::read(&core_path).unwrap();
     // For a look at what a failing run found: FERROHSM_TEST_MEM_KEEP=DIR keeps the core and key.
     if let Some(keep) = std::env::var_os("FERROHSM_TEST_MEM_KEEP") {
