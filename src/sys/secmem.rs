@@ -15,7 +15,10 @@
 //!   instructions); the fork handlers hold it across `fork()` (see [`super::fork`]).
 //! - **What.** [`SecretBytes`] (a byte string: key values, the master key) and [`SecureBox`] (any
 //!   value, e.g. a keyed cipher whose round keys are inline). Both zero their slot on drop, after
-//!   dropping the value, so what the value held is gone even where its own `Drop` does not wipe.
+//!   dropping the value, so what the value held is gone even where its own `Drop` does not wipe;
+//!   [`scrub_stack`] wipes what building such a value left on the stack.
+//!
+//! docs/SECURITY.md ("Memory") lists what is covered and what is not.
 //!
 //! Chosen over `memsec`/`secrets` (libsodium-style `malloc`): those give every allocation a
 //! mapping of its own between guard pages (three or more pages and several system calls per
