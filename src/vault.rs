@@ -9,6 +9,7 @@
 
 use crate::config::KdfCost;
 use crate::error::{Error, Result};
+use crate::sys::secmem::SecureBox;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
@@ -22,11 +23,13 @@ pub fn random(buf: &mut [u8]) -> Result<()> {
     getrandom::getrandom(buf).map_err(|_| Error::GeneralError)
 }
 
-/// A token's master key. Zeroized on drop; never printed.
+/// A token's master key. Zeroized on drop; never printed. The key and its sealer (the AES-GCM
+/// key schedule and GHASH key derived from it) live in secure memory (`sys::secmem`): out of core
+/// dumps, locked where allowed.
 #[derive(Clone)]
 pub struct MasterKey {
-    key: Zeroizing<[u8; 32]>,
-    sealer: Aes256Gcm,
+    key: SecureBox<[u8; 32]>,
+    sealer: SecureBox<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -37,17 +40,17 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn generate() -> Result<MasterKey> {
-        let mut k = Zeroizing::new([0u8; 32]);
+        let mut k = SecureBox::new([0u8; 32]);
         random(&mut k[..])?;
         Ok(MasterKey::from_bytes(k))
     }
 
-    fn from_bytes(key: Zeroizing<[u8; 32]>) -> MasterKey {
+    fn from_bytes(key: SecureBox<[u8; 32]>) -> MasterKey {
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, &key[..]);
         let mut ak = Zeroizing::new([0u8; 32]);
         hk.expand(b"ferrohsm attribute seal v1", &mut ak[..])
             .expect("32 bytes is a valid HKDF length");
-        let sealer = Aes256Gcm::new_from_slice(&ak[..]).expect("32-byte key");
+        let sealer = SecureBox::new(Aes256Gcm::new_from_slice(&ak[..]).expect("32-byte key"));
         MasterKey { key, sealer }
     }
 
@@ -78,6 +81,7 @@ impl MasterKey {
                 },
             )
             .map_err(|_| Error::GeneralError)?;
+        crate::sys::secmem::scrub_stack();
         Ok([header, ct].concat())
     }
 
@@ -118,10 +122,13 @@ impl MasterKey {
             )
             .map_err(|_| Error::PinIncorrect)?,
         );
-        let mut key = Zeroizing::new([0u8; 32]);
+        let mut key = SecureBox::new([0u8; 32]);
         key.copy_from_slice(&pt[..]);
         pt.zeroize();
-        Ok(MasterKey::from_bytes(key))
+        let mk = MasterKey::from_bytes(key);
+        // The PIN-derived key and the sealer's key schedule were built on the stack.
+        crate::sys::secmem::scrub_stack();
+        Ok(mk)
     }
 
     /// Seals an attribute value. Output: nonce || ciphertext || tag.
@@ -165,14 +172,17 @@ fn wrap_header(cost: KdfCost, salt: &[u8], nonce: &[u8]) -> Vec<u8> {
     h
 }
 
-fn derive_kek(pin: &[u8], salt: &[u8], cost: KdfCost) -> Result<Aes256Gcm> {
+/// The key-encryption key derived from a PIN, in secure memory.
+fn derive_kek(pin: &[u8], salt: &[u8], cost: KdfCost) -> Result<SecureBox<Aes256Gcm>> {
     let params = argon2::Params::new(cost.memory_kib, cost.iterations, cost.lanes, Some(32))
         .map_err(|_| Error::Storage("stored KDF parameters are invalid".into()))?;
     let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
     a2.hash_password_into(pin, salt, &mut out[..])
         .map_err(|_| Error::GeneralError)?;
-    Ok(Aes256Gcm::new_from_slice(&out[..]).expect("32-byte key"))
+    Ok(SecureBox::new(
+        Aes256Gcm::new_from_slice(&out[..]).expect("32-byte key"),
+    ))
 }
 
 #[cfg(test)]

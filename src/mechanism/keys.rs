@@ -13,6 +13,7 @@ use crate::crypto::{
 };
 use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::sys::secmem::{SecretBytes, SecureBox};
 use crate::token::Entry;
 use cryptoki_sys::*;
 use std::sync::{Arc, OnceLock};
@@ -47,16 +48,20 @@ pub enum Key {
 }
 
 /// A secret key value (zeroized on drop, never printed), with its keyed HMAC states and its keyed
-/// block cipher.
+/// block cipher. The value, the keyed HMAC states and the cipher object live in secure memory
+/// (`sys::secmem`: out of core dumps, locked where allowed); what a cipher keeps behind a pointer
+/// (AWS-LC's `EVP_AEAD_CTX` for AES-GCM) stays on the C heap.
 pub struct Secret {
-    pub value: Zeroizing<Vec<u8>>,
+    pub value: SecretBytes,
     /// CKA_KEY_TYPE.
     pub kt: CK_KEY_TYPE,
     /// The keyed cipher of an AES or triple DES key, made on first use.
-    sym: OnceLock<Box<SymKey>>,
+    sym: OnceLock<SecureBox<SymKey>>,
     /// Keyed HMAC state per hash, made on first use: keying is most of the cost of a short MAC,
-    /// and the parsed key lives in the key cache, so each key is keyed once per hash.
-    hmac: Box<[OnceLock<HmacKey>; HashAlg::ALL.len()]>,
+    /// and the parsed key lives in the key cache, so each key is keyed once per hash. Each in a
+    /// slot of its own, so a key that is only checked (a KCV) or used with one hash allocates
+    /// nothing for the others.
+    hmac: [OnceLock<SecureBox<HmacKey>>; HashAlg::ALL.len()],
 }
 
 impl std::fmt::Debug for Secret {
@@ -72,7 +77,7 @@ impl Secret {
 
     pub fn typed(value: Zeroizing<Vec<u8>>, kt: CK_KEY_TYPE) -> Secret {
         Secret {
-            value,
+            value: SecretBytes::new(&value),
             kt,
             sym: OnceLock::new(),
             hmac: Default::default(),
@@ -89,7 +94,8 @@ impl Secret {
             CKK_DES2 | CKK_DES3 => Cipher::Des3,
             _ => return Err(Error::KeyTypeInconsistent),
         };
-        let k = Box::new(SymKey::new(cipher, &self.value)?);
+        let k = SecureBox::new(SymKey::new(cipher, &self.value)?);
+        crate::sys::secmem::scrub_stack();
         Ok(self.sym.get_or_init(|| k))
     }
 
@@ -99,7 +105,8 @@ impl Secret {
         if let Some(k) = self.hmac[i].get() {
             return Ok(k.start());
         }
-        let k = HmacKey::new(alg, &self.value)?;
+        let k = SecureBox::new(HmacKey::new(alg, &self.value)?);
+        crate::sys::secmem::scrub_stack();
         Ok(self.hmac[i].get_or_init(|| k).start())
     }
 }
@@ -112,6 +119,8 @@ pub fn parsed(entry: &Entry) -> Result<&Arc<Key>> {
         return Ok(k);
     }
     let key = Arc::new(parse(&entry.obj)?);
+    // Parsing leaves key bytes in the frames it used.
+    crate::sys::secmem::scrub_stack();
     Ok(entry.parsed.get_or_init(|| key))
 }
 

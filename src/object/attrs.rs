@@ -5,8 +5,10 @@
 //! makes building an object from its stored record (at login) a few allocations instead of dozens.
 //! Only scalar kinds (booleans, numbers, dates) are ever inline: they are never secret, while byte
 //! strings, which may be key material, always live in their own zeroizing allocation, so moving an
-//! entry never leaves a copy of a secret behind.
+//! entry never leaves a copy of a secret behind; the values of secret attributes (key material)
+//! are moved on into secure memory ([`Value::Secret`]) once the object knows its type.
 
+use crate::sys::secmem::SecretBytes;
 use cryptoki_sys::CK_ATTRIBUTE_TYPE;
 use std::ops::Deref;
 use zeroize::{Zeroize, Zeroizing};
@@ -23,6 +25,9 @@ pub enum Value {
         buf: [u8; INLINE],
     },
     Heap(Zeroizing<Vec<u8>>),
+    /// A secret attribute's value (key material), in secure memory: out of core dumps, locked
+    /// where allowed (`sys::secmem`).
+    Secret(SecretBytes),
 }
 
 impl Value {
@@ -46,6 +51,13 @@ impl Value {
     }
 }
 
+impl Value {
+    /// A secret value: in secure memory.
+    pub fn secret(v: &[u8]) -> Value {
+        Value::Secret(SecretBytes::new(v))
+    }
+}
+
 impl From<Zeroizing<Vec<u8>>> for Value {
     fn from(v: Zeroizing<Vec<u8>>) -> Value {
         Value::Heap(v)
@@ -58,6 +70,7 @@ impl Deref for Value {
         match self {
             Value::Inline { len, buf } => &buf[..*len as usize],
             Value::Heap(v) => v,
+            Value::Secret(v) => v,
         }
     }
 }
@@ -132,6 +145,16 @@ impl AttrMap {
 
     pub fn values(&self) -> impl Iterator<Item = &Value> + Clone {
         self.0.iter().map(|(_, v)| v)
+    }
+
+    /// Moves the byte-string values of the types `secret` names into secure memory (their heap
+    /// copies are zeroized as they drop).
+    pub fn seclude(&mut self, secret: impl Fn(CK_ATTRIBUTE_TYPE) -> bool) {
+        for (ty, v) in self.0.iter_mut() {
+            if matches!(v, Value::Heap(_)) && secret(*ty) {
+                *v = Value::secret(v);
+            }
+        }
     }
 }
 

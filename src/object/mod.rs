@@ -149,6 +149,7 @@ impl Object {
         }
         let mut obj = Object { class, sub, attrs };
         obj.derive(origin)?;
+        obj.seclude();
         Ok(obj)
     }
 
@@ -344,11 +345,22 @@ impl Object {
             .ok_or_else(|| Error::Storage("stored object has an unknown class".into()))?;
         let sub = Self::sub_rules(class, &map)
             .map_err(|_| Error::Storage("stored object has an unknown type".into()))?;
-        Ok(Object {
+        let mut obj = Object {
             class,
             sub,
             attrs: map,
-        })
+        };
+        obj.seclude();
+        Ok(obj)
+    }
+
+    /// Moves the values of secret attributes (key material) into secure memory.
+    fn seclude(&mut self) {
+        let (class, sub) = (self.class, self.sub);
+        self.attrs.seclude(|ty| {
+            rules::may_be_secret(ty)
+                && rules::find_rule(class, sub, ty).is_some_and(|r| r.flags & flag::SECRET != 0)
+        });
     }
 
     pub fn class(&self) -> CK_OBJECT_CLASS {
@@ -389,6 +401,7 @@ impl Object {
     pub fn set_internal(&mut self, ty: CK_ATTRIBUTE_TYPE, value: Vec<u8>) -> Result<()> {
         let v = check_value(ty, &value)?;
         self.attrs.insert(ty, v);
+        self.seclude();
         Ok(())
     }
 
@@ -486,6 +499,7 @@ impl Object {
                     .insert(CKA_NEVER_EXTRACTABLE, Zeroizing::new(vec![0]));
             }
         }
+        new.seclude();
         Ok(new)
     }
 }

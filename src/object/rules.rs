@@ -509,6 +509,22 @@ pub fn rules_for(
     Some(groups.iter().copied().chain(sub).flat_map(|g| g.iter()))
 }
 
+/// Whether some rule marks `ty` `SECRET`: a quick filter before [`find_rule`] (the test
+/// `secret_types_are_all_listed` keeps it in step with the tables).
+pub fn may_be_secret(ty: CK_ATTRIBUTE_TYPE) -> bool {
+    matches!(
+        ty,
+        CKA_VALUE
+            | CKA_SEED
+            | CKA_PRIVATE_EXPONENT
+            | CKA_PRIME_1
+            | CKA_PRIME_2
+            | CKA_EXPONENT_1
+            | CKA_EXPONENT_2
+            | CKA_COEFFICIENT
+    )
+}
+
 /// The rule for `ty`, the most specific group winning.
 pub fn find_rule(
     class: CK_OBJECT_CLASS,
@@ -519,4 +535,48 @@ pub fn find_rule(
         .filter(|r| r.ty == ty)
         .last()
         .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `may_be_secret` lists every type some table marks `SECRET`: a type it missed would keep its
+    /// value out of secure memory.
+    #[test]
+    fn secret_types_are_all_listed() {
+        let tables: &[&[Rule]] = &[
+            COMMON,
+            STORAGE,
+            DATA,
+            CERTIFICATE,
+            X509,
+            KEY,
+            PUBLIC_KEY,
+            PRIVATE_KEY,
+            SECRET_KEY,
+            RSA_PUBLIC,
+            RSA_PRIVATE,
+            EC_PUBLIC,
+            EC_PRIVATE,
+            DSA_PUBLIC,
+            DSA_PRIVATE,
+            DH_PUBLIC,
+            DH_PRIVATE,
+            DOMAIN_PARAMETERS,
+            DSA_PARAMS,
+            DH_PARAMS,
+            ML_DSA_PUBLIC,
+            ML_DSA_PRIVATE,
+            ML_KEM_PUBLIC,
+            ML_KEM_PRIVATE,
+            SLH_DSA_PRIVATE,
+            SECRET_VALUE,
+        ];
+        for r in tables.iter().flat_map(|t| t.iter()) {
+            if r.flags & flag::SECRET != 0 {
+                assert!(may_be_secret(r.ty), "{:#x} is SECRET but not listed", r.ty);
+            }
+        }
+    }
 }

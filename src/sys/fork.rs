@@ -1,22 +1,31 @@
 //! `fork()`: the child starts uninitialized. It must not share the parent's sessions or login, nor
 //! touch the parent's database connections. The handlers hold the module's state lock across the
-//! fork, so the child never inherits it half-changed; they live here because releasing a lock
+//! fork, so the child never inherits it half-changed (and the lock of secure memory's free lists,
+//! [`super::secmem`], likewise); they live here because releasing a lock
 //! whose guard was forgotten is `unsafe`.
 
 use crate::module::state_lock;
 
 extern "C" fn prepare() {
     std::mem::forget(state_lock().write());
+    // Secure memory's free lists: a child must not inherit their lock held by another thread.
+    super::secmem::before_fork();
 }
 
 extern "C" fn parent() {
-    // SAFETY: `prepare` took the write lock in this thread and forgot the guard.
-    unsafe { state_lock().force_unlock_write() };
+    // SAFETY: `prepare` took both locks in this thread and forgot the guards.
+    unsafe {
+        super::secmem::after_fork();
+        state_lock().force_unlock_write();
+    }
 }
 
 extern "C" fn child() {
     // SAFETY: as in `parent`; the child has only this thread.
-    unsafe { state_lock().force_unlock_write() };
+    unsafe {
+        super::secmem::after_fork();
+        state_lock().force_unlock_write();
+    }
     // The parent's module is leaked, not dropped: its connections and locks are the parent's.
     crate::module::forget_in_child(&mut state_lock().write());
 }

@@ -2,6 +2,8 @@
 //! interface, small enough to audit on its own:
 //! - [`clock`]: a coarse monotonic clock (libc `clock_gettime`);
 //! - [`fork`]: `pthread_atfork` handlers, so a child starts uninitialized;
+//! - [`secmem`]: memory for key material, out of core dumps and locked (`mmap`, `madvise`,
+//!   `mlock`), and the containers that live in it;
 //! - [`sharded`]: the sharded reader-writer lock of the token's object cache (a raw lock);
 //! - [`shm`]: the change counter every process of a token maps (`mmap`);
 //! - [`euid`]: the effective uid (the login cache is per user).
@@ -11,6 +13,7 @@
 
 pub mod clock;
 pub mod fork;
+pub mod secmem;
 pub mod sharded;
 pub mod shm;
 
