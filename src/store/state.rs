@@ -38,10 +38,11 @@ impl Kind {
     }
 }
 
-/// The key of the state tags (from [`crate::vault::MasterKey::state_key`]). Never printed.
+/// The key of the state tags (from [`crate::vault::MasterKey::state_key_bytes`]), in secure
+/// memory (out of core dumps, [`crate::sys::secmem`]). Never printed.
 #[derive(Clone)]
 pub struct StateKey {
-    mac: HmacSha256,
+    mac: crate::sys::secmem::SecureBox<HmacSha256>,
 }
 
 impl std::fmt::Debug for StateKey {
@@ -62,12 +63,14 @@ pub fn xor(acc: &mut Acc, v: &Acc) {
 impl StateKey {
     pub fn new(key: &Zeroizing<[u8; 32]>) -> StateKey {
         StateKey {
-            mac: <HmacSha256 as KeyInit>::new_from_slice(&key[..]).expect("any key length"),
+            mac: crate::sys::secmem::SecureBox::new(
+                <HmacSha256 as KeyInit>::new_from_slice(&key[..]).expect("any key length"),
+            ),
         }
     }
 
     fn prf(&self, parts: &[&[u8]]) -> Acc {
-        let mut m = self.mac.clone();
+        let mut m = (*self.mac).clone();
         for p in parts {
             // Each part is length-prefixed, so no two different lists give the same input.
             m.update(&(p.len() as u64).to_le_bytes());
