@@ -339,3 +339,46 @@ fn a_whole_older_copy_is_refused_with_an_anchor() {
     assert_eq!(st.login(), Ok(()));
     st.as_user(|s| assert!(find(s, "b").is_empty()));
 }
+
+/// Another process re-initializes the token (a new master key, so new tags) while this one is
+/// logged in: this one's login ends, quietly, as C_InitToken elsewhere implies; its next calls
+/// are not refused as tampering, and a login with the new PINs works.
+#[test]
+fn a_reinitialization_elsewhere_is_not_tampering() {
+    let st = Setup::new("");
+    st.as_user(|s| {
+        make_key(s, "a", true);
+    });
+    let fx = st.env.fixture();
+    let slot = slot_by_label(&fx, TOKEN).unwrap();
+    let s = fx.user_session(slot);
+    assert_eq!(find(&s, "a").len(), 1);
+    // The other process: C_InitToken (no sessions of its own), then the user PIN again.
+    let out = util(
+        &st.env.conf,
+        &[
+            "--init-token",
+            "--slot",
+            &slot.id().to_string(),
+            "--label",
+            TOKEN,
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+        ],
+    );
+    assert!(out.ok(), "{out}");
+    // The next call that reads the token sees the change (and is not refused).
+    assert!(find(&s, "a").is_empty(), "the old objects are gone");
+    let info = s.get_session_info().expect("the session still answers");
+    assert_eq!(
+        info.session_state(),
+        cryptoki::session::SessionState::RwPublic,
+        "the login ended with the re-initialization"
+    );
+    drop(s);
+    drop(fx);
+    assert_eq!(st.login(), Ok(()));
+    assert!(!st.log_text().contains(MISMATCH), "{}", st.log_text());
+}

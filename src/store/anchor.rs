@@ -127,5 +127,11 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         std::fs::write(dir.path().join("ab.anchor"), "x").unwrap();
         assert!(a.get().is_err());
+        // An anchor that cannot be read is an error, not "no anchor yet" (which would let any
+        // older copy through).
+        let b = Anchor::new(dir.path(), "cd", 0o077);
+        std::fs::create_dir(dir.path().join("cd.anchor")).unwrap();
+        assert!(b.get().is_err());
+        assert!(b.check("cd", 5).is_err());
     }
 }
