@@ -1143,6 +1143,38 @@ mod tests {
         assert!(!st.check_ivs().unwrap(), "the old key's tag is gone");
     }
 
+    /// With an anchor directory, writes raise the token's anchor, and deleting the token
+    /// removes it (a token made again under the same serial must not meet an old anchor).
+    #[test]
+    fn the_anchor_follows_writes_and_goes_with_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchors = dir.path().join("anchors");
+        let b = SqliteBackend::new(&dir.path().join("tokens"), 0o077)
+            .unwrap()
+            .with_anchor(Some(&anchors))
+            .unwrap();
+        let meta = TokenMeta {
+            serial: "3c5".into(),
+            ..Default::default()
+        };
+        let mut st = b.create(&meta).unwrap();
+        let file = anchors.join("3c5.anchor");
+        let read = || {
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        st.reserve_ivs(b"k", 1).unwrap();
+        let g1 = read();
+        st.insert_object("u", false, &[]).unwrap();
+        assert!(read() > g1);
+        drop(st);
+        b.delete("3c5").unwrap();
+        assert!(!file.exists());
+    }
+
     /// A read that fails part-way (a row that cannot be read) must leave no transaction open:
     /// otherwise the connection keeps reading that old snapshot, and every later change, repairs
     /// and other processes' writes included, stays unseen until the module is restarted.
