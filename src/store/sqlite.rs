@@ -1135,6 +1135,25 @@ mod tests {
             set(undo);
             assert!(st.check_ivs().unwrap(), "after undoing {attack}");
         }
+        // One tag missing alone is made again, the other left as it is.
+        other
+            .execute("DELETE FROM meta WHERE k = 'state_ivs'", [])
+            .unwrap();
+        let objects_tag = |c: &Connection| -> Vec<u8> {
+            c.query_row("SELECT v FROM meta WHERE k = 'state_objects'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let before = objects_tag(&other);
+        st.init_state(false).unwrap();
+        let ivs_tag: Option<Vec<u8>> = other
+            .query_row("SELECT v FROM meta WHERE k = 'state_ivs'", [], |r| r.get(0))
+            .optional()
+            .unwrap();
+        assert!(ivs_tag.is_some(), "the missing tag is made");
+        assert!(st.check_ivs().unwrap());
+        assert_eq!(objects_tag(&other), before);
         let new_key = StateKey::new(&zeroize::Zeroizing::new([8u8; 32]));
         st.set_state_key(Some(new_key));
         st.reinitialize(&[b' '; 32], b"so").unwrap();
