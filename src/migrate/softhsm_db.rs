@@ -173,17 +173,7 @@ fn read_db(path: &Path) -> Result<(Attrs, Rows), String> {
     // One read transaction: every query sees the same state of the database.
     let tx = conn.transaction().map_err(sqlite_error)?;
     check_schema(&tx)?;
-    let ids: Vec<i64> = {
-        let mut st = tx
-            .prepare("select id from object order by id")
-            .map_err(sqlite_error)?;
-        let r = st
-            .query_map([], |r| r.get(0))
-            .map_err(sqlite_error)?
-            .collect::<Result<_, _>>()
-            .map_err(sqlite_error)?;
-        r
-    };
+    let ids: Vec<i64> = first_column(&tx, "select id from object order by id")?;
     if ids.first() != Some(&TOKEN_ROW) {
         return Err(format!(
             "the token's own object (row {TOKEN_ROW}) is missing: a token SoftHSM did not \
@@ -353,6 +343,13 @@ fn template(b: &[u8]) -> Result<Vec<(u64, Value)>, String> {
 
 /// The tables and columns are SoftHSM 2.6's, the schema version is 0 (SoftHSM sets none), and
 /// SQLite finds no damage.
+/// The first column of every row a query returns.
+fn first_column<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<Vec<T>, String> {
+    let mut st = c.prepare(sql).map_err(sqlite_error)?;
+    let rows = st.query_map([], |r| r.get(0)).map_err(sqlite_error)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+}
+
 fn check_schema(c: &Connection) -> Result<(), String> {
     let version: i64 = c
         .query_row("pragma user_version", [], |r| r.get(0))
@@ -363,17 +360,10 @@ fn check_schema(c: &Connection) -> Result<(), String> {
              Nothing was read"
         ));
     }
-    let tables: Vec<String> = {
-        let mut st = c
-            .prepare("select name from sqlite_master where type = 'table' order by name")
-            .map_err(sqlite_error)?;
-        let r = st
-            .query_map([], |r| r.get(0))
-            .map_err(sqlite_error)?
-            .collect::<Result<_, _>>()
-            .map_err(sqlite_error)?;
-        r
-    };
+    let tables: Vec<String> = first_column(
+        c,
+        "select name from sqlite_master where type = 'table' order by name",
+    )?;
     if !tables.iter().any(|t| t == "object") {
         return Err(if tables.is_empty() {
             "the database has no tables: a token SoftHSM began to create and did not finish?"
@@ -426,15 +416,7 @@ fn check_schema(c: &Connection) -> Result<(), String> {
             ));
         }
     }
-    let check: Vec<String> = {
-        let mut st = c.prepare("pragma integrity_check").map_err(sqlite_error)?;
-        let r = st
-            .query_map([], |r| r.get(0))
-            .map_err(sqlite_error)?
-            .collect::<Result<_, _>>()
-            .map_err(sqlite_error)?;
-        r
-    };
+    let check: Vec<String> = first_column(c, "pragma integrity_check")?;
     if check != ["ok"] {
         return Err(format!(
             "the database is damaged (SQLite's integrity check: {})",
