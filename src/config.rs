@@ -59,6 +59,8 @@ pub struct Config {
     pub accept_state_mismatch: bool,
     /// `token.anchor_dir`: where the rollback anchors are kept (`crate::store::anchor`).
     pub anchor_dir: Option<PathBuf>,
+    /// `objectstore.backend = postgres`: the tokens live in PostgreSQL (`crate::store::postgres`).
+    pub postgres: Option<PostgresConfig>,
     pub kdf: KdfCost,
     pub removable: bool,
     /// `slots.mechanisms`: `None` means all; an allow list, or a deny list when `deny` is set.
@@ -90,6 +92,103 @@ pub enum WrapPolicy {
     Sensitive,
     /// As `Sensitive` for every key, sensitive or not, and a key that can encrypt never unwraps.
     Strict,
+}
+
+/// `objectstore.postgres.*`: how the module reaches the PostgreSQL token store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// libpq-style; may hold a password, so it is only ever shown through [`Self::redacted_url`].
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub schema: String,
+    pub poll_ms: u64,
+    pub connect_timeout_s: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: String::new(),
+            password_file: None,
+            schema: "ferrohsm".into(),
+            poll_ms: 1000,
+            connect_timeout_s: 5,
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.redacted_url())
+            .field("password_file", &self.password_file)
+            .field("schema", &self.schema)
+            .field("poll_ms", &self.poll_ms)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// The URL with any password in it replaced by `***` (for logs and errors).
+    pub fn redacted_url(&self) -> String {
+        let u = &self.url;
+        if let Some(rest) = u
+            .strip_prefix("postgresql://")
+            .or_else(|| u.strip_prefix("postgres://"))
+        {
+            let scheme = &u[..u.len() - rest.len()];
+            let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (auth, tail) = rest.split_at(auth_end);
+            if let Some(at) = auth.rfind('@') {
+                let (user, host) = auth.split_at(at);
+                let user = user.split(':').next().unwrap_or("");
+                let masked = if user.len() < at { ":***" } else { "" };
+                let tail = redact_password_param(tail);
+                return format!("{scheme}{user}{masked}{host}{tail}");
+            }
+            return format!("{scheme}{auth}{}", redact_password_param(tail));
+        }
+        u.split_whitespace()
+            .map(|kv| match kv.split_once('=') {
+                Some(("password", _)) => "password=***".to_string(),
+                _ => kv.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The password from `password_file`, else `PGPASSWORD` (`None`: no password).
+    pub fn password(&self) -> Result<Option<zeroize::Zeroizing<String>>> {
+        if let Some(p) = &self.password_file {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
+                Error::Config(format!(
+                    "objectstore.postgres.password_file {}: {e}",
+                    p.display()
+                ))
+            })?);
+            let line = text.lines().next().unwrap_or("");
+            return Ok(Some(zeroize::Zeroizing::new(line.to_string())));
+        }
+        Ok(std::env::var("PGPASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(zeroize::Zeroizing::new))
+    }
+}
+
+/// `?password=...` in a URL's query, replaced by `***`.
+fn redact_password_param(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let q: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", q.join("&"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,10 +249,43 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         name: "objectstore.backend",
-        values: "db | file",
-        default: "db",
-        doc: "Accepted for softhsm2.conf compatibility: ferrohsm always uses its own database \
-              (SQLite, one file per token, encrypted records).",
+        values: "sqlite | postgres (db and file, softhsm2.conf's values, mean sqlite)",
+        default: "sqlite",
+        doc: "Where the tokens live. sqlite: one database file per token under \
+              directories.tokendir, shared by the processes of one machine. postgres: every token \
+              in one schema of a PostgreSQL server (objectstore.postgres.*), shared by every host \
+              configured with it. Either way the records are encrypted before they are stored.",
+    },
+    KeyDoc {
+        name: "objectstore.postgres.url",
+        values: "a libpq-style URL or key=value string",
+        default: "",
+        doc: "The server, user and database, such as postgresql://ferrohsm@db.example.org/hsm or \
+              host=/run/postgresql user=ferrohsm dbname=hsm. Put the password in \
+              objectstore.postgres.password_file or PGPASSWORD rather than here; it is never \
+              logged. TLS (sslmode=require) is not supported yet.",
+    },
+    KeyDoc {
+        name: "objectstore.postgres.password_file",
+        values: "a file path, or empty",
+        default: "",
+        doc: "A file holding the database password (its first line), read at each connection. \
+              Without it and without a password in the URL, PGPASSWORD is used.",
+    },
+    KeyDoc {
+        name: "objectstore.postgres.schema",
+        values: "a lowercase name: letters, digits, _ (at most 40)",
+        default: "ferrohsm",
+        doc: "The schema that holds this deployment's tables (made if missing), so several \
+              deployments can share one server.",
+    },
+    KeyDoc {
+        name: "objectstore.postgres.poll_ms",
+        values: "milliseconds, 50 to 60000",
+        default: "1000",
+        doc: "Changes made on other hosts are announced by notifications; at least this often, \
+              a host also asks the database whether a token changed. It bounds how long a change \
+              (a disabled key version, a destroyed object, a PIN lockout) can stay unseen.",
     },
     KeyDoc {
         name: "log.level",
@@ -297,6 +429,7 @@ impl Default for Config {
             max_pin_attempts: 10,
             accept_state_mismatch: false,
             anchor_dir: None,
+            postgres: None,
             kdf: KdfCost::default(),
             removable: false,
             mechanisms: None,
@@ -348,6 +481,8 @@ impl Config {
             Some(p) => format!("{}:{}", p.display(), n + 1),
             None => format!("line {}", n + 1),
         };
+        let mut postgres = false;
+        let mut pg = PostgresConfig::default();
         for (n, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -377,11 +512,40 @@ impl Config {
                     c.umask = v;
                 }
                 "objectstore.backend" => {
-                    if value != "db" && value != "file" {
+                    postgres = match value {
+                        "db" | "file" | "sqlite" => false,
+                        "postgres" => true,
+                        _ => {
+                            return Err(bad(
+                                "must be `sqlite` or `postgres` (or SoftHSM's `db`, `file`)",
+                            ))
+                        }
+                    }
+                }
+                "objectstore.postgres.url" => pg.url = value.to_string(),
+                "objectstore.postgres.password_file" => {
+                    pg.password_file = (!value.is_empty()).then(|| PathBuf::from(value))
+                }
+                "objectstore.postgres.schema" => {
+                    let ok = !value.is_empty()
+                        && value.len() <= 40
+                        && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                    if !ok {
                         return Err(bad(
-                            "must be `db` or `file` (ferrohsm always uses its database)",
+                            "needs a lowercase name of letters, digits and _ (at most 40)",
                         ));
                     }
+                    pg.schema = value.to_string();
+                }
+                "objectstore.postgres.poll_ms" => {
+                    pg.poll_ms = value
+                        .parse()
+                        .ok()
+                        .filter(|v| (50..=60_000).contains(v))
+                        .ok_or_else(|| bad("needs a number of milliseconds from 50 to 60000"))?
                 }
                 "log.level" => {
                     c.log_level = Level::parse(value)
@@ -479,6 +643,14 @@ impl Config {
                     .warnings
                     .push(format!("{}: unknown key `{key}` ignored", at(n))),
             }
+        }
+        if postgres {
+            if pg.url.is_empty() {
+                return Err(Error::Config(
+                    "objectstore.backend = postgres needs objectstore.postgres.url".into(),
+                ));
+            }
+            c.postgres = Some(pg);
         }
         Ok(c)
     }
@@ -598,5 +770,49 @@ mod tests {
                 names: vec!["CKM_RSA_X_509".into(), "CKM_SHA_1".into()]
             })
         );
+    }
+
+    #[test]
+    fn postgres_keys_and_the_password_never_shown() {
+        let c = Config::parse(
+            "objectstore.backend = postgres\n\
+             objectstore.postgres.url = postgresql://hsm:s3cret@db.example.org:5433/tokens?sslmode=disable&password=other\n\
+             objectstore.postgres.schema = prod_eu\n\
+             objectstore.postgres.poll_ms = 250\n",
+            None,
+        )
+        .unwrap();
+        let pg = c.postgres.as_ref().expect("postgres chosen");
+        assert_eq!(pg.schema, "prod_eu");
+        assert_eq!(pg.poll_ms, 250);
+        let shown = format!("{c:?} {}", pg.redacted_url());
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert_eq!(
+            pg.redacted_url(),
+            "postgresql://hsm:***@db.example.org:5433/tokens?sslmode=disable&password=***"
+        );
+        let kv = PostgresConfig {
+            url: "host=/run/postgresql user=hsm password=s3cret dbname=t".into(),
+            ..PostgresConfig::default()
+        };
+        assert_eq!(
+            kv.redacted_url(),
+            "host=/run/postgresql user=hsm password=*** dbname=t"
+        );
+        // SoftHSM's values and sqlite choose the file store; postgres needs a URL; bad names fail.
+        for v in ["db", "file", "sqlite"] {
+            let c = Config::parse(&format!("objectstore.backend = {v}\n"), None).unwrap();
+            assert!(c.postgres.is_none());
+        }
+        assert!(Config::parse("objectstore.backend = postgres\n", None).is_err());
+        assert!(Config::parse("objectstore.backend = mysql\n", None).is_err());
+        for bad in ["Prod", "a-b", "1abc", "x; DROP", ""] {
+            let t = format!("objectstore.backend = postgres\nobjectstore.postgres.url = host=/tmp\nobjectstore.postgres.schema = {bad}\n");
+            assert!(Config::parse(&t, None).is_err(), "schema {bad:?}");
+        }
+        assert!(Config::parse("objectstore.postgres.poll_ms = 10\n", None).is_err());
     }
 }

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::object::{Attribute, Object, Origin};
 use crate::session::{Find, Session};
-use crate::store::{sqlite::SqliteBackend, Backend, PinKind};
+use crate::store::{postgres::PgBackend, sqlite::SqliteBackend, Backend, PinKind};
 use crate::token::{self, Login, Token};
 use cryptoki_sys::*;
 use parking_lot::RwLock;
@@ -198,11 +198,20 @@ pub struct TokenInfo {
 
 impl Module {
     pub fn new(config: Config) -> Result<Module> {
-        let backend = SqliteBackend::new(&config.token_dir, config.umask)?
-            .with_anchor(config.anchor_dir.as_deref())?;
+        let backend: Box<dyn Backend> = match &config.postgres {
+            Some(pg) => Box::new(PgBackend::new(
+                pg,
+                &config.token_dir.join(".postgres"),
+                config.umask,
+            )?),
+            None => Box::new(
+                SqliteBackend::new(&config.token_dir, config.umask)?
+                    .with_anchor(config.anchor_dir.as_deref())?,
+            ),
+        };
         let m = Module {
             config,
-            backend: Box::new(backend),
+            backend,
             slots: RwLock::new(Slots {
                 tokens: BTreeMap::new(),
                 free_id: 0,

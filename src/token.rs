@@ -750,10 +750,9 @@ impl Token {
     fn verify_pin(&self, kind: PinKind, pin: &[u8]) -> Result<MasterKey> {
         // One check at a time per token, across processes: an attempt in flight is counted as a
         // failure until it succeeds, so overlapping correct attempts must not see each other's count.
-        let lock_file = self.store.lock().pin_lock_file()?;
-        // An exclusive flock, taken without holding the store mutex: held by one open file at a
-        // time, whichever thread or process has it; released when `lock_file` is dropped.
-        lock_file.lock()?;
+        let mut pin_lock = self.store.lock().pin_lock()?;
+        // Taken without holding the store mutex; released when `pin_lock` is dropped.
+        pin_lock.lock()?;
         let meta = self.store.lock().meta()?;
         let (wrap, failures) = match kind {
             PinKind::So => (meta.so_wrap, meta.so_failures),

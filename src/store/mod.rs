@@ -7,6 +7,7 @@
 
 pub mod anchor;
 pub mod pins;
+pub mod postgres;
 pub mod sqlite;
 pub mod state;
 
@@ -211,6 +212,13 @@ pub struct Batch {
     pub deletes: Vec<i64>,
 }
 
+/// The lock of one token's PIN checks ([`TokenStore::pin_lock`]): held from [`PinLock::lock`]
+/// until dropped.
+pub trait PinLock: Send {
+    /// Waits for the lock (a bounded wait where the engine has one).
+    fn lock(&mut self) -> Result<()>;
+}
+
 /// One token's persistent state.
 pub trait TokenStore: Send {
     fn meta(&mut self) -> Result<TokenMeta>;
@@ -237,10 +245,10 @@ pub trait TokenStore: Send {
     /// Counts one more failed attempt, durably, and returns the new count.
     fn record_failure(&mut self, kind: PinKind) -> Result<u32>;
     fn reset_failures(&mut self, kind: PinKind) -> Result<()>;
-    /// The lock file that serializes PIN checks across threads and processes (locked by the caller
-    /// with `File::lock`, outside any other lock), so attempts in flight are never mistaken for
-    /// failures by a concurrent check.
-    fn pin_lock_file(&mut self) -> Result<std::fs::File>;
+    /// The lock that serializes PIN checks across threads, processes and hosts (taken by the
+    /// caller with [`PinLock::lock`], outside any other lock), so attempts in flight are never
+    /// mistaken for failures by a concurrent check.
+    fn pin_lock(&mut self) -> Result<Box<dyn PinLock>>;
     /// Wipes every object and the user PIN, sets a new label and SO wrap; keeps the serial and
     /// the IV counters.
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()>;
@@ -262,6 +270,8 @@ pub trait TokenStore: Send {
     /// value, the authenticated values those the tag covers (`Ok(true)`; also when there is no
     /// tag yet). `Err` only when the check could not be made.
     fn check_ivs(&mut self) -> Result<bool>;
+    /// The whole token, read at one moment ([`Backend::restore`] writes it elsewhere).
+    fn dump(&mut self) -> Result<TokenDump>;
 }
 
 /// A directory of tokens.
@@ -271,6 +281,25 @@ pub trait Backend: Send + Sync {
     fn create(&self, meta: &TokenMeta) -> Result<Box<dyn TokenStore>>;
     fn open(&self, serial: &str) -> Result<Box<dyn TokenStore>>;
     fn delete(&self, serial: &str) -> Result<()>;
+    /// Writes whole tokens read from another store ([`TokenStore::dump`]): all of them or none.
+    /// Refuses (and writes nothing) when one of their serials is already here.
+    fn restore(&self, tokens: &[TokenDump]) -> Result<()>;
+}
+
+/// A whole token as stored, for moving it from one store to another (`ferrohsm-util token
+/// copy`). Nothing in it is in clear that the store does not already hold so.
+#[derive(Debug, Default)]
+pub struct TokenDump {
+    /// The label, the wrapped master keys and the failed-PIN counts (a lockout moves along).
+    pub meta: TokenMeta,
+    /// Every object: (unique ID, private, record as stored).
+    pub objects: Vec<(String, bool, Vec<u8>)>,
+    /// Every IV counter: (name, next value, authenticated value).
+    pub ivs: Vec<(Vec<u8>, i64, Option<i64>)>,
+    /// The IV counters' state tag, still true in the copy. The objects' tag covers row numbers,
+    /// which a copy does not keep: it is made again at the copy's first login, as for a token of
+    /// an earlier version (docs/POSTGRES.md says what that leaves open).
+    pub state_ivs: Option<Vec<u8>>,
 }
 
 /// Serializes attributes into one record.

@@ -9,8 +9,11 @@
 
 use super::anchor::Anchor;
 use super::pins::{PinCounters, PIN_FILE};
-use super::state::{self, Acc, Kind, StateKey};
-use super::{Backend, Batch, Changes, PinKind, StoredAttr, StoredObject, TokenMeta, TokenStore};
+use super::state::{self, covered, Delta, Kind, StateKey};
+use super::{
+    Backend, Batch, Changes, PinKind, PinLock, StoredAttr, StoredObject, TokenDump, TokenMeta,
+    TokenStore,
+};
 use crate::error::{Error, Result};
 use crate::sys::shm::SharedCounter;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -98,6 +101,56 @@ impl SqliteBackend {
             .map(|d| Anchor::new(d, serial, self.umask))
     }
 
+    /// Makes a token's database under a temporary name in the token directory, with `meta` and
+    /// what `fill` writes in the same transaction, and returns the temporary directory (renamed
+    /// into place by the caller, so a crash never leaves half a token).
+    fn build(
+        &self,
+        meta: &TokenMeta,
+        fill: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
+    ) -> Result<PathBuf> {
+        self.token_dir(&meta.serial)?;
+        let tmp = self
+            .dir
+            .join(format!(".new-{}-{}", meta.serial, std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::DirBuilder::new()
+            .mode(0o700 & !self.umask)
+            .create(&tmp)?;
+        let r = (|| {
+            let mut conn = open_db(&tmp.join(DB_FILE), self.umask, true)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut put = tx.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")?;
+                put.execute(params!["schema", SCHEMA_VERSION])?;
+                put.execute(params!["serial", meta.serial])?;
+                put.execute(params!["label", &meta.label[..]])?;
+                put.execute(params!["so_wrap", meta.so_wrap])?;
+                put.execute(params!["user_wrap", meta.user_wrap])?;
+                put.execute(params!["so_failures", meta.so_failures])?;
+                put.execute(params!["user_failures", meta.user_failures])?;
+                put.execute(params!["seq", 0])?;
+                put.execute(params!["epoch", 1])?;
+            }
+            fill(&tx)?;
+            tx.commit()?;
+            conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").ok();
+            Ok(())
+        })();
+        if let Err(e) = r {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        Ok(tmp)
+    }
+
+    /// Makes the token directory's entries durable (after a rename into it).
+    fn sync_dir(&self) {
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+    }
+
     fn token_dir(&self, serial: &str) -> Result<PathBuf> {
         if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Storage(format!("invalid token serial {serial:?}")));
@@ -126,36 +179,51 @@ impl Backend for SqliteBackend {
 
     fn create(&self, meta: &TokenMeta) -> Result<Box<dyn TokenStore>> {
         let final_dir = self.token_dir(&meta.serial)?;
-        let tmp = self
-            .dir
-            .join(format!(".new-{}-{}", meta.serial, std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::DirBuilder::new()
-            .mode(0o700 & !self.umask)
-            .create(&tmp)?;
-        {
-            let mut conn = open_db(&tmp.join(DB_FILE), self.umask, true)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut put = tx.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")?;
-                put.execute(params!["schema", SCHEMA_VERSION])?;
-                put.execute(params!["serial", meta.serial])?;
-                put.execute(params!["label", &meta.label[..]])?;
-                put.execute(params!["so_wrap", meta.so_wrap])?;
-                put.execute(params!["user_wrap", meta.user_wrap])?;
-                put.execute(params!["so_failures", 0])?;
-                put.execute(params!["user_failures", 0])?;
-                put.execute(params!["seq", 0])?;
-                put.execute(params!["epoch", 1])?;
-            }
-            tx.commit()?;
-            conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").ok();
-        }
+        let tmp = self.build(meta, |_| Ok(()))?;
         std::fs::rename(&tmp, &final_dir)?;
-        if let Ok(d) = std::fs::File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        self.sync_dir();
         self.open(&meta.serial)
+    }
+
+    fn restore(&self, tokens: &[TokenDump]) -> Result<()> {
+        // Every token is made under a temporary name first; only when all are made are they
+        // renamed into place, and a failed rename takes back the ones before it.
+        let mut made: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let r = (|| {
+            for t in tokens {
+                let dest = self.token_dir(&t.meta.serial)?;
+                if dest.exists() {
+                    return Err(Error::Storage(format!(
+                        "a token with serial {} already exists in {}",
+                        t.meta.serial,
+                        self.dir.display()
+                    )));
+                }
+                let tmp = self.build(&t.meta, |tx| fill_from_dump(tx, t))?;
+                made.push((tmp, dest));
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            for (tmp, _) in &made {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+            return Err(e);
+        }
+        for (i, (tmp, dest)) in made.iter().enumerate() {
+            if let Err(e) = std::fs::rename(tmp, dest) {
+                for (tmp, dest) in &made[..i] {
+                    let _ = std::fs::remove_dir_all(dest);
+                    let _ = std::fs::remove_dir_all(tmp);
+                }
+                for (tmp, _) in &made[i..] {
+                    let _ = std::fs::remove_dir_all(tmp);
+                }
+                return Err(e.into());
+            }
+        }
+        self.sync_dir();
+        Ok(())
     }
 
     fn open(&self, serial: &str) -> Result<Box<dyn TokenStore>> {
@@ -228,6 +296,27 @@ impl Backend for SqliteBackend {
         }
         Ok(())
     }
+}
+
+/// Writes a dumped token's objects (all at change 1), IV counters and IV tag into a new database.
+fn fill_from_dump(tx: &rusqlite::Transaction<'_>, t: &TokenDump) -> Result<()> {
+    {
+        let mut ins =
+            tx.prepare("INSERT INTO objects (uid, seq, private, attrs) VALUES (?1, 1, ?2, ?3)")?;
+        for (uid, private, record) in &t.objects {
+            super::check_record(record)?;
+            ins.execute(params![uid, private, record])?;
+        }
+        let mut iv = tx.prepare("INSERT INTO iv_counters (key, next, auth) VALUES (?1, ?2, ?3)")?;
+        for (name, next, auth) in &t.ivs {
+            iv.execute(params![name, next, auth])?;
+        }
+    }
+    tx.execute("UPDATE meta SET v = 1 WHERE k = 'seq'", [])?;
+    if let Some(tag) = &t.state_ivs {
+        put_meta(tx, "state_ivs", tag)?;
+    }
+    Ok(())
 }
 
 /// Removes what a process killed while creating or deleting a token left behind (`.new-*` and
@@ -333,52 +422,17 @@ fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
     Ok(seq + 1)
 }
 
-/// Whether a stored record is covered by the objects' state tag: a well-formed record with a
-/// sealed value (exactly the rows readers count, see `Token::sync`).
-fn covered(record: &[u8]) -> bool {
-    super::record_attrs(record).is_ok_and(|mut a| a.any(|a| a.sealed))
-}
-
-/// The change one transaction makes to the sealed rows, for the objects' state tag.
-struct Delta<'k> {
-    key: Option<&'k StateKey>,
-    acc: Acc,
-    touched: bool,
-}
-
-impl<'k> Delta<'k> {
-    fn new(key: Option<&'k StateKey>) -> Delta<'k> {
-        Delta {
-            key,
-            acc: [0; 32],
-            touched: false,
-        }
+/// Moves the objects' tag to the new set, in the same transaction. A missing tag (a token of an
+/// earlier version, before its first login here) stays missing.
+fn finish(d: Delta<'_>, tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let Some((key, acc)) = d.pending() else {
+        return Ok(());
+    };
+    if let Some(tag) = meta_blob(tx, "state_objects")? {
+        let tag = key.update(Kind::Objects, &tag, acc)?;
+        put_meta(tx, "state_objects", &tag)?;
     }
-
-    /// A row that appears or goes (the two are the same XOR).
-    fn flip(&mut self, id: i64, record: &[u8]) -> Result<()> {
-        if covered(record) {
-            // A sealed row is only written by someone holding the master key; this keeps the
-            // tag exact (and a sealed value cannot be made without the key anyway).
-            let key = self.key.ok_or(Error::UserNotLoggedIn)?;
-            state::xor(&mut self.acc, &key.row(id, record));
-            self.touched = true;
-        }
-        Ok(())
-    }
-
-    /// Moves the objects' tag to the new set, in the same transaction. A missing tag (a token of
-    /// an earlier version, before its first login here) stays missing.
-    fn finish(self, tx: &rusqlite::Transaction<'_>) -> Result<()> {
-        let (Some(key), true) = (self.key, self.touched) else {
-            return Ok(());
-        };
-        if let Some(tag) = meta_blob(tx, "state_objects")? {
-            let tag = key.update(Kind::Objects, &tag, &self.acc)?;
-            put_meta(tx, "state_objects", &tag)?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Moves the token's generation on (every write transaction does) and returns the new one.
@@ -520,7 +574,7 @@ impl SqliteToken {
             let key = key.filter(|_| key_epoch == Some(epoch));
             let mut d = Delta::new(key.as_ref());
             let v = f(tx, &mut d)?;
-            d.finish(tx)?;
+            finish(d, tx)?;
             Ok(v)
         })
     }
@@ -701,6 +755,17 @@ impl SqliteToken {
     }
 }
 
+/// The PIN lock: an exclusive `flock` of the token's `pin.lock`, held by one open file at a time,
+/// whichever thread or process has it; released when the file is closed.
+struct FileLock(std::fs::File);
+
+impl PinLock for FileLock {
+    fn lock(&mut self) -> Result<()> {
+        self.0.lock()?;
+        Ok(())
+    }
+}
+
 /// The OS error behind the connection's last failed I/O (0 if none).
 fn system_errno(conn: &Connection) -> i32 {
     // SAFETY: the handle is this open connection's own, valid while `conn` is borrowed; the call
@@ -867,14 +932,14 @@ impl TokenStore for SqliteToken {
         })
     }
 
-    fn pin_lock_file(&mut self) -> Result<std::fs::File> {
+    fn pin_lock(&mut self) -> Result<Box<dyn PinLock>> {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600 & !self.umask)
             .open(self.dir.join(PIN_FILE))?;
-        Ok(f)
+        Ok(Box::new(FileLock(f)))
     }
 
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()> {
@@ -1001,6 +1066,32 @@ impl TokenStore for SqliteToken {
             );
             Ok(())
         })
+    }
+
+    fn dump(&mut self) -> Result<TokenDump> {
+        let so_failures = self.failures(PinKind::So)?;
+        let user_failures = self.failures(PinKind::User)?;
+        let mut meta = self.meta()?;
+        meta.so_failures = so_failures;
+        meta.user_failures = user_failures;
+        let tx = self.conn.transaction()?;
+        let mut d = TokenDump {
+            meta,
+            state_ivs: meta_blob(&tx, "state_ivs")?,
+            ..TokenDump::default()
+        };
+        {
+            let mut st = tx.prepare("SELECT uid, private, attrs FROM objects ORDER BY id")?;
+            for row in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+                d.objects.push(row?);
+            }
+            let mut st = tx.prepare("SELECT key, next, auth FROM iv_counters")?;
+            for row in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+                d.ivs.push(row?);
+            }
+        }
+        tx.commit()?;
+        Ok(d)
     }
 
     fn check_ivs(&mut self) -> Result<bool> {

@@ -60,6 +60,50 @@ pub fn xor(acc: &mut Acc, v: &Acc) {
     }
 }
 
+/// Whether a stored record is covered by the objects' state tag: a well-formed record with a
+/// sealed value (exactly the rows readers count, see `Token::sync`).
+pub fn covered(record: &[u8]) -> bool {
+    super::record_attrs(record).is_ok_and(|mut a| a.any(|a| a.sealed))
+}
+
+/// The change one transaction makes to the sealed rows, for the objects' state tag (each store
+/// applies it to the tag it keeps, in the same transaction).
+pub struct Delta<'k> {
+    key: Option<&'k StateKey>,
+    acc: Acc,
+    touched: bool,
+}
+
+impl<'k> Delta<'k> {
+    pub fn new(key: Option<&'k StateKey>) -> Delta<'k> {
+        Delta {
+            key,
+            acc: [0; 32],
+            touched: false,
+        }
+    }
+
+    /// A row that appears or goes (the two are the same XOR).
+    pub fn flip(&mut self, id: i64, record: &[u8]) -> Result<()> {
+        if covered(record) {
+            // A sealed row is only written by someone holding the master key; this keeps the
+            // tag exact (and a sealed value cannot be made without the key anyway).
+            let key = self.key.ok_or(Error::UserNotLoggedIn)?;
+            xor(&mut self.acc, &key.row(id, record));
+            self.touched = true;
+        }
+        Ok(())
+    }
+
+    /// The key and the change to apply to the objects' tag, when a covered row changed.
+    pub fn pending(&self) -> Option<(&'k StateKey, &Acc)> {
+        match (self.key, self.touched) {
+            (Some(k), true) => Some((k, &self.acc)),
+            _ => None,
+        }
+    }
+}
+
 impl StateKey {
     pub fn new(key: &Zeroizing<[u8; 32]>) -> StateKey {
         StateKey {
