@@ -278,8 +278,11 @@ fn kill9_during_rotation_leaves_exactly_one_newest_version() {
         last.values().all(|&v| v >= 10),
         "too few rotations happened to mean anything: {last:?}"
     );
-    let db = env.only_db();
-    assert_eq!(integrity_check(&db), "ok", "PRAGMA integrity_check");
+    // SQLite's own check of the file (PostgreSQL has no equivalent to run).
+    if !on_postgres() {
+        let db = env.only_db();
+        assert_eq!(integrity_check(&db), "ok", "PRAGMA integrity_check");
+    }
 }
 
 #[test]

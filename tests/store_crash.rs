@@ -43,6 +43,10 @@ fn read_obj(s: &Session, h: ObjectHandle) -> (String, Vec<u8>, bool) {
 /// After the loop: the DB passes SQLite's integrity check and every stored row is visible
 /// through the module (no row silently skipped as unreadable).
 fn check_db(env: &Env, visible: usize) {
+    // The file checks are SQLite's (on PostgreSQL the test's checks through the module remain).
+    if on_postgres() {
+        return;
+    }
     let db = env.only_db();
     assert_eq!(integrity_check(&db), "ok", "PRAGMA integrity_check");
     let n = rows(&db).len();

@@ -105,6 +105,10 @@ fn four_processes_create_500_objects_each() {
     }
     drop(s);
     drop(f);
+    // The rows as the SQLite file holds them (on PostgreSQL, the module's view above is the check).
+    if on_postgres() {
+        return;
+    }
     let rs = rows(&env.only_db());
     assert_eq!(rs.len(), PROCS * EACH as usize);
     // How much the four writers interleaved (informative: row order vs. process).

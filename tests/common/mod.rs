@@ -100,6 +100,33 @@ pub fn load_module() -> Pkcs11 {
     p11
 }
 
+/// The configuration lines that choose the token store: none (SQLite under the token directory),
+/// or, when `FERROHSM_TEST_PG` holds a connection string (`scripts/pg-cluster`), PostgreSQL, in a
+/// schema of its own for each call, so every fixture starts from an empty store as it does with a
+/// fresh directory. The same tests then run against either store.
+pub fn store_lines() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    match std::env::var("FERROHSM_TEST_PG") {
+        Ok(url) if !url.is_empty() => format!(
+            "objectstore.backend = postgres\n\
+             objectstore.postgres.url = {url}\n\
+             objectstore.postgres.schema = t{}_{}_{}\n",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() % 1_000_000),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Whether the tests run against the PostgreSQL store (`FERROHSM_TEST_PG`).
+pub fn on_postgres() -> bool {
+    std::env::var("FERROHSM_TEST_PG").is_ok_and(|u| !u.is_empty())
+}
+
 pub struct Fixture {
     p11: Option<Pkcs11>,
     pub dir: Option<tempfile::TempDir>,
@@ -141,9 +168,10 @@ impl Fixture {
                  log.level = ERROR\n\
                  kdf.argon2.memory_kib = 1024\n\
                  kdf.argon2.iterations = 1\n\
-                 pin.max_attempts = {}\n",
+                 pin.max_attempts = {}\n{}",
                 tokendir.display(),
-                max_attempts
+                max_attempts,
+                store_lines()
             ),
         )
         .expect("write conf");

@@ -48,8 +48,9 @@ impl Env {
                  directories.tokendir = {}\n\
                  kdf.argon2.memory_kib = 1024\n\
                  kdf.argon2.iterations = 1\n\
-                 {extra}\n",
-                tokendir.display()
+                 {extra}\n{}",
+                tokendir.display(),
+                common::store_lines()
             ),
         )
         .expect("write conf");
@@ -428,13 +429,15 @@ pub fn crash_object(prefix: &str, i: u64, private_every: u64) -> (String, Vec<u8
 }
 
 /// Creates token data objects `<prefix>-<i>` from START, printing `OK <label>` after each
-/// C_CreateObject returned CKR_OK; stops after COUNT (0: never).
+/// C_CreateObject returned CKR_OK; stops after COUNT (0: never). A failure ends the worker, or
+/// with FERROHSM_TEST_KEEP_GOING is printed and the object tried again.
 fn create_loop() {
     let prefix = env_var("FERROHSM_TEST_PREFIX");
     let start = env_num("FERROHSM_TEST_START", 0);
     let count = env_num("FERROHSM_TEST_COUNT", 0);
     let every = env_num("FERROHSM_TEST_PRIVATE_EVERY", 3);
     let app = std::env::var("FERROHSM_TEST_APP").unwrap_or_else(|_| "crash".into());
+    let keep_going = std::env::var_os("FERROHSM_TEST_KEEP_GOING").is_some();
     let p11 = worker_module();
     let s = worker_session(&p11);
     worker_login(&s);
@@ -459,6 +462,13 @@ fn create_loop() {
         ]);
         match r {
             Ok(_) => say(format!("OK {label}")),
+            // FERROHSM_TEST_KEEP_GOING: the store may be away for a while (a database server
+            // restarting); the same object is tried again until it is created.
+            Err(e) if keep_going => {
+                say(format!("ERR {label} {}", res::<()>(&Err(e))));
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             Err(e) => {
                 say(format!("ERR {label} {}", res::<()>(&Err(e))));
                 std::process::exit(3);
