@@ -4,6 +4,7 @@
 //! already pass to softhsm2-util (`ferrohsm-util --init-token --free --label L --pin P --so-pin S`), with
 //! the same lines on stdout and `ERROR: ...` on stderr with exit status 1.
 
+mod copy;
 mod dist;
 mod doctor;
 mod import;
@@ -148,6 +149,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: migrate::MigrateCmd,
     },
+    /// Tokens as a whole: copy them between a token directory and a PostgreSQL database
+    Token {
+        #[command(subcommand)]
+        cmd: copy::TokenCmd,
+    },
     /// List the objects of a token (private ones after login)
     ListObjects {
         #[command(flatten)]
@@ -272,6 +278,12 @@ fn run(cli: Cli) -> R<()> {
             Cmd::ListObjects { sel, pins, login } => list_objects(&sel, &pins, login),
             Cmd::Key { cmd } => key::run(&open()?, cmd),
             Cmd::Migrate { cmd } => migrate::run(cmd),
+            Cmd::Token { cmd } => {
+                let config = Config::discover()?;
+                ferrohsm::log::setup(config.log_level, config.log_file.as_deref())
+                    .map_err(|e| Fail(e.to_string()))?;
+                copy::run(cmd, &config)
+            }
             Cmd::Doctor(_) => unreachable!("run by main"),
         };
     }
