@@ -102,6 +102,8 @@ struct Opts {
     svg: Option<PathBuf>,
     quick: bool,
     fast_kdf: bool,
+    /// Extra configuration lines for a ferrohsm module A or B (`--conf-a`, `--conf-b`).
+    conf: [String; 2],
 }
 
 const HELP: &str = "\
@@ -121,6 +123,10 @@ usage: cargo bench --bench pkcs11 -- [options]
   --svg FILE             write a bar chart of the ratios (log scale)
   --quick                few objects, short rounds: a CI smoke run
   --fast-kdf             ferrohsm with kdf.argon2.memory_kib = 1024, iterations = 1
+  --conf-a TEXT, --conf-b TEXT
+                         extra configuration lines for a ferrohsm module A or B (`\n` between
+                         lines; `{sub}` becomes a name unique to each of its token stores), e.g.
+                         the PostgreSQL store against the SQLite store with the same build
   --list                 print the row names and exit
 ";
 
@@ -137,6 +143,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         svg: None,
         quick: false,
         fast_kdf: false,
+        conf: Default::default(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -186,6 +193,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             }
             "--json" => o.json = Some(PathBuf::from(val(a)?)),
             "--svg" => o.svg = Some(PathBuf::from(val(a)?)),
+            "--conf-a" => o.conf[0] = val(a)?.replace("\\n", "\n"),
+            "--conf-b" => o.conf[1] = val(a)?.replace("\\n", "\n"),
             "--quick" => o.quick = true,
             "--fast-kdf" => o.fast_kdf = true,
             "--list" => {} // handled in main, after the row filter
@@ -553,7 +562,12 @@ fn find_token_slot(p11: &Pkcs11, label: &str) -> Result<Option<Slot>, Error> {
 
 /// `own_build`: the library must be this build's (module A); a ferrohsm given as module B is a
 /// deliberate comparison (another version, another build) and is taken as it is.
-fn open_module(path: &Path, fast_kdf: bool, own_build: bool) -> Result<Module, String> {
+fn open_module(
+    path: &Path,
+    fast_kdf: bool,
+    own_build: bool,
+    extra: &str,
+) -> Result<Module, String> {
     let lower = path.to_string_lossy().to_lowercase();
     let dir = tempfile::Builder::new()
         .prefix("pkcs11-bench-")
@@ -575,6 +589,8 @@ fn open_module(path: &Path, fast_kdf: bool, own_build: bool) -> Result<Module, S
             tokens.display()
         );
         let mut ferro = base.clone();
+        let unique = format!("{sub}_{}_{}", std::process::id(), usize::from(own_build));
+        let _ = writeln!(ferro, "{}", extra.replace("{sub}", &unique));
         if fast_kdf {
             let _ = write!(
                 ferro,
@@ -2515,7 +2531,7 @@ fn main() {
     let mut mods = Vec::new();
     for (i, p) in paths.iter().enumerate() {
         eprintln!("setting up {} ...", p.display());
-        match open_module(p, o.fast_kdf, i == 0) {
+        match open_module(p, o.fast_kdf, i == 0, &o.conf[i]) {
             Ok(m) => mods.push(m),
             Err(e) => {
                 eprintln!("error: {e}");
