@@ -19,10 +19,6 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Even when the store's change hint has not moved, the store is asked at least this often: it
-/// bounds how long a change stays unseen if a writer died between its commit and its bump.
-const FULL_CHECK_EVERY_MS: u64 = 1000;
-
 /// Object handles are never reused in a process.
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
 
@@ -88,6 +84,9 @@ pub struct Token {
     /// last full check, made at `last_full_ms` on the coarse clock (`crate::sys::clock`).
     hint: Option<Arc<crate::sys::shm::SharedCounter>>,
     hint_seen: AtomicU64,
+    /// Even when the hint has not moved, the store is asked at least this often
+    /// ([`TokenStore::check_interval_ms`]).
+    check_every_ms: u64,
     /// The store holds something no sync has read yet (see `refresh`): a change another process
     /// made, or, from `open` until the first call that needs the objects, all of them.
     unsynced: std::sync::atomic::AtomicBool,
@@ -416,6 +415,7 @@ impl Token {
     pub fn open(mut store: Box<dyn TokenStore>, config: &Config) -> Result<Arc<Token>> {
         let meta = store.meta()?;
         let hint = store.change_hint();
+        let check_every_ms = store.check_interval_ms();
         let t = Token {
             serial: meta.serial.clone(),
             slot_id: slot_id_for_serial(&meta.serial),
@@ -441,6 +441,7 @@ impl Token {
             }),
             store: Mutex::new(store),
             hint_seen: AtomicU64::new(hint.as_ref().map_or(0, |h| h.load())),
+            check_every_ms,
             hint,
             last_full_ms: AtomicU64::new(0),
             // The objects are read by the first call that needs them (`refresh`), not here:
@@ -485,7 +486,7 @@ impl Token {
             if !self.unsynced.load(Ordering::SeqCst)
                 && h == self.hint_seen.load(Ordering::Acquire)
                 && now_ms >= last
-                && now_ms - last < FULL_CHECK_EVERY_MS
+                && now_ms - last < self.check_every_ms
             {
                 return Ok(());
             }

@@ -25,6 +25,7 @@ fn worker() {
     match std::env::var("FERROHSM_TEST_WORKER").as_deref() {
         Ok("watch_value") => watch_value(),
         Ok("watch_verify") => watch_verify(),
+        Ok("threads") => threads(),
         _ => support::worker_main(),
     }
 }
@@ -233,6 +234,42 @@ fn watch_verify() {
         std::thread::sleep(Duration::from_millis(2));
     }
     println!("DONE");
+    std::process::exit(0);
+}
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// With CKF_LIBRARY_CANT_CREATE_OS_THREADS: C_Initialize, login, create, find, and a change made
+/// by another host (FERROHSM_TEST_GO names a file the test creates after it, through another
+/// configuration): prints `THREADS <before> <after> <seen>`.
+fn threads() {
+    println!();
+    let before = thread_count();
+    let p11 = cryptoki::context::Pkcs11::new(module_path()).unwrap();
+    p11.initialize(cryptoki::context::CInitializeArgs::new(
+        cryptoki::context::CInitializeFlags::OS_LOCKING_OK
+            | cryptoki::context::CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS,
+    ))
+    .unwrap();
+    let slot = slot_by_label(&p11, "fleet").expect("token");
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    s.create_object(&data_template("mine", true, true)).unwrap();
+    println!("READY");
+    let go = PathBuf::from(std::env::var("FERROHSM_TEST_GO").unwrap());
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut seen = false;
+    while Instant::now() < end && !seen {
+        seen = go.exists()
+            && !s
+                .find_objects(&[Attribute::Label(b"theirs".to_vec())])
+                .unwrap()
+                .is_empty();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("THREADS {before} {} {seen}", thread_count());
     std::process::exit(0);
 }
 
@@ -789,4 +826,38 @@ fn tls_checks_the_server_as_the_url_asks() {
     // No TLS asked: the same server over TCP works in clear (its pg_hba allows it).
     let clear = with("clear", &by_ip);
     assert_eq!(init_in_child(&clear).0, "INIT OK");
+}
+
+/// The module starts no thread for the database when the application forbids it: not to
+/// connect, not to listen, not to hear another host's change.
+#[test]
+fn no_thread_is_started_for_the_database() {
+    let fleet = Fleet::new(Server::any());
+    let a = fleet.host("a", "");
+    let b = fleet.host("b", "objectstore.postgres.poll_ms = 60000");
+    make_token(&a, "fleet");
+    let go = fleet.path("go");
+    let mut c = worker_cmd("threads", &b);
+    c.env("FERROHSM_TEST_GO", &go);
+    let mut w = Running::spawn(c);
+    w.wait_line(|l| l == "READY", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("worker did not start\n{}", w.describe()));
+    run_script(
+        &a,
+        "fleet",
+        &[&format!("login_user {USER_PIN}"), "create theirs 0"],
+    );
+    std::fs::write(&go, b"").unwrap();
+    let l = w
+        .wait_line(|l| l.starts_with("THREADS "), Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("no THREADS line\n{}", w.describe()));
+    let v: Vec<&str> = l.split_whitespace().collect();
+    assert_eq!(
+        v[3], "true",
+        "host b saw host a's object by notification: {l}"
+    );
+    assert_eq!(
+        v[1], v[2],
+        "threads before C_Initialize and after everything: {l}"
+    );
 }

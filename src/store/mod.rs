@@ -229,6 +229,13 @@ pub trait TokenStore: Send {
     fn change_hint(&self) -> Option<std::sync::Arc<crate::sys::shm::SharedCounter>> {
         None
     }
+    /// With a change hint: how long a reader may go on the hint alone before it asks
+    /// [`TokenStore::has_changed`]. It bounds how long a change the hint does not show stays
+    /// unseen: a writer that died between its commit and its bump on this machine, or, for a
+    /// store shared by several machines, another machine's change.
+    fn check_interval_ms(&self) -> u64 {
+        1000
+    }
     /// Objects written and deleted since `seq` (everything when `epoch` is no longer current).
     fn changes_since(&mut self, seq: u64, epoch: u64) -> Result<Changes>;
     fn insert_object(&mut self, uid: &str, private: bool, attrs: &[StoredAttr]) -> Result<i64>;

@@ -683,7 +683,7 @@ impl SqliteToken {
     fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
         // Bumped before and after: a reader that looks while the commit is in flight still gets a
         // bump after it. A writer killed in between is covered by the readers' periodic full
-        // check (`crate::token::FULL_CHECK_EVERY_MS`).
+        // check (`TokenStore::check_interval_ms`).
         let bump = |c: &Option<Arc<SharedCounter>>| c.as_deref().map(SharedCounter::bump);
         bump(&self.counter);
         let tx = self

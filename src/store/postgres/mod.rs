@@ -91,6 +91,10 @@ CREATE TABLE IF NOT EXISTS iv_counters (
 INSERT INTO info (k, v) VALUES ('schema', 1) ON CONFLICT (k) DO NOTHING;
 ";
 
+/// How often the module asks the store about other hosts' changes when this machine's change
+/// counter has not moved (`TokenStore::check_interval_ms`).
+const CHECK_EVERY_MS: u64 = 5;
+
 /// After a failed connection attempt, how long calls fail at once before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
 
@@ -337,12 +341,13 @@ impl Backend for PgBackend {
             SharedCounter::open(&path, 0o600 & !umask)
                 .inspect_err(|e| crate::log_warn!("token {serial}: no local change counter ({e})"))
                 .ok()
+                .map(Arc::new)
         });
         let mut t = PgToken {
             cfg: self.cfg.clone(),
             serial: serial.to_string(),
             conn: Conn::default(),
-            local_seen: counter.as_ref().map_or(0, SharedCounter::load),
+            local_seen: counter.as_ref().map_or(0, |c| c.load()),
             counter,
             listener: self.listener.clone(),
             stamp: None,
@@ -486,7 +491,7 @@ struct PgToken {
     conn: Conn,
     /// This machine's change counter of the token, bumped around every commit (as the SQLite
     /// store's), and its value when last looked at.
-    counter: Option<SharedCounter>,
+    counter: Option<Arc<SharedCounter>>,
     local_seen: u64,
     /// The process's listener, and where this token stood with it at the last check.
     listener: Arc<Mutex<Listener>>,
@@ -650,7 +655,7 @@ impl PgToken {
         let seen = self.conn.gen;
         // Bumped before and after, as in the SQLite store: a process of this machine that looks
         // while the commit is in flight still sees a bump after it.
-        let bump = |c: &Option<SharedCounter>| c.as_ref().map(SharedCounter::bump);
+        let bump = |c: &Option<Arc<SharedCounter>>| c.as_deref().map(SharedCounter::bump);
         bump(&self.counter);
         let r = self.conn.run(&self.cfg, |c| {
             let mut tx = c.transaction()?;
@@ -746,6 +751,19 @@ impl TokenStore for PgToken {
             so_failures: r.get::<_, i32>(3) as u32,
             user_failures: r.get::<_, i32>(4) as u32,
         })
+    }
+
+    /// This machine's change counter: the module reads it without a lock on every call, and asks
+    /// [`TokenStore::has_changed`] when it moved or [`Self::check_interval_ms`] passed.
+    fn change_hint(&self) -> Option<Arc<SharedCounter>> {
+        self.counter.clone()
+    }
+
+    /// Other hosts' changes are heard by the listener: it is asked about every 5 ms (the coarse
+    /// clock's tick is 4 ms), which adds that much to the time a notified change takes to be
+    /// seen and keeps the listener off the path of each call.
+    fn check_interval_ms(&self) -> u64 {
+        CHECK_EVERY_MS
     }
 
     /// Asks this machine's change counter and the process's listener (no query); polls the
