@@ -473,6 +473,14 @@ impl Config {
 
     /// Parses the text of a configuration file.
     pub fn parse(text: &str, source: Option<&Path>) -> Result<Config> {
+        let c = Self::parse_lines(text, source)?;
+        c.check_whole()?;
+        Ok(c)
+    }
+
+    /// Parses the lines of a configuration file, each on its own (the doctor checks them one
+    /// by one); [`Config::parse`] also checks the keys that need each other.
+    pub fn parse_lines(text: &str, source: Option<&Path>) -> Result<Config> {
         let mut c = Config {
             source: source.map(Path::to_path_buf),
             ..Config::default()
@@ -645,14 +653,19 @@ impl Config {
             }
         }
         if postgres {
-            if pg.url.is_empty() {
-                return Err(Error::Config(
-                    "objectstore.backend = postgres needs objectstore.postgres.url".into(),
-                ));
-            }
             c.postgres = Some(pg);
         }
         Ok(c)
+    }
+
+    /// What no single line can say: keys that need each other.
+    pub fn check_whole(&self) -> Result<()> {
+        if self.postgres.as_ref().is_some_and(|p| p.url.is_empty()) {
+            return Err(Error::Config(
+                "objectstore.backend = postgres needs objectstore.postgres.url".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -861,3 +861,33 @@ fn no_thread_is_started_for_the_database() {
         "threads before C_Initialize and after everything: {l}"
     );
 }
+
+/// `ferrohsm-util doctor` checks the PostgreSQL store: it reaches it, lists and opens its tokens,
+/// and names an unreachable server.
+#[test]
+fn doctor_checks_the_postgres_store() {
+    let fleet = Fleet::new(Server::any());
+    let a = fleet.host("a", "");
+    make_token(&a, "fleet");
+    let o = util(&a, &["doctor"]);
+    assert!(o.ok(), "{o}");
+    assert!(
+        o.stdout.contains("PostgreSQL token store") && o.stdout.contains("1 token(s)"),
+        "{o}"
+    );
+    assert!(o.stdout.contains("token \"fleet\""), "{o}");
+    let text = std::fs::read_to_string(&a).unwrap();
+    let gone = fleet.path("gone.conf");
+    let url_line = text
+        .lines()
+        .find(|l| l.starts_with("objectstore.postgres.url"))
+        .unwrap();
+    std::fs::write(
+        &gone,
+        text.replace(url_line, "objectstore.postgres.url = host=/nonexistent user=postgres"),
+    )
+    .unwrap();
+    let o = util(&gone, &["doctor"]);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stdout.contains("cannot reach the PostgreSQL token store"), "{o}");
+}

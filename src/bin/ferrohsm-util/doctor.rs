@@ -11,6 +11,7 @@
 use clap::Args;
 use cryptoki_sys::*;
 use ferrohsm::config::{Config, SYSTEM_CONF};
+use ferrohsm::store::postgres::PgBackend;
 use ferrohsm::store::sqlite::SqliteBackend;
 use ferrohsm::store::{Backend, TokenMeta};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -153,7 +154,7 @@ fn check_config(r: &mut Report) -> Config {
     let mut warnings = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let alone = format!("{}{line}\n", "\n".repeat(n));
-        match Config::parse(&alone, Some(&path)) {
+        match Config::parse_lines(&alone, Some(&path)) {
             Ok(c) => {
                 warnings.extend(c.warnings);
                 good.push_str(line);
@@ -185,7 +186,15 @@ fn check_config(r: &mut Report) -> Config {
             "correct the value (ferrohsm.conf(5) lists what each key takes)",
         );
     }
-    Config::parse(&good, Some(&path)).unwrap_or_default()
+    let config = Config::parse_lines(&good, Some(&path)).unwrap_or_default();
+    if let Err(ferrohsm::Error::Config(m)) = config.check_whole() {
+        r.fail(
+            "config",
+            format!("{m} (the module refuses to start)"),
+            "add the missing key (ferrohsm.conf(5) lists the keys)",
+        );
+    }
+    config
 }
 
 // ---- token directory ------------------------------------------------------------------------------
@@ -319,6 +328,30 @@ fn is_serial(name: &str) -> bool {
 // ---- tokens ---------------------------------------------------------------------------------------
 
 fn check_tokens(r: &mut Report, config: &Config, module: &str) {
+    if let Some(pg) = &config.postgres {
+        let where_ = format!("{} (schema {})", pg.redacted_url(), pg.schema);
+        let backend = PgBackend::new(pg, &config.token_dir.join(".postgres"), config.umask);
+        let listed = backend.and_then(|b| b.list().map(|l| (b, l)));
+        match listed {
+            Err(e) => r.fail(
+                "tokens",
+                format!("cannot reach the PostgreSQL token store {where_}: {e}"),
+                "check objectstore.postgres.url, the password (objectstore.postgres.password_file or PGPASSWORD) and that the server is up",
+            ),
+            Ok((_, serials)) if serials.is_empty() => r.info(
+                "tokens",
+                format!("no tokens in the PostgreSQL token store {where_}"),
+                Some("ferrohsm-util init-token --label LABEL makes one".into()),
+            ),
+            Ok((b, serials)) => {
+                r.ok("tokens", format!("PostgreSQL token store {where_}: {} token(s)", serials.len()));
+                for serial in &serials {
+                    check_token(r, &b, config, module, serial);
+                }
+            }
+        }
+        return;
+    }
     let dir = &config.token_dir;
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -419,13 +452,7 @@ fn check_tokens(r: &mut Report, config: &Config, module: &str) {
     }
 }
 
-fn check_token(
-    r: &mut Report,
-    backend: &SqliteBackend,
-    config: &Config,
-    module: &str,
-    serial: &str,
-) {
+fn check_token(r: &mut Report, backend: &dyn Backend, config: &Config, module: &str, serial: &str) {
     let check = format!("token {serial}");
     let meta: ferrohsm::Result<TokenMeta> = backend.open(serial).and_then(|mut st| st.meta());
     let meta = match meta {
