@@ -129,32 +129,37 @@ impl std::fmt::Debug for PostgresConfig {
 }
 
 impl PostgresConfig {
-    /// The URL with any password in it replaced by `***` (for logs and errors).
+    /// The URL with any password in it replaced by `***` (for logs and errors). It reads the
+    /// password where the client does: in a URL, between the user's `:` and the first `@`, or a
+    /// `password` query parameter; in the key=value form, the `password` key's value (spaces
+    /// around `=` and quotes as libpq allows).
     pub fn redacted_url(&self) -> String {
         let u = &self.url;
-        if let Some(rest) = u
-            .strip_prefix("postgresql://")
-            .or_else(|| u.strip_prefix("postgres://"))
-        {
-            let scheme = &u[..u.len() - rest.len()];
-            let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            let (auth, tail) = rest.split_at(auth_end);
-            if let Some(at) = auth.rfind('@') {
-                let (user, host) = auth.split_at(at);
-                let user = user.split(':').next().unwrap_or("");
-                let masked = if user.len() < at { ":***" } else { "" };
-                let tail = redact_password_param(tail);
-                return format!("{scheme}{user}{masked}{host}{tail}");
-            }
-            return format!("{scheme}{auth}{}", redact_password_param(tail));
+        if let Some(i) = u.find("://") {
+            let (scheme, rest) = u.split_at(i + 3);
+            let rest = match rest.find('@') {
+                Some(at) => {
+                    let (info, host) = rest.split_at(at);
+                    match info.find(':') {
+                        Some(c) => format!("{}:***{host}", &info[..c]),
+                        None => rest.to_string(),
+                    }
+                }
+                None => rest.to_string(),
+            };
+            return format!("{scheme}{}", redact_password_param(&rest));
         }
-        u.split_whitespace()
-            .map(|kv| match kv.split_once('=') {
-                Some(("password", _)) => "password=***".to_string(),
-                _ => kv.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut out = String::with_capacity(u.len());
+        let mut last = 0;
+        for p in conninfo_pairs(u) {
+            if p.key == "password" {
+                out.push_str(&u[last..p.value_span.0]);
+                out.push_str("***");
+                last = p.value_span.1;
+            }
+        }
+        out.push_str(&u[last..]);
+        out
     }
 
     /// The password from `password_file`, else `PGPASSWORD` (`None`: no password).
@@ -173,6 +178,87 @@ impl PostgresConfig {
             .ok()
             .filter(|p| !p.is_empty())
             .map(zeroize::Zeroizing::new))
+    }
+}
+
+/// One `key = value` of a libpq key=value connection string.
+pub(crate) struct ConninfoPair {
+    pub key: String,
+    /// The value, unquoted and unescaped.
+    pub value: String,
+    /// Where the whole pair is in the string, and where its value's text is (inside quotes).
+    pub span: (usize, usize),
+    pub value_span: (usize, usize),
+}
+
+/// The pairs of a libpq key=value string, as libpq reads them: spaces around `=`, values in
+/// single quotes with `\'` and `\\` escapes, or unquoted up to the next space. Stops at the
+/// first thing it cannot read (the client then rejects the string).
+pub(crate) fn conninfo_pairs(s: &str) -> Vec<ConninfoPair> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let skip = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip(&mut i);
+        if i >= b.len() {
+            return out;
+        }
+        let start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = s[start..i].to_string();
+        skip(&mut i);
+        if i >= b.len() || b[i] != b'=' {
+            return out;
+        }
+        i += 1;
+        skip(&mut i);
+        let mut value = String::new();
+        let (vs, ve);
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            vs = i;
+            loop {
+                match b.get(i) {
+                    None => return out,
+                    Some(b'\\') if i + 1 < b.len() => {
+                        value.push(b[i + 1] as char);
+                        i += 2;
+                    }
+                    Some(b'\'') => break,
+                    Some(_) => {
+                        let ch = s[i..].chars().next().expect("in bounds");
+                        value.push(ch);
+                        i += ch.len_utf8();
+                    }
+                }
+            }
+            ve = i;
+            i += 1;
+        } else {
+            vs = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                let ch = s[i..].chars().next().expect("in bounds");
+                value.push(ch);
+                i += ch.len_utf8();
+            }
+            ve = i;
+        }
+        out.push(ConninfoPair {
+            key,
+            value,
+            span: (start, i),
+            value_span: (vs, ve),
+        });
     }
 }
 
@@ -807,14 +893,37 @@ mod tests {
             pg.redacted_url(),
             "postgresql://hsm:***@db.example.org:5433/tokens?sslmode=disable&password=***"
         );
-        let kv = PostgresConfig {
-            url: "host=/run/postgresql user=hsm password=s3cret dbname=t".into(),
-            ..PostgresConfig::default()
+        let shown = |url: &str| {
+            PostgresConfig {
+                url: url.into(),
+                ..PostgresConfig::default()
+            }
+            .redacted_url()
         };
         assert_eq!(
-            kv.redacted_url(),
+            shown("host=/run/postgresql user=hsm password=s3cret dbname=t"),
             "host=/run/postgresql user=hsm password=*** dbname=t"
         );
+        // Where the client finds a password, the redaction finds it too (a review found these).
+        assert_eq!(
+            shown("postgresql://hsm:pa/ss?w@db/hsm"),
+            "postgresql://hsm:***@db/hsm"
+        );
+        assert_eq!(
+            shown("host=db password = s3cret user=u"),
+            "host=db password = *** user=u"
+        );
+        assert_eq!(
+            shown("host=db password='a b\\'c' user=u"),
+            "host=db password='***' user=u"
+        );
+        assert_eq!(shown("postgresql://db/hsm"), "postgresql://db/hsm");
+        let p = conninfo_pairs("a=1 b = '2 3' c='x\\'y'");
+        let kv: Vec<(&str, &str)> = p
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(kv, [("a", "1"), ("b", "2 3"), ("c", "x'y")]);
         // SoftHSM's values and sqlite choose the file store; postgres needs a URL; bad names fail.
         for v in ["db", "file", "sqlite"] {
             let c = Config::parse(&format!("objectstore.backend = {v}\n"), None).unwrap();

@@ -477,9 +477,11 @@ fn a_pin_lockout_counts_across_hosts() {
     }
 }
 
-/// The server is killed (`pg_ctl stop -m immediate`) while two hosts create objects, and started
-/// again a second later: the hosts' calls fail meanwhile and work again without a restart, every
-/// create that returned CKR_OK is there, and the token opens.
+/// The server is killed (`pg_ctl stop -m immediate`) while two hosts create objects and a third
+/// rotates a key family, and started again a second later: the hosts' calls fail meanwhile and
+/// work again without a restart, every create that returned CKR_OK is there, the family's
+/// versions are contiguous with exactly one newest (none lost that the tool reported made), and
+/// the token opens.
 #[test]
 fn a_server_crash_loses_no_acknowledged_write() {
     let fleet = Fleet::new(Server::own());
@@ -506,6 +508,32 @@ fn a_server_crash_loses_no_acknowledged_write() {
         )
         .unwrap_or_else(|| panic!("worker did not start\n{}", w.describe()));
     }
+    // Host c rotates `jwt` with the tool, over and over, until told to stop.
+    let c = fleet.host("c", "");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rotator = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let o = util(
+                    &c,
+                    &[
+                        "key", "rotate", "jwt", "--type", "ec:P-256", "--token", "fleet", "--pin",
+                        USER_PIN,
+                    ],
+                );
+                if o.ok() {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
     fleet.server.kill();
     std::thread::sleep(Duration::from_secs(1));
     fleet.server.resume();
@@ -520,10 +548,53 @@ fn a_server_crash_loses_no_acknowledged_write() {
         acked.extend(w.tagged("OK"));
         failed += w.tagged("ERR").len();
     }
+    // A few rotations after the restart too.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (rot_ok, rot_failed) = rotator.join().unwrap();
     assert!(
         failed > 0,
         "the crash came while the hosts were writing: some calls must have failed"
     );
+    let o = util(
+        &a,
+        &[
+            "key", "versions", "jwt", "--token", "fleet", "--pin", USER_PIN,
+        ],
+    );
+    assert!(o.ok(), "{o}");
+    let rows: Vec<(u64, String)> = o
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].parse().unwrap(), f[1].to_string())
+        })
+        .collect();
+    let n = rows.len() as u64;
+    assert!(
+        rot_ok >= 2 && rot_failed > 0,
+        "rotations: {rot_ok} made, {rot_failed} failed"
+    );
+    assert!(
+        n >= rot_ok,
+        "every rotation reported made is there ({n} versions, {rot_ok} reported)"
+    );
+    let mut versions: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    versions.sort();
+    assert_eq!(
+        versions,
+        (1..=n).collect::<Vec<_>>(),
+        "contiguous versions:\n{o}"
+    );
+    let newest: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.1 == "newest")
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(newest, [n], "exactly one newest, the last:\n{o}");
+    eprintln!("server crash: {rot_ok} rotations reported made, {rot_failed} failed, {n} versions, contiguous");
     assert_eq!(acked.len() as u64, 2 * EACH);
     let f = Fixture::with_conf(&a);
     let s = f.user_session(slot_by_label(&f, "fleet").expect("the token opens"));
@@ -884,10 +955,52 @@ fn doctor_checks_the_postgres_store() {
         .unwrap();
     std::fs::write(
         &gone,
-        text.replace(url_line, "objectstore.postgres.url = host=/nonexistent user=postgres"),
+        text.replace(
+            url_line,
+            "objectstore.postgres.url = host=/nonexistent user=postgres",
+        ),
     )
     .unwrap();
     let o = util(&gone, &["doctor"]);
     assert_eq!(o.code, Some(1), "{o}");
-    assert!(o.stdout.contains("cannot reach the PostgreSQL token store"), "{o}");
+    assert!(
+        o.stdout.contains("cannot reach the PostgreSQL token store"),
+        "{o}"
+    );
+}
+
+/// The store's own rule, through its API on PostgreSQL: a host still holding the key of the
+/// master key from before another host re-initialized the token leaves the new tags alone (an IV
+/// reservation, tags made again); with the old key they would be garbage, and every later login
+/// would fail as if the database had been altered.
+#[test]
+fn a_key_of_an_earlier_epoch_never_writes_a_tag_on_postgres() {
+    use ferrohsm::store::state::StateKey;
+    use ferrohsm::store::{Backend, TokenMeta};
+    let fleet = Fleet::new(Server::any());
+    let pg = ferrohsm::config::PostgresConfig {
+        url: fleet.server.url.clone(),
+        schema: fleet.schema.clone(),
+        ..Default::default()
+    };
+    let b = ferrohsm::store::postgres::PgBackend::new(&pg, &fleet.path("local"), 0o077).unwrap();
+    let meta = TokenMeta {
+        serial: "4c5".into(),
+        ..Default::default()
+    };
+    let old = StateKey::new(&zeroize::Zeroizing::new([7u8; 32]));
+    let new = StateKey::new(&zeroize::Zeroizing::new([8u8; 32]));
+    let mut one = b.create(&meta).unwrap();
+    one.set_state_key(Some(old.clone()));
+    one.init_state(false).unwrap();
+    assert_eq!(one.reserve_ivs(b"k", 10).unwrap(), 0);
+    let mut two = b.open("4c5").unwrap();
+    two.set_state_key(Some(new.clone()));
+    two.reinitialize(&[b' '; 32], b"so").unwrap();
+    assert!(two.check_ivs().unwrap());
+    assert_eq!(one.reserve_ivs(b"k", 5).unwrap(), 10);
+    one.init_state(true).unwrap();
+    assert!(two.check_ivs().unwrap(), "the new tags are intact");
+    assert_eq!(two.reserve_ivs(b"k", 1).unwrap(), 15);
+    assert!(two.check_ivs().unwrap());
 }

@@ -969,6 +969,10 @@ impl TokenStore for SqliteToken {
             p.set(PinKind::So, 0)?;
             p.set(PinKind::User, 0)?;
         }
+        // The key given for the new master key belongs to the new epoch.
+        if self.state_key.is_some() {
+            self.key_epoch = self.get_meta::<i64>("epoch")?;
+        }
         Ok(())
     }
 
@@ -995,7 +999,14 @@ impl TokenStore for SqliteToken {
         // back below it is seen at the next login); without it (a session key used by a session
         // with nobody logged in), only the counter moves.
         let tag = meta_blob(&tx, "state_ivs")?;
-        let auth = match (&self.state_key, tag) {
+        // A key of an earlier epoch (another process re-initialized the token) is no key: the
+        // tag is under the new master key now, and an update with the old one would spoil it.
+        let epoch = position(&tx)?.1;
+        let skey = self
+            .state_key
+            .as_ref()
+            .filter(|_| self.key_epoch == Some(epoch));
+        let auth = match (skey, tag) {
             (Some(k), Some(tag)) => {
                 let mut delta = k.iv(key, next);
                 if let Some(a) = auth {
@@ -1032,7 +1043,13 @@ impl TokenStore for SqliteToken {
         if !replace && !missing(self)? {
             return Ok(());
         }
+        let key_epoch = self.key_epoch;
         self.write(|tx| {
+            // Tags made with a key of an earlier epoch would be garbage under the new master key
+            // (whoever re-initialized the token made the new ones).
+            if key_epoch != Some(position(tx)?.1) {
+                return Ok(());
+            }
             if replace {
                 tx.execute(
                     "DELETE FROM meta WHERE k IN ('state_objects', 'state_ivs')",
@@ -1251,6 +1268,35 @@ mod tests {
         assert!(st.check_ivs().unwrap());
         st.set_state_key(Some(key));
         assert!(!st.check_ivs().unwrap(), "the old key's tag is gone");
+    }
+
+    /// A process still holding the key of the master key before another process re-initialized
+    /// the token leaves the new tags alone (an IV reservation, a tag made again): with the old key
+    /// they would be garbage, and every later login would fail as if the files were altered.
+    #[test]
+    fn a_key_of_an_earlier_epoch_never_writes_a_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::new(dir.path(), 0o077).unwrap();
+        let meta = TokenMeta {
+            serial: "4c5".into(),
+            ..Default::default()
+        };
+        let old = StateKey::new(&zeroize::Zeroizing::new([7u8; 32]));
+        let new = StateKey::new(&zeroize::Zeroizing::new([8u8; 32]));
+        let mut one = b.create(&meta).unwrap();
+        one.set_state_key(Some(old.clone()));
+        one.init_state(false).unwrap();
+        assert_eq!(one.reserve_ivs(b"k", 10).unwrap(), 0);
+        let mut two = b.open("4c5").unwrap();
+        two.set_state_key(Some(new.clone()));
+        two.reinitialize(&[b' '; 32], b"so").unwrap();
+        assert!(two.check_ivs().unwrap());
+        // `one` still holds the old key: its reservation moves the counter, not the tag.
+        assert_eq!(one.reserve_ivs(b"k", 5).unwrap(), 10);
+        one.init_state(true).unwrap();
+        assert!(two.check_ivs().unwrap(), "the new tags are intact");
+        assert_eq!(two.reserve_ivs(b"k", 1).unwrap(), 15);
+        assert!(two.check_ivs().unwrap());
     }
 
     /// With an anchor directory, writes raise the token's anchor, and deleting the token

@@ -73,6 +73,7 @@ impl Listener {
 
     /// Reads what has arrived, without waiting; connects (again) first when needed.
     pub(super) fn poll(&mut self) -> Result<()> {
+        super::not_in_a_runtime()?;
         if self.live.is_none() {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
                 return Err(Error::Storage(

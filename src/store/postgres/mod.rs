@@ -187,6 +187,22 @@ fn client_config(cfg: &PostgresConfig) -> Result<(tokio_postgres::Config, Option
     Ok((pc, tls))
 }
 
+/// The store's client runs its own runtime on the calling thread, which tokio forbids on a
+/// thread that already runs one. An application that loads `libferrohsm.so` has its own copy of
+/// tokio, which this check does not see and which does not conflict; a Rust program that links
+/// ferrohsm as a library and calls it from an async task would: that is an error with a clear
+/// message, not a panic.
+fn not_in_a_runtime() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::Storage(
+            "the PostgreSQL token store cannot be used from a thread that runs a tokio runtime: \
+             call the module from a blocking thread (tokio::task::spawn_blocking)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Opens a query connection, in the configured schema.
 fn connect(cfg: &PostgresConfig) -> Result<Client> {
     let (pc, tls) = client_config(cfg)?;
@@ -203,8 +219,12 @@ fn connect(cfg: &PostgresConfig) -> Result<Client> {
         );
         Error::Storage(e)
     })?;
+    // synchronous_commit on whatever the server's or the role's default: a commit is
+    // acknowledged once it is durable (and on the synchronous standbys, where there are some).
+    // An IV reservation that a crash took back would repeat nonces.
     c.batch_execute(&format!(
-        "SET search_path TO \"{}\"; SET lock_timeout = '{LOCK_TIMEOUT}'",
+        "SET search_path TO \"{}\"; SET lock_timeout = '{LOCK_TIMEOUT}'; \
+         SET synchronous_commit = on",
         cfg.schema
     ))?;
     Ok(c)
@@ -278,6 +298,7 @@ impl PgBackend {
 
     /// Runs `f` on the backend's connection, connecting again if it was lost.
     fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        not_in_a_runtime()?;
         let mut g = self.conn.lock();
         if g.as_ref().is_none_or(Client::is_closed) {
             *g = Some(connect(&self.cfg)?);
@@ -471,6 +492,7 @@ impl Conn {
         cfg: &PostgresConfig,
         f: impl FnOnce(&mut Client) -> Result<T>,
     ) -> Result<T> {
+        not_in_a_runtime()?;
         let c = self.client(cfg)?;
         let r = f(c);
         if r.is_err() && c.is_closed() {
@@ -963,7 +985,7 @@ impl TokenStore for PgToken {
     fn reinitialize(&mut self, label: &[u8; 32], so_wrap: &[u8]) -> Result<()> {
         let key = self.state_key.clone();
         let serial = self.serial.clone();
-        self.write(|tx, _| {
+        let epoch = self.write(|tx, pos| {
             tx.execute("DELETE FROM objects WHERE serial = $1", &[&serial])?;
             tx.execute("DELETE FROM deleted WHERE serial = $1", &[&serial])?;
             tx.execute(
@@ -982,16 +1004,25 @@ impl TokenStore for PgToken {
                     &[&objects, &ivs, &serial],
                 )?;
             }
-            Ok(((), true))
-        })
+            Ok((pos.1 + 1, true))
+        })?;
+        // The key given for the new master key belongs to the new epoch.
+        if self.state_key.is_some() {
+            self.key_epoch = Some(epoch);
+        }
+        Ok(())
     }
 
     fn reserve_ivs(&mut self, key: &[u8], n: u64) -> Result<u64> {
         let n = i64::try_from(n).map_err(|_| Error::MechanismParamInvalid)?;
         let serial = self.serial.clone();
         let skey = self.state_key.clone();
+        let key_epoch = self.key_epoch;
         // Changes no object: other hosts need not look, so no generation move.
-        self.write(|tx, _| {
+        self.write(|tx, pos| {
+            // A key of an earlier epoch (another host re-initialized the token) is no key: the
+            // tag is under the new master key now, and an update with the old one would spoil it.
+            let skey = skey.filter(|_| key_epoch == Some(pos.1));
             let (first, auth): (i64, Option<i64>) = tx
                 .query_opt(
                     "SELECT next, auth FROM iv_counters WHERE serial = $1 AND key = $2",
@@ -1049,7 +1080,13 @@ impl TokenStore for PgToken {
     fn init_state(&mut self, replace: bool) -> Result<()> {
         let key = self.state_key.clone().ok_or(Error::UserNotLoggedIn)?;
         let serial = self.serial.clone();
-        self.write(|tx, _| {
+        let key_epoch = self.key_epoch;
+        self.write(|tx, pos| {
+            // Tags made with a key of an earlier epoch would be garbage under the new master key
+            // (whoever re-initialized the token made the new ones).
+            if key_epoch != Some(pos.1) {
+                return Ok(((), false));
+            }
             if replace {
                 tx.execute(
                     "UPDATE tokens SET state_objects = NULL, state_ivs = NULL WHERE serial = $1",
@@ -1232,7 +1269,20 @@ impl PinLock for PgPinLock {
             }
             *busy = true;
         }
-        if let Err(e) = self.advisory("SELECT pg_advisory_lock(hashtext($1))") {
+        // The turn is given back on every way out, a panic included (else every later PIN check
+        // of this token in this process would wait for ever).
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            not_in_a_runtime()?;
+            self.advisory("SELECT pg_advisory_lock(hashtext($1))")
+        }));
+        let r = match r {
+            Ok(r) => r,
+            Err(p) => {
+                self.release_turn();
+                std::panic::resume_unwind(p);
+            }
+        };
+        if let Err(e) = r {
             self.release_turn();
             return Err(e);
         }

@@ -39,10 +39,12 @@ pub(super) struct Split {
 /// key=value string.
 pub(super) fn split(url: &str) -> Result<Split> {
     let mut mode = Mode::Disable;
+    let mut mode_given = false;
     let mut root = None;
     let mut take = |k: &str, v: &str| -> Result<bool> {
         match k {
             "sslmode" => {
+                mode_given = true;
                 mode = match v {
                     "disable" | "allow" | "prefer" => Mode::Disable,
                     "require" => Mode::Require,
@@ -84,20 +86,44 @@ pub(super) fn split(url: &str) -> Result<Split> {
     } else if url.contains("://") {
         url.to_string()
     } else {
-        let mut kept = Vec::new();
-        for kv in url.split_whitespace() {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            if !take(k, v)? {
-                kept.push(kv);
+        // The key=value form, read as libpq reads it; the pairs kept are kept verbatim.
+        let mut out = String::with_capacity(url.len());
+        let mut last = 0;
+        for p in crate::config::conninfo_pairs(url) {
+            if take(&p.key, &p.value)? {
+                out.push_str(&url[last..p.span.0]);
+                last = p.span.1;
             }
         }
-        kept.join(" ")
+        out.push_str(&url[last..]);
+        out.trim().to_string()
     };
+    // libpq's environment, when the URL does not say.
+    if !mode_given {
+        if let Ok(v) = std::env::var("PGSSLMODE") {
+            take_env("sslmode", &v, &mut mode, &mut root)?;
+        }
+    }
+    if root.is_none() {
+        if let Ok(v) = std::env::var("PGSSLROOTCERT") {
+            root = Some(v);
+        }
+    }
     Ok(Split {
         url: rest,
         mode,
         root,
     })
+}
+
+/// `PGSSLMODE`, read as the URL's `sslmode` is.
+fn take_env(k: &str, v: &str, mode: &mut Mode, root: &mut Option<String>) -> Result<()> {
+    let s = split(&format!("{k}={v}"))?;
+    *mode = s.mode;
+    if root.is_none() {
+        *root = s.root;
+    }
+    Ok(())
 }
 
 #[cfg(feature = "backend-awslc")]
@@ -282,9 +308,18 @@ mod tests {
             (s.mode, s.root.as_deref()),
             (Mode::VerifyFull, Some("/ca.pem"))
         );
-        let s = split("host=db user=u sslmode=verify-ca sslrootcert=/ca.pem dbname=hsm").unwrap();
-        assert_eq!(s.url, "host=db user=u dbname=hsm");
+        let s = split("host=db user=u sslmode = verify-ca sslrootcert='/my ca.pem' dbname=hsm")
+            .unwrap();
+        assert_eq!(
+            s.url.split_whitespace().collect::<Vec<_>>(),
+            ["host=db", "user=u", "dbname=hsm"]
+        );
+        assert_eq!(s.root.as_deref(), Some("/my ca.pem"));
         assert_eq!(s.mode, Mode::VerifyCa);
+        // Other quoted values are kept as written.
+        let s = split("host=db password='a  b' sslmode=disable").unwrap();
+        assert_eq!(s.url, "host=db password='a  b'");
+        assert_eq!(s.mode, Mode::Disable);
         let s = split("postgresql://u@db/hsm?sslmode=prefer").unwrap();
         assert_eq!(
             (s.url.as_str(), s.mode),
