@@ -133,6 +133,11 @@ impl Fleet {
 
     /// The configuration of host `name`, with `extra` lines.
     fn host(&self, name: &str, extra: &str) -> PathBuf {
+        self.host_at(name, &self.server.url, extra)
+    }
+
+    /// The configuration of host `name` reaching the server at `url` (the TLS test's URLs).
+    fn host_at(&self, name: &str, url: &str, extra: &str) -> PathBuf {
         let conf = self.dir.path().join(format!("{name}.conf"));
         std::fs::write(
             &conf,
@@ -142,11 +147,10 @@ impl Fleet {
                  kdf.argon2.iterations = 1\n\
                  log.level = ERROR\n\
                  objectstore.backend = postgres\n\
-                 objectstore.postgres.url = {}\n\
+                 objectstore.postgres.url = {url}\n\
                  objectstore.postgres.schema = {}\n\
                  {extra}\n",
                 self.dir.path().join(format!("{name}-tokens")).display(),
-                self.server.url,
                 self.schema
             ),
         )
@@ -820,25 +824,7 @@ fn tls_checks_the_server_as_the_url_asks() {
     };
     let tls = server.own.as_ref().unwrap().path().join("tls");
     let fleet = Fleet::new(server);
-    let with = |name: &str, url: &str| {
-        let conf = fleet.path(&format!("{name}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\n\
-                 kdf.argon2.memory_kib = 1024\n\
-                 kdf.argon2.iterations = 1\n\
-                 log.level = ERROR\n\
-                 objectstore.backend = postgres\n\
-                 objectstore.postgres.url = {url}\n\
-                 objectstore.postgres.schema = {}\n",
-                fleet.path(&format!("{name}-tokens")).display(),
-                fleet.schema
-            ),
-        )
-        .unwrap();
-        conf
-    };
+    let with = |name: &str, url: &str| fleet.host_at(name, url, "");
     let ca = tls.join("ca.pem");
     let good = with(
         "good",
